@@ -1,0 +1,207 @@
+/**
+ * The errors a supervision tree reports. Each is a tagged error carrying the
+ * path of the child or system where it arose; those caused by something a
+ * child did also carry that `Cause`, so nothing about the original failure is
+ * lost.
+ *
+ * A parent passes a subsystem's error on as it is: a startup failure deep in
+ * the tree reaches `Toplevel.start()` with the path of the child that failed,
+ * not wrapped in one error per level.
+ *
+ * @since 0.1.0
+ */
+import type * as Cause from "effect/Cause"
+import * as Schema from "effect/Schema"
+import { summary } from "./ChildExit.ts"
+
+const AnyCause = Schema.Cause(Schema.Unknown, Schema.Unknown)
+
+/**
+ * A child's startup function failed (or a system's own `start` failed) on the
+ * system's first start. The children started before it were stopped in
+ * reverse order.
+ *
+ * @example
+ * ```ts
+ * import { Errors } from "@arbor/core"
+ * import { Effect } from "effect"
+ *
+ * declare const started: Effect.Effect<void, Errors.ToplevelError>
+ * const reported = started.pipe(
+ *   Effect.catchTag("StartupFailed", (e) => Effect.logError(`${e.path} could not start`, e.cause))
+ * )
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class StartupFailed extends Schema.TaggedError<StartupFailed>()("StartupFailed", {
+  path: Schema.String,
+  cause: AnyCause
+}) {
+  override get message(): string {
+    return `${this.path}: startup failed: ${summary(this.cause as Cause.Cause<unknown>)}`
+  }
+}
+
+/**
+ * A child's startup did not complete within its `startTimeout`. It appears as
+ * the cause of a {@link StartupFailed} (or, during a restart, of the failure
+ * that counts toward restart intensity).
+ *
+ * @example
+ * ```ts
+ * import { Errors } from "@arbor/core"
+ *
+ * const isTimeout = (e: unknown) => e instanceof Errors.StartupTimeout
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class StartupTimeout extends Schema.TaggedError<StartupTimeout>()("StartupTimeout", {
+  path: Schema.String,
+  timeout: Schema.String
+}) {
+  override get message(): string {
+    return `${this.path}: startup did not complete within ${this.timeout}`
+  }
+}
+
+/**
+ * A system restarted more than its restart intensity allows. It shut all its
+ * children down and failed; its parent handles this as a failure of the
+ * system's child. `child` is the path of the child whose exit tipped the
+ * balance and `cause` is that exit's cause.
+ *
+ * @example
+ * ```ts
+ * import { Errors } from "@arbor/core"
+ * import { Effect } from "effect"
+ *
+ * declare const started: Effect.Effect<void, Errors.ToplevelError>
+ * const reported = started.pipe(
+ *   Effect.catchTag("TooManyRestarts", (e) => Effect.logError(e.message, e.cause))
+ * )
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class TooManyRestarts extends Schema.TaggedError<TooManyRestarts>()("TooManyRestarts", {
+  path: Schema.String,
+  child: Schema.String,
+  maxRestarts: Schema.Number,
+  within: Schema.String,
+  cause: AnyCause
+}) {
+  override get message(): string {
+    return `${this.path}: more than ${this.maxRestarts} restarts within ${this.within}; ` +
+      `last: ${this.child}: ${summary(this.cause as Cause.Cause<unknown>)}`
+  }
+}
+
+/**
+ * Two children of one system were declared with the same name. Names are
+ * unique per system so that a path names exactly one child.
+ *
+ * @example
+ * ```ts
+ * import { Errors } from "@arbor/core"
+ *
+ * new Errors.DuplicateChild({ path: "app/worker" }).message
+ * // "app/worker: a child with this name was already declared in this system"
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class DuplicateChild extends Schema.TaggedError<DuplicateChild>()("DuplicateChild", {
+  path: Schema.String
+}) {
+  override get message(): string {
+    return `${this.path}: a child with this name was already declared in this system`
+  }
+}
+
+/**
+ * Options (or a child name) that do not make sense: a negative or zero
+ * duration, a zero intensity window, an unknown policy, a misspelt key.
+ * `issue` says what is wrong and where.
+ *
+ * @example
+ * ```ts
+ * import { Errors } from "@arbor/core"
+ *
+ * new Errors.InvalidOptions({ path: "app/db", issue: "must be a positive, finite duration\n  at [\"shutdown\"]" }).message
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class InvalidOptions extends Schema.TaggedError<InvalidOptions>()("InvalidOptions", {
+  path: Schema.String,
+  issue: Schema.String
+}) {
+  override get message(): string {
+    return `${this.path}: invalid options: ${this.issue}`
+  }
+}
+
+/**
+ * `Toplevel.start()` was called while that toplevel had already been started.
+ * A toplevel runs its tree once; make a new one to run the tree again.
+ *
+ * @example
+ * ```ts
+ * import { Errors } from "@arbor/core"
+ *
+ * new Errors.AlreadyStarted({ path: "app" }).message // "app: this toplevel has already been started"
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class AlreadyStarted extends Schema.TaggedError<AlreadyStarted>()("AlreadyStarted", {
+  path: Schema.String
+}) {
+  override get message(): string {
+    return `${this.path}: this toplevel has already been started`
+  }
+}
+
+/**
+ * What a system can fail with: on its first start (`StartupFailed`,
+ * `InvalidOptions`, `DuplicateChild`) or later (`TooManyRestarts`).
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export type SystemError = StartupFailed | TooManyRestarts | InvalidOptions | DuplicateChild
+
+/**
+ * What `Toplevel.start()` can fail with.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export type ToplevelError = SystemError | AlreadyStarted
+
+/**
+ * Whether a value is one of the errors a system fails with. A parent uses this
+ * to pass a subsystem's error on unwrapped.
+ *
+ * @example
+ * ```ts
+ * import { Errors } from "@arbor/core"
+ *
+ * Errors.isSystemError(new Errors.DuplicateChild({ path: "app/a" })) // true
+ * Errors.isSystemError(new Error("boom")) // false
+ * ```
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isSystemError = (u: unknown): u is SystemError =>
+  u instanceof StartupFailed || u instanceof TooManyRestarts || u instanceof InvalidOptions ||
+  u instanceof DuplicateChild

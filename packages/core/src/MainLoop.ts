@@ -1,0 +1,161 @@
+/**
+ * A child's main loop: the fiber that is the running child, plus the value its
+ * startup function hands back to the system that declared it.
+ *
+ * A startup function does its setup work (open a connection, make a queue)
+ * and returns a `MainLoop`. From then on the child is *running*; it stops when
+ * the main loop's fiber ends. The value flows to later siblings: the return
+ * of `scope.child(...)` is the main loop's value.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as Predicate from "effect/Predicate"
+import type * as Scope from "effect/Scope"
+import { Lifecycle } from "./Lifecycle.ts"
+
+const TypeId = "~@arbor/core/MainLoop"
+
+/**
+ * The main loop of a child and the value handed to its system.
+ *
+ * @example
+ * ```ts
+ * import { MainLoop } from "@arbor/core"
+ * import { Effect, Queue } from "effect"
+ *
+ * const receiver: Effect.Effect<MainLoop.MainLoop<Queue.Queue<string>>, never, MainLoop.SpawnContext> =
+ *   Effect.gen(function* () {
+ *     const inbox = yield* Queue.unbounded<string>()
+ *     return yield* MainLoop.spawn(Effect.forever(Queue.take(inbox)), inbox)
+ *   })
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface MainLoop<out A> {
+  readonly [TypeId]: typeof TypeId
+  /** The fiber whose end is the end of the child. */
+  readonly fiber: Fiber.Fiber<unknown, unknown>
+  /** The value returned to the system that declared the child. */
+  readonly value: A
+}
+
+/**
+ * The services the framework provides to every startup function: the child's
+ * `Lifecycle` and its own `Scope`, which is closed when the child stops.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type SpawnContext = Lifecycle | Scope.Scope
+
+/**
+ * Wraps a fiber the startup function forked itself. A fiber forked with
+ * `Effect.forkChild` inside the startup function lives as long as the child
+ * does; one forked with `Effect.forkScoped` lives in the child's scope.
+ *
+ * @example
+ * ```ts
+ * import { MainLoop } from "@arbor/core"
+ * import { Effect } from "effect"
+ *
+ * const poller = Effect.gen(function* () {
+ *   const fiber = yield* Effect.forkChild(Effect.forever(Effect.sleep("1 second")))
+ *   return MainLoop.make(fiber, "poller")
+ * })
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make: {
+  (fiber: Fiber.Fiber<unknown, unknown>): MainLoop<void>
+  <A>(fiber: Fiber.Fiber<unknown, unknown>, value: A): MainLoop<A>
+} = <A>(fiber: Fiber.Fiber<unknown, unknown>, value?: A): MainLoop<A> => ({
+  [TypeId]: TypeId,
+  fiber,
+  value: value as A
+})
+
+/**
+ * Forks `body` as the main loop, in the child's own scope, started at once,
+ * and returns the `MainLoop`. The most common way to end a startup function.
+ *
+ * @example
+ * ```ts
+ * import { MainLoop } from "@arbor/core"
+ * import { Effect, Queue } from "effect"
+ *
+ * const receiver = Effect.gen(function* () {
+ *   const inbox = yield* Queue.unbounded<string>()
+ *   return yield* MainLoop.spawn(
+ *     Effect.forever(Effect.flatMap(Queue.take(inbox), (m) => Effect.log(`Received: ${m}`))),
+ *     inbox
+ *   )
+ * })
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const spawn: {
+  <E, R>(body: Effect.Effect<unknown, E, R>): Effect.Effect<MainLoop<void>, never, R | Scope.Scope>
+  <E, R, A>(body: Effect.Effect<unknown, E, R>, value: A): Effect.Effect<MainLoop<A>, never, R | Scope.Scope>
+} = <E, R, A>(body: Effect.Effect<unknown, E, R>, value?: A): Effect.Effect<MainLoop<A>, never, R | Scope.Scope> =>
+  Effect.map(
+    Effect.forkScoped(body, { startImmediately: true }),
+    (fiber) => make(fiber, value as A)
+  )
+
+/**
+ * Runs plain async code as the main loop. The promise resolving is a normal
+ * exit; rejecting is a failure. `signal` aborts when the child is asked to
+ * settle (and when its fiber is interrupted), so `fetch`, timers and streams
+ * that take a signal stop on their own.
+ *
+ * @example
+ * ```ts
+ * import { MainLoop } from "@arbor/core"
+ * import { setTimeout } from "node:timers/promises"
+ *
+ * const heartbeat = MainLoop.fromPromise(async (signal) => {
+ *   while (!signal.aborted) {
+ *     console.log("still here")
+ *     await setTimeout(1000, undefined, { signal }).catch(() => undefined)
+ *   }
+ * })
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const fromPromise: {
+  (run: (signal: AbortSignal) => PromiseLike<unknown>): Effect.Effect<MainLoop<void>, never, SpawnContext>
+  <A>(run: (signal: AbortSignal) => PromiseLike<unknown>, value: A): Effect.Effect<MainLoop<A>, never, SpawnContext>
+} = <A>(run: (signal: AbortSignal) => PromiseLike<unknown>, value?: A): Effect.Effect<MainLoop<A>, never, SpawnContext> =>
+  Lifecycle.use((lifecycle) =>
+    spawn(
+      Effect.tryPromise({
+        try: (interrupted) => run(AbortSignal.any([lifecycle.signal, interrupted])),
+        catch: (error) => error
+      }),
+      value as A
+    ))
+
+/**
+ * Whether a value is a `MainLoop`.
+ *
+ * @example
+ * ```ts
+ * import { MainLoop } from "@arbor/core"
+ *
+ * MainLoop.isMainLoop({}) // false
+ * ```
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isMainLoop = (u: unknown): u is MainLoop<unknown> => Predicate.hasProperty(u, TypeId)

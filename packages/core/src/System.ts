@@ -1,0 +1,234 @@
+/**
+ * Systems: supervisors, declared as classes.
+ *
+ * A system's `start(scope)` declares its children in order through the
+ * {@link Scope}. Each declaration waits until that child is running (its
+ * startup function returned) and resumes with the child's value, so later
+ * children can use what earlier ones hand back. The system then supervises
+ * them: a child that exits is handled by its restart policy; a restart of the
+ * system stops the children in reverse order and runs `start` again.
+ *
+ * Systems nest: `scope.system(name, sub)` declares a subsystem as a child.
+ *
+ * @since 0.1.0
+ */
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import type { MainLoop, SpawnContext } from "./MainLoop.ts"
+import type { RestartPolicy } from "./RestartPolicy.ts"
+import type { RestartStrategy } from "./RestartStrategy.ts"
+
+/**
+ * A supervisor. Extend it and declare the children in `start`. The services
+ * the tree needs (`R`) are inferred from `start`, so a `Toplevel` of this
+ * system requires them at the type level.
+ *
+ * @example
+ * ```ts
+ * import { MainLoop, System } from "@arbor/core"
+ * import { Effect } from "effect"
+ *
+ * class App extends System.System {
+ *   start(scope: System.Scope) {
+ *     return Effect.gen(function* () {
+ *       const port = yield* scope.child("config", MainLoop.spawn(Effect.never, 8080))
+ *       yield* scope.child("server", MainLoop.spawn(Effect.log(`listening on ${port}`).pipe(Effect.andThen(Effect.never))))
+ *     })
+ *   }
+ * }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export abstract class System<R = unknown> {
+  /**
+   * Declares the children, in start order. It runs again (a *replay*) each
+   * time the system restarts; keep the declarations the same on every run.
+   */
+  abstract start(scope: Scope): Effect.Effect<void, unknown, R>
+}
+
+/**
+ * Makes a system from its `start` function, for small systems that need no
+ * class of their own.
+ *
+ * @example
+ * ```ts
+ * import { MainLoop, System } from "@arbor/core"
+ * import { Effect } from "effect"
+ *
+ * const workers = System.make((scope) =>
+ *   Effect.gen(function* () {
+ *     yield* scope.child("a", MainLoop.spawn(Effect.never))
+ *     yield* scope.child("b", MainLoop.spawn(Effect.never))
+ *   })
+ * )
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = <R>(start: (scope: Scope) => Effect.Effect<void, unknown, R>): System<R> =>
+  new (class extends System<R> {
+    start(scope: Scope) {
+      return start(scope)
+    }
+  })()
+
+/**
+ * How long a child may take to settle before it is interrupted: a duration,
+ * `"brutal"` (interrupt at once, no settling) or `"infinity"` (wait for as
+ * long as it takes; the default for subsystems, whose own children's budgets
+ * bound them).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type ShutdownBudget = Duration.Input | "brutal" | "infinity"
+
+/**
+ * Options of a child.
+ *
+ * @example
+ * ```ts
+ * import type { System } from "@arbor/core"
+ *
+ * const options: System.ChildOptions = { restart: "transient", shutdown: "2 seconds", startTimeout: "10 seconds" }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ChildOptions<P extends RestartPolicy = RestartPolicy> {
+  /** When the child is restarted; default `"permanent"`. */
+  readonly restart?: P
+  /** Its settle budget; default 5 seconds for a worker, `"infinity"` for a subsystem. */
+  readonly shutdown?: ShutdownBudget
+  /** How long its startup function may take; unbounded by default. */
+  readonly startTimeout?: Duration.Input
+}
+
+/**
+ * Restart intensity: at most `maxRestarts` restarts within `within`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface IntensityOptions {
+  readonly maxRestarts: number
+  readonly within: Duration.Input
+}
+
+/**
+ * Options of a system itself: how it restarts its children.
+ *
+ * @example
+ * ```ts
+ * import type { System } from "@arbor/core"
+ *
+ * const options: System.SystemOptions = { strategy: "one_for_all", intensity: { maxRestarts: 5, within: "10 seconds" } }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface SystemOptions {
+  /** Default `"one_for_all"`. */
+  readonly strategy?: RestartStrategy
+  /** Default 3 restarts within 5 seconds. */
+  readonly intensity?: IntensityOptions
+}
+
+/**
+ * Options of a subsystem: those of a child and those of a system.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface SubsystemOptions<P extends RestartPolicy = RestartPolicy> extends ChildOptions<P>, SystemOptions {}
+
+/**
+ * What a declaration resumes with: the value itself for a permanent child
+ * (it always runs); an `Option` for a transient or temporary one, `None` when
+ * a replay skips it because it already finished for good.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type ChildValue<A, P extends RestartPolicy> = [P] extends ["permanent"] ? A : Option.Option<A>
+
+/**
+ * What `start` declares children through. Declarations run one at a time, in
+ * order: each resumes once its child runs.
+ *
+ * A child's options and the uniqueness of its name are checked when it is
+ * declared; a bad declaration stops the children declared before it, in
+ * reverse order, and fails the system with `InvalidOptions` or
+ * `DuplicateChild`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Scope {
+  /** The path of the system declaring children, e.g. `"app/db"`. */
+  readonly path: string
+
+  /**
+   * Declares a worker child. `start` is its startup function: setup work,
+   * then a `MainLoop` (see `MainLoop.spawn`). The framework provides the
+   * child's `Lifecycle` and its own `Scope` to it.
+   *
+   * @example
+   * ```ts
+   * import { MainLoop, System } from "@arbor/core"
+   * import { Effect, Queue } from "effect"
+   *
+   * class Pipeline extends System.System {
+   *   start(scope: System.Scope) {
+   *     return Effect.gen(function* () {
+   *       const inbox = yield* scope.child("sink", Effect.gen(function* () {
+   *         const queue = yield* Queue.unbounded<number>()
+   *         return yield* MainLoop.spawn(Effect.forever(Queue.take(queue)), queue)
+   *       }))
+   *       yield* scope.child("source", MainLoop.spawn(Queue.offer(inbox, 1)), { restart: "transient" })
+   *     })
+   *   }
+   * }
+   * ```
+   */
+  child<A, E, R, const P extends RestartPolicy = "permanent">(
+    name: string,
+    start: Effect.Effect<MainLoop<A>, E, R>,
+    options?: ChildOptions<P>
+  ): Effect.Effect<ChildValue<A, P>, never, Exclude<R, SpawnContext>>
+
+  /**
+   * Declares a subsystem. It resumes once the subsystem's own `start` has
+   * declared all its children and they run.
+   *
+   * @example
+   * ```ts
+   * import { MainLoop, System } from "@arbor/core"
+   * import { Effect } from "effect"
+   *
+   * class Workers extends System.System {
+   *   start(scope: System.Scope) {
+   *     return scope.child("worker", MainLoop.spawn(Effect.never)).pipe(Effect.asVoid)
+   *   }
+   * }
+   *
+   * class App extends System.System {
+   *   start(scope: System.Scope) {
+   *     return scope.system("workers", new Workers(), { intensity: { maxRestarts: 10, within: "1 minute" } })
+   *   }
+   * }
+   * ```
+   */
+  system<R, const P extends RestartPolicy = "permanent">(
+    name: string,
+    system: System<R>,
+    options?: SubsystemOptions<P>
+  ): Effect.Effect<void, never, Exclude<R, SpawnContext>>
+}

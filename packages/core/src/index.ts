@@ -1,0 +1,26 @@
+/**
+ * @arbor/core: Erlang/OTP-style supervision trees for Effect.
+ *
+ * @since 0.1.0
+ */
+
+/** How a child ended, as its supervisor sees it. */
+export * as ChildExit from "./ChildExit.ts"
+/** The errors a supervision tree reports. */
+export * as Errors from "./Errors.ts"
+/** The `Lifecycle` service of a running child. */
+export * as Lifecycle from "./Lifecycle.ts"
+/** A child's main loop and the value it hands back. */
+export * as MainLoop from "./MainLoop.ts"
+/** Restart intensity: how many restarts within how long. */
+export * as RestartIntensity from "./RestartIntensity.ts"
+/** Restart policies: permanent, transient, temporary. */
+export * as RestartPolicy from "./RestartPolicy.ts"
+/** Restart strategies. */
+export * as RestartStrategy from "./RestartStrategy.ts"
+/** The shutdown token. */
+export * as ShutdownToken from "./ShutdownToken.ts"
+/** Systems (supervisors) and the scope they declare children through. */
+export * as System from "./System.ts"
+/** Running a tree from `main`. */
+export * as Toplevel from "./Toplevel.ts"

@@ -1,0 +1,154 @@
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import { kindOf } from "../ChildExit.ts"
+import { StartupTimeout } from "../Errors.ts"
+import { Lifecycle } from "../Lifecycle.ts"
+import type { MainLoop, SpawnContext } from "../MainLoop.ts"
+import { LifecycleHandle } from "./lifecycle.ts"
+import { logAt } from "./log.ts"
+import type { ChildConfig } from "./options.ts"
+
+/** Where a child is in its life; `stopped` also covers "never started". */
+export type ChildState = "starting" | "running" | "settling" | "stopped"
+
+/**
+ * What a declaration says about a child. The services its startup needs come
+ * from the fiber that declares it, so they are erased here.
+ */
+export interface ChildSpec {
+  readonly name: string
+  readonly kind: "worker" | "system"
+  readonly startup: Effect.Effect<MainLoop<unknown>, unknown, SpawnContext>
+  readonly config: ChildConfig
+}
+
+/** Called when a child's host fiber ends, whoever ended it. */
+export type OnExit = (child: ChildRecord, incarnation: number, exit: Exit.Exit<unknown, unknown>) => void
+
+/**
+ * A child as its supervisor tracks it, across restarts. Each start is a new
+ * *incarnation* with its own scope, lifecycle and host fiber; an exit of an
+ * older incarnation is stale and ignored.
+ */
+export class ChildRecord {
+  state: ChildState = "stopped"
+  incarnation = 0
+  /** Finished for good: not started again when its system replays `start`. */
+  finished = false
+  /** Set while its supervisor stops it, so its exit is not taken for a crash. */
+  stopping = false
+  restarts = 0
+  value: unknown = undefined
+  host: Fiber.Fiber<unknown, unknown> | undefined = undefined
+  scope: Scope.Closeable | undefined = undefined
+  lifecycle: LifecycleHandle | undefined = undefined
+
+  spec: ChildSpec
+  readonly path: string
+
+  constructor(spec: ChildSpec, path: string) {
+    this.spec = spec
+    this.path = path
+  }
+}
+
+/**
+ * Starts a new incarnation of `child` and resumes with its main loop's value
+ * once the startup function returns, or fails with the startup's cause.
+ *
+ * The child runs in a *host* fiber forked into the child's own scope: it runs
+ * the startup function, then waits for the main loop and ends with the main
+ * loop's exit. Fibers the startup function forks as children of its own fiber
+ * therefore live exactly as long as the child.
+ */
+export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnExit): Effect.Effect<unknown, unknown> =>
+  Effect.suspend(() => {
+    const incarnation = ++child.incarnation
+    const scope = Scope.forkUnsafe(parentScope)
+    const lifecycle = new LifecycleHandle(child.spec.name, child.path)
+    const started = Deferred.makeUnsafe<unknown, unknown>()
+    child.state = "starting"
+    child.stopping = false
+    child.value = undefined
+    child.scope = scope
+    child.lifecycle = lifecycle
+
+    const { startTimeout } = child.spec.config
+    const startup = startTimeout === undefined ? child.spec.startup : Effect.timeoutOrElse(child.spec.startup, {
+      duration: startTimeout,
+      orElse: () => Effect.fail(new StartupTimeout({ path: child.path, timeout: Duration.format(startTimeout) }))
+    })
+
+    let main: Fiber.Fiber<unknown, unknown> | undefined
+    const host = startup.pipe(
+      Effect.provideService(Lifecycle, lifecycle),
+      Effect.provideService(Scope.Scope, scope),
+      Effect.flatMap((loop) => {
+        main = loop.fiber
+        child.value = loop.value
+        if (child.state === "starting") child.state = "running"
+        Deferred.doneUnsafe(started, Exit.succeed(loop.value))
+        return Fiber.join(loop.fiber)
+      }),
+      Effect.onInterrupt(() => main === undefined ? Effect.void : Fiber.interrupt(main)),
+      // A startup that fails (or is interrupted) reports it to the declaration waiting for it.
+      Effect.onExit((exit) => Effect.sync(() => Deferred.doneUnsafe(started, exit)))
+    )
+
+    return Effect.flatMap(Effect.forkIn(host, scope, { startImmediately: true }), (fiber) => {
+      child.host = fiber
+      fiber.addObserver((exit) => onExit(child, incarnation, exit))
+      return Deferred.await(started)
+    })
+  })
+
+/** How a stop treats the child: settle first, or interrupt at once. */
+export type StopMode = "graceful" | "force"
+
+/**
+ * Stops a child with settle-then-interrupt: ask it to settle, wait up to its
+ * `shutdown` budget for its main loop to end, then interrupt it; finally close
+ * its scope. `"brutal"` children, workers still in their startup function
+ * (there is nothing to settle yet) and every child in `"force"` mode are
+ * interrupted at once. A subsystem that is still starting settles like a
+ * running one, so that its started children get their budgets.
+ */
+export const stop = (child: ChildRecord, mode: StopMode): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const host = child.host
+    if (child.state === "stopped" || host === undefined) return
+    const wasStarting = child.state === "starting"
+    child.stopping = true
+    child.state = "settling"
+    child.lifecycle?.requestSettle()
+
+    const budget = child.spec.config.shutdown
+    let exit = host.pollUnsafe()
+    const interruptAtOnce = mode === "force" || budget === "brutal" || (wasStarting && child.spec.kind === "worker")
+    if (exit === undefined && !interruptAtOnce) {
+      exit = budget === "infinity"
+        ? yield* Fiber.await(host)
+        : Option.getOrUndefined(yield* Effect.timeoutOption(Fiber.await(host), budget))
+      if (exit === undefined) {
+        yield* logAt("Warn", child.path, `did not settle within ${Duration.format(budget as Duration.Duration)}; interrupting`)
+      }
+    }
+    if (exit === undefined) {
+      yield* Fiber.interrupt(host)
+      exit = yield* Fiber.await(host)
+    }
+    if (child.scope !== undefined) yield* Scope.close(child.scope, exit)
+    child.state = "stopped"
+
+    const kind = kindOf(exit)
+    if (kind === "failure" || kind === "defect") {
+      yield* logAt("Warn", child.path, `exited with a ${kind} while stopping`, Exit.isFailure(exit) ? exit.cause : undefined)
+    } else {
+      yield* logAt("Debug", child.path, "stopped")
+    }
+  })

@@ -1,0 +1,50 @@
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type { Lifecycle } from "../Lifecycle.ts"
+
+/**
+ * The supervisor's side of a child's `Lifecycle`: the child reads it, the
+ * supervisor calls `requestSettle`. The `AbortController` is made only when a
+ * child asks for `signal`, since most children never do and large pools
+ * should not pay for it.
+ */
+type Service = Lifecycle["Service"]
+
+export class LifecycleHandle implements Service {
+  private readonly settled = Deferred.makeUnsafe<void>()
+  private controller: AbortController | undefined
+  readonly isSettling: Effect.Effect<boolean>
+  readonly settling: Effect.Effect<void>
+
+  readonly name: string
+  readonly path: string
+
+  constructor(name: string, path: string) {
+    this.name = name
+    this.path = path
+    this.isSettling = Effect.sync(() => this.settleRequested)
+    this.settling = Deferred.await(this.settled)
+  }
+
+  get settleRequested(): boolean {
+    return Deferred.isDoneUnsafe(this.settled)
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController()
+      if (this.settleRequested) this.controller.abort(settleReason(this.path))
+    }
+    return this.controller.signal
+  }
+
+  requestSettle(): void {
+    if (Deferred.doneUnsafe(this.settled, Exit.void)) {
+      this.controller?.abort(settleReason(this.path))
+    }
+  }
+}
+
+// An AbortError, so that fetch and friends report the abort the way they usually do.
+const settleReason = (path: string) => new DOMException(`${path} was asked to settle`, "AbortError")

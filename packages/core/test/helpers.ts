@@ -1,0 +1,115 @@
+/**
+ * Test doubles for supervision trees: a `Probe` makes workers whose every
+ * start, settle and exit is written to a journal, and whose main loops the
+ * test can end with any exit, on command.
+ */
+import { Lifecycle, MainLoop, System, Toplevel } from "@arbor/core"
+import { ChildExit } from "@arbor/core"
+import { Deferred, Effect, Exit, Fiber } from "effect"
+
+export interface WorkerOptions<A> {
+  /** Whether the main loop returns when asked to settle (default true). */
+  readonly settles?: boolean
+  /** The value handed back to the system. */
+  readonly value?: A
+  /** Extra setup work in the startup function, before the main loop. */
+  readonly setup?: Effect.Effect<void, unknown, Lifecycle.Lifecycle>
+}
+
+export class Probe {
+  readonly journal: Array<string> = []
+  private readonly triggers = new Map<string, Deferred.Deferred<void, unknown>>()
+  private readonly mains = new Map<string, Fiber.Fiber<unknown, unknown>>()
+  private readonly starts = new Map<string, number>()
+
+  record(entry: string): Effect.Effect<void> {
+    return Effect.sync(() => {
+      this.journal.push(entry)
+    })
+  }
+
+  /** A startup function for a worker called `name` (the name in the journal, not necessarily its child name). */
+  worker<A = void>(name: string, options: WorkerOptions<A> = {}): Effect.Effect<MainLoop.MainLoop<A>, unknown, MainLoop.SpawnContext> {
+    const self = this
+    return Effect.gen(function*() {
+      yield* self.record(`start ${name}`)
+      self.starts.set(name, (self.starts.get(name) ?? 0) + 1)
+      if (options.setup) yield* options.setup
+      const trigger = Deferred.makeUnsafe<void, unknown>()
+      self.triggers.set(name, trigger)
+      const settled = Effect.andThen(Lifecycle.settling, self.record(`settle ${name}`))
+      const main = Effect.raceFirst(Deferred.await(trigger), options.settles === false ? Effect.never : settled).pipe(
+        Effect.onExit((exit) => self.record(`exit ${name} ${ChildExit.kindOf(exit)}`))
+      )
+      const loop = yield* MainLoop.spawn(main, options.value as A)
+      self.mains.set(name, loop.fiber)
+      return loop
+    })
+  }
+
+  /** Ends the current main loop of `name` with `exit` (`Exit.void`, `Exit.fail(...)`, `Exit.die(...)`). */
+  end(name: string, exit: Exit.Exit<void, unknown>): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const trigger = this.triggers.get(name)
+      if (trigger === undefined) return Effect.die(new Error(`no worker ${name} started`))
+      return Deferred.done(trigger, exit).pipe(Effect.asVoid)
+    })
+  }
+
+  crash(name: string): Effect.Effect<void> {
+    return this.end(name, Exit.fail(new Error(`${name} crashed`)))
+  }
+
+  /** Interrupts the main loop of `name` from outside its supervisor. */
+  interrupt(name: string): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const fiber = this.mains.get(name)
+      return fiber === undefined ? Effect.die(new Error(`no worker ${name} started`)) : Fiber.interrupt(fiber)
+    })
+  }
+
+  startsOf(name: string): number {
+    return this.starts.get(name) ?? 0
+  }
+
+  /** Journal entries matching a prefix such as `"start"` or `"exit"`. */
+  entries(prefix: string): Array<string> {
+    return this.journal.filter((entry) => entry.startsWith(`${prefix} `))
+  }
+
+  clear(): void {
+    this.journal.length = 0
+  }
+}
+
+/**
+ * Yields until `predicate` holds. Bounded by a number of scheduler turns, not
+ * by time, so it is deterministic under `TestClock`.
+ */
+export const eventually = (predicate: () => boolean, what: string): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    for (let turn = 0; turn < 2_000; turn++) {
+      if (predicate()) return
+      yield* Effect.yieldNow
+    }
+    return yield* Effect.die(new Error(`never happened: ${what}`))
+  })
+
+/** Lets every fiber that can run do so, without moving the clock. */
+export const quiesce: Effect.Effect<void> = Effect.gen(function*() {
+  for (let turn = 0; turn < 50; turn++) yield* Effect.yieldNow
+})
+
+/** Forks `toplevel.start()` and returns the fiber, to be awaited after driving the tree. */
+export const launch = (toplevel: Toplevel.Toplevel<never>) =>
+  Effect.forkChild(toplevel.start(), { startImmediately: true })
+
+/** A system declaring the given workers in order, all with the same options. */
+export const flat = (
+  probe: Probe,
+  names: ReadonlyArray<string>,
+  options?: System.ChildOptions
+): System.System<never> =>
+  System.make((scope) =>
+    Effect.forEach(names, (name) => scope.child(name, probe.worker(name), options), { discard: true })
+  )

@@ -1,0 +1,291 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Errors, Lifecycle, MainLoop, System, Toplevel } from "@arbor/core"
+import { Cause, Effect, Exit, Fiber, Option, Queue } from "effect"
+import { TestClock } from "effect/testing"
+import { eventually, flat, launch, Probe, quiesce } from "./helpers.ts"
+
+const failure = <A, E>(exit: Exit.Exit<A, E>): E => {
+  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
+  const error = Cause.findErrorOption(exit.cause)
+  if (Option.isNone(error)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
+  return error.value
+}
+
+describe("startup", () => {
+  it.effect("starts children one at a time, in declaration order", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", flat(probe, ["a", "b", "c"]))
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("c") === 1, "c started")
+      expect(probe.entries("start")).toEqual(["start a", "start b", "start c"])
+      toplevel.shutdownToken.signal()
+      yield* Fiber.join(run)
+    }))
+
+  it.effect("waits for each startup to finish before starting the next child", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const slow = probe.worker("slow", { setup: Effect.sleep("1 second") })
+      const toplevel = Toplevel.make("app", System.make((scope) =>
+        Effect.gen(function*() {
+          yield* scope.child("slow", slow)
+          yield* scope.child("next", probe.worker("next"))
+        })
+      ))
+      const run = yield* launch(toplevel)
+      yield* quiesce
+      expect(probe.entries("start")).toEqual(["start slow"])
+      yield* TestClock.adjust("999 millis")
+      expect(probe.entries("start")).toEqual(["start slow"])
+      yield* TestClock.adjust("1 millis")
+      yield* eventually(() => probe.startsOf("next") === 1, "next started")
+      expect(probe.entries("start")).toEqual(["start slow", "start next"])
+      toplevel.shutdownToken.signal()
+      yield* Fiber.join(run)
+    }))
+
+  it.effect("hands each child's value to the children declared after it", () =>
+    Effect.gen(function*() {
+      const received: Array<string> = []
+      const receiver = Effect.gen(function*() {
+        const inbox = yield* Queue.unbounded<string>()
+        const drain = Effect.forever(Effect.flatMap(Queue.take(inbox), (m) => Effect.sync(() => received.push(m))))
+        return yield* MainLoop.spawn(Effect.raceFirst(drain, Lifecycle.settling), inbox)
+      })
+      const sender = (inbox: Queue.Queue<string>) => MainLoop.spawn(Queue.offerAll(inbox, ["Hello", "from", "Arbor"]).pipe(Effect.andThen(Lifecycle.settling)))
+      const toplevel = Toplevel.make("app", System.make((scope) =>
+        Effect.gen(function*() {
+          const inbox = yield* scope.child("receiver", receiver)
+          yield* scope.child("sender", sender(inbox))
+        })
+      ))
+      const run = yield* launch(toplevel)
+      yield* eventually(() => received.length === 3, "messages received")
+      expect(received).toEqual(["Hello", "from", "Arbor"])
+      toplevel.shutdownToken.signal()
+      yield* Fiber.join(run)
+    }))
+
+  it.effect("a startup failure on the first start stops the started children in reverse order and fails with StartupFailed", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", System.make((scope) =>
+        Effect.gen(function*() {
+          yield* scope.child("a", probe.worker("a"))
+          yield* scope.child("b", probe.worker("b"))
+          yield* scope.child("c", Effect.fail(new Error("no database")))
+          yield* scope.child("d", probe.worker("d"))
+        })
+      ))
+      const exit = yield* Effect.exit(toplevel.start())
+      const error = failure(exit)
+      expect(error).toBeInstanceOf(Errors.StartupFailed)
+      expect(error.path).toBe("app/c")
+      expect((error as Errors.StartupFailed).message).toBe("app/c: startup failed: Error: no database")
+      expect(probe.journal).toEqual(["start a", "start b", "settle b", "exit b normal", "settle a", "exit a normal"])
+    }))
+
+  it.effect("a startup failure deep in the tree reaches the top with the failing child's path", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const inner = System.make((scope) =>
+        Effect.gen(function*() {
+          yield* scope.child("ok", probe.worker("inner/ok"))
+          yield* scope.child("broken", Effect.die(new Error("bug in setup")))
+        })
+      )
+      const toplevel = Toplevel.make("app", System.make((scope) =>
+        Effect.gen(function*() {
+          yield* scope.child("first", probe.worker("first"))
+          yield* scope.system("inner", inner)
+        })
+      ))
+      const error = failure(yield* Effect.exit(toplevel.start()))
+      expect(error).toBeInstanceOf(Errors.StartupFailed)
+      expect(error.path).toBe("app/inner/broken")
+      expect(Cause.hasDies((error as Errors.StartupFailed).cause)).toBe(true)
+      expect(probe.journal).toEqual([
+        "start first",
+        "start inner/ok",
+        "settle inner/ok",
+        "exit inner/ok normal",
+        "settle first",
+        "exit first normal"
+      ])
+    }))
+
+  it.effect("a failure in start itself is a startup failure of the system", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", System.make((scope) =>
+        Effect.gen(function*() {
+          yield* scope.child("a", probe.worker("a"))
+          return yield* Effect.fail("config missing")
+        })
+      ))
+      const error = failure(yield* Effect.exit(toplevel.start()))
+      expect(error).toBeInstanceOf(Errors.StartupFailed)
+      expect(error.path).toBe("app")
+      expect(probe.journal).toEqual(["start a", "settle a", "exit a normal"])
+    }))
+
+  it.effect("a failing startup during a restart counts toward intensity and ends in escalation, not a busy loop", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      let attempts = 0
+      const flaky = Effect.suspend(() => ++attempts === 1 ? probe.worker("flaky") : Effect.fail(new Error("cannot reconnect")))
+      const toplevel = Toplevel.make(
+        "app",
+        System.make((scope) => scope.child("flaky", flaky).pipe(Effect.asVoid)),
+        { intensity: { maxRestarts: 2, within: "1 minute" } }
+      )
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("flaky") === 1, "flaky started")
+      yield* probe.crash("flaky")
+      const error = failure(yield* Fiber.await(run))
+      expect(error).toBeInstanceOf(Errors.TooManyRestarts)
+      expect(error.path).toBe("app")
+      // Restart 1 follows the crash, restart 2 the first failed replay; the second failed replay is one too many.
+      expect(attempts).toBe(3)
+      const tooMany = error as Errors.TooManyRestarts
+      expect(tooMany.child).toBe("app/flaky")
+      expect(Cause.pretty(tooMany.cause)).toContain("cannot reconnect")
+    }))
+
+  it.effect("a startup that takes longer than startTimeout fails with StartupTimeout at exactly that time", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", System.make((scope) =>
+        Effect.gen(function*() {
+          yield* scope.child("a", probe.worker("a"))
+          yield* scope.child("stuck", Effect.never, { startTimeout: "2 seconds" })
+        })
+      ))
+      const run = yield* launch(toplevel)
+      yield* TestClock.adjust("1999 millis")
+      expect(run.pollUnsafe()).toBeUndefined()
+      yield* TestClock.adjust("1 millis")
+      const error = failure(yield* Fiber.await(run))
+      expect(error).toBeInstanceOf(Errors.StartupFailed)
+      expect(error.path).toBe("app/stuck")
+      expect((error as Errors.StartupFailed).message).toBe(
+        "app/stuck: startup failed: StartupTimeout: app/stuck: startup did not complete within 2s"
+      )
+      expect(probe.journal).toEqual(["start a", "settle a", "exit a normal"])
+    }))
+})
+
+describe("validation", () => {
+  it.effect("rejects a negative budget when the child is declared, naming its path, after stopping earlier siblings", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", System.make((scope) =>
+        Effect.gen(function*() {
+          yield* scope.child("a", probe.worker("a"))
+          yield* scope.child("b", probe.worker("b"), { shutdown: -5 })
+        })
+      ))
+      const error = failure(yield* Effect.exit(toplevel.start()))
+      expect(error).toBeInstanceOf(Errors.InvalidOptions)
+      expect(error.path).toBe("app/b")
+      expect(error.message).toContain("must be a positive, finite duration")
+      expect(error.message).toContain("shutdown")
+      expect(probe.journal).toEqual(["start a", "settle a", "exit a normal"])
+    }))
+
+  it.effect.each([
+    [{ shutdown: 0 }, "must be a positive, finite duration"],
+    [{ shutdown: "forever" }, "Expected \"brutal\" | \"infinity\""],
+    [{ startTimeout: "-1 seconds" }, "must be a positive, finite duration"],
+    [{ restart: "always" }, "Expected \"permanent\" | \"transient\" | \"temporary\""],
+    [{ shutdwn: "1 second" }, "shutdwn"]
+  ] as const)("rejects child options %j", ([options, message]) =>
+    Effect.gen(function*() {
+      const toplevel = Toplevel.make("app", System.make((scope) =>
+        scope.child("x", MainLoop.spawn(Effect.never), options as never).pipe(Effect.asVoid)
+      ))
+      const error = failure(yield* Effect.exit(toplevel.start()))
+      expect(error).toBeInstanceOf(Errors.InvalidOptions)
+      expect(error.path).toBe("app/x")
+      expect(error.message).toContain(message)
+    }))
+
+  it.effect.each([
+    [{ intensity: { maxRestarts: 3, within: 0 } }, "must be a positive, finite duration"],
+    [{ intensity: { maxRestarts: -1, within: "5 seconds" } }, "maxRestarts"],
+    [{ intensity: { maxRestarts: 1.5, within: "5 seconds" } }, "maxRestarts"],
+    [{ strategy: "all_for_one" }, "strategy"]
+  ] as const)("rejects toplevel options %j before starting anything", ([options, message]) =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", flat(probe, ["a"]), options as never)
+      const error = failure(yield* Effect.exit(toplevel.start()))
+      expect(error).toBeInstanceOf(Errors.InvalidOptions)
+      expect(error.path).toBe("app")
+      expect(error.message).toContain(message)
+      expect(probe.journal).toEqual([])
+    }))
+
+  it.effect("rejects a subsystem's own options when it is declared", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", System.make((scope) =>
+        Effect.gen(function*() {
+          yield* scope.child("a", probe.worker("a"))
+          yield* scope.system("sub", flat(probe, ["never-started"]), { intensity: { maxRestarts: 3, within: "0 seconds" } })
+        })
+      ))
+      const error = failure(yield* Effect.exit(toplevel.start()))
+      expect(error).toBeInstanceOf(Errors.InvalidOptions)
+      expect(error.path).toBe("app/sub")
+      expect(probe.journal).toEqual(["start a", "settle a", "exit a normal"])
+    }))
+
+  it.effect("rejects a duplicate child name with DuplicateChild", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", System.make((scope) =>
+        Effect.gen(function*() {
+          yield* scope.child("worker", probe.worker("first"))
+          yield* scope.child("worker", probe.worker("second"))
+        })
+      ))
+      const error = failure(yield* Effect.exit(toplevel.start()))
+      expect(error).toBeInstanceOf(Errors.DuplicateChild)
+      expect(error.path).toBe("app/worker")
+      expect(probe.journal).toEqual(["start first", "settle first", "exit first normal"])
+    }))
+
+  it.effect.each(["", "a/b"])("rejects the child name %j", (name) =>
+    Effect.gen(function*() {
+      const toplevel = Toplevel.make("app", System.make((scope) => scope.child(name, MainLoop.spawn(Effect.never)).pipe(Effect.asVoid)))
+      const error = failure(yield* Effect.exit(toplevel.start()))
+      expect(error).toBeInstanceOf(Errors.InvalidOptions)
+      expect(error.message).toContain("name")
+    }))
+
+  it.effect("a toplevel runs once", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", flat(probe, ["a"]))
+      toplevel.shutdownToken.signal()
+      yield* toplevel.start()
+      const error = failure(yield* Effect.exit(toplevel.start()))
+      expect(error).toBeInstanceOf(Errors.AlreadyStarted)
+    }))
+
+  it.effect("catching a declaration's failure in start does not let start carry on", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", System.make((scope) =>
+        Effect.gen(function*() {
+          yield* scope.child("bad", Effect.fail("nope")).pipe(Effect.catchCause(() => Effect.void))
+          yield* scope.child("after", probe.worker("after"))
+        })
+      ))
+      const error = failure(yield* Effect.exit(toplevel.start()))
+      expect(error.path).toBe("app/bad")
+      expect(probe.journal).toEqual([])
+    }))
+})
