@@ -8,7 +8,7 @@ import { ChildExit } from "@arbor/core"
 import { Deferred, Effect, Exit, Fiber } from "effect"
 
 export interface WorkerOptions<A> {
-  /** Whether the main loop returns when asked to settle (default true). */
+  /** Whether the main loop returns when asked to settle (default true); it records "settle" either way. */
   readonly settles?: boolean
   /** The value handed back to the system. */
   readonly value?: A
@@ -37,8 +37,9 @@ export class Probe {
       if (options.setup) yield* options.setup
       const trigger = Deferred.makeUnsafe<void, unknown>()
       self.triggers.set(name, trigger)
-      const settled = Effect.andThen(Lifecycle.settling, self.record(`settle ${name}`))
-      const main = Effect.raceFirst(Deferred.await(trigger), options.settles === false ? Effect.never : settled).pipe(
+      const asked = Effect.andThen(Lifecycle.settling, self.record(`settle ${name}`))
+      const settled = options.settles === false ? Effect.andThen(asked, Effect.never) : asked
+      const main = Effect.raceFirst(Deferred.await(trigger), settled).pipe(
         Effect.onExit((exit) => self.record(`exit ${name} ${ChildExit.kindOf(exit)}`))
       )
       const loop = yield* MainLoop.spawn(main, options.value as A)
@@ -104,12 +105,16 @@ export const quiesce: Effect.Effect<void> = Effect.gen(function*() {
 export const launch = (toplevel: Toplevel.Toplevel<never>) =>
   Effect.forkChild(toplevel.start(), { startImmediately: true })
 
-/** A system declaring the given workers in order, all with the same options. */
+/**
+ * A system declaring a worker for each label, in order, all with the same
+ * options. A label's last segment is the child's name (`"db/pool"` declares
+ * `pool`); the whole label names it in the journal.
+ */
 export const flat = (
   probe: Probe,
-  names: ReadonlyArray<string>,
+  labels: ReadonlyArray<string>,
   options?: System.ChildOptions
 ): System.System<never> =>
   System.make((scope) =>
-    Effect.forEach(names, (name) => scope.child(name, probe.worker(name), options), { discard: true })
+    Effect.forEach(labels, (label) => scope.child(label.split("/").pop()!, probe.worker(label), options), { discard: true })
   )

@@ -1,3 +1,4 @@
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -96,8 +97,14 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
         return Fiber.join(loop.fiber)
       }),
       Effect.onInterrupt(() => main === undefined ? Effect.void : Fiber.interrupt(main)),
-      // A startup that fails (or is interrupted) reports it to the declaration waiting for it.
-      Effect.onExit((exit) => Effect.sync(() => Deferred.doneUnsafe(started, exit)))
+      Effect.onExit((exit) => {
+        // Past startup, the exit is the main loop's: the supervisor handles it.
+        if (!Deferred.doneUnsafe(started, exit)) return Effect.void
+        // A failed startup is reported here, whoever waits for it; a subsystem has reported its own.
+        const report = Exit.isFailure(exit) && child.spec.kind === "worker" &&
+          !(child.stopping && Cause.hasInterruptsOnly(exit.cause))
+        return report ? logAt("Error", child.path, "startup failed", exit.cause) : Effect.void
+      })
     )
 
     return Effect.flatMap(Effect.forkIn(host, scope, { startImmediately: true }), (fiber) => {
@@ -122,15 +129,15 @@ export const stop = (child: ChildRecord, mode: StopMode): Effect.Effect<void> =>
   Effect.gen(function*() {
     const host = child.host
     if (child.state === "stopped" || host === undefined) return
-    const wasStarting = child.state === "starting"
+    const budget = child.spec.config.shutdown
+    const wasRunning = child.state === "running"
+    const interruptAtOnce = mode === "force" || budget === "brutal" ||
+      (child.state === "starting" && child.spec.kind === "worker")
     child.stopping = true
     child.state = "settling"
-    child.lifecycle?.requestSettle()
-
-    const budget = child.spec.config.shutdown
     let exit = host.pollUnsafe()
-    const interruptAtOnce = mode === "force" || budget === "brutal" || (wasStarting && child.spec.kind === "worker")
     if (exit === undefined && !interruptAtOnce) {
+      child.lifecycle?.requestSettle()
       exit = budget === "infinity"
         ? yield* Fiber.await(host)
         : Option.getOrUndefined(yield* Effect.timeoutOption(Fiber.await(host), budget))
@@ -145,9 +152,11 @@ export const stop = (child: ChildRecord, mode: StopMode): Effect.Effect<void> =>
     if (child.scope !== undefined) yield* Scope.close(child.scope, exit)
     child.state = "stopped"
 
+    // A failed startup was reported by `launch`; a main loop that failed is reported here, even one that
+    // crashed just before the stop began (its exit event is then ignored as the child is stopping).
     const kind = kindOf(exit)
-    if (kind === "failure" || kind === "defect") {
-      yield* logAt("Warn", child.path, `exited with a ${kind} while stopping`, Exit.isFailure(exit) ? exit.cause : undefined)
+    if (wasRunning && Exit.isFailure(exit) && (kind === "failure" || kind === "defect")) {
+      yield* logAt("Warn", child.path, `exited abnormally (${kind}) while stopping`, exit.cause)
     } else {
       yield* logAt("Debug", child.path, "stopped")
     }

@@ -137,7 +137,7 @@ export class Supervisor {
         return
       }
       if (generation === 1) {
-        yield* logAt("Error", this.path, "startup failed; stopping the children already started", Cause.fail(error))
+        yield* logAt("Error", this.path, `first start failed (${error.message}); stopping the children already started`)
         yield* this.stopAll("graceful")
         return Exit.fail(error)
       }
