@@ -114,7 +114,9 @@ export const spawn: {
  * Runs plain async code as the main loop. The promise resolving is a normal
  * exit; rejecting is a failure. `signal` aborts when the child is asked to
  * settle (and when its fiber is interrupted), so `fetch`, timers and streams
- * that take a signal stop on their own.
+ * that take a signal stop on their own. A rejection with an `AbortError`
+ * once the child was asked to settle is a normal exit: it stopped because it
+ * was asked to. Any other rejection, even after the abort, is a failure.
  *
  * @example
  * ```ts
@@ -141,9 +143,12 @@ export const fromPromise: {
       Effect.tryPromise({
         try: (interrupted) => run(AbortSignal.any([lifecycle.signal, interrupted])),
         catch: (error) => error
-      }),
+      }).pipe(Effect.catch((error) => settledByAbort(lifecycle.signal, error) ? Effect.void : Effect.fail(error))),
       value as A
     ))
+
+const settledByAbort = (signal: AbortSignal, error: unknown): boolean =>
+  signal.aborted && (error === signal.reason || (error instanceof Error && error.name === "AbortError"))
 
 /**
  * Whether a value is a `MainLoop`.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Lifecycle, MainLoop, System, Toplevel } from "@arbor/core"
-import { Effect, Exit, Fiber } from "effect"
+import { Duration, Effect, Exit, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { eventually, flat, launch, Probe, quiesce } from "./helpers.ts"
 
@@ -81,7 +81,7 @@ describe("settle-then-interrupt shutdown", () => {
   it.effect("a child that settles within its budget is not interrupted", () =>
     Effect.gen(function*() {
       const probe = new Probe()
-      const settlesIn = (d: string) =>
+      const settlesIn = (d: Duration.Input) =>
         MainLoop.spawn(Lifecycle.settling.pipe(
           Effect.andThen(Effect.sleep(d)),
           Effect.onExit((exit) => probe.record(`exit ${Exit.isSuccess(exit) ? "normal" : "interrupted"}`))

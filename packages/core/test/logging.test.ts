@@ -1,0 +1,145 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Lifecycle, MainLoop, System, Toplevel } from "@arbor/core"
+import { Cause, Effect, Exit, Fiber, Logger, References } from "effect"
+import { TestClock } from "effect/testing"
+import { eventually, launch, Probe } from "./helpers.ts"
+
+interface Line {
+  readonly level: string
+  readonly text: string
+  readonly path: unknown
+  readonly cause: string
+}
+
+/** Runs `body` with a logger that keeps every line, and hands the lines to it. */
+const withCapturedLogs = <A, E>(body: (lines: Array<Line>) => Effect.Effect<A, E>) => {
+  const lines: Array<Line> = []
+  const logger = Logger.make((options) => {
+    lines.push({
+      level: options.logLevel,
+      text: (options.message as ReadonlyArray<unknown>).map(String).join(" "),
+      path: options.fiber.getRef(References.CurrentLogAnnotations)["path"],
+      cause: options.cause.reasons.length > 0 ? Cause.pretty(options.cause) : ""
+    })
+  })
+  return body(lines).pipe(Effect.provide(Logger.layer([logger])))
+}
+
+describe("logging", () => {
+  it.effect("an abnormal exit is logged as a warning with the child's path and the pretty cause", () =>
+    withCapturedLogs((lines) =>
+      Effect.gen(function*() {
+        const probe = new Probe()
+        const sub = System.make((scope) => scope.child("crashy", probe.worker("crashy")).pipe(Effect.asVoid))
+        const toplevel = Toplevel.make("app", System.make((scope) => scope.system("sub", sub)))
+        const run = yield* launch(toplevel)
+        yield* eventually(() => probe.startsOf("crashy") === 1, "started")
+        yield* probe.crash("crashy")
+        yield* eventually(() => probe.startsOf("crashy") === 2, "restarted")
+        toplevel.shutdownToken.signal()
+        yield* Fiber.join(run)
+        const warning = lines.find((line) => line.level === "Warn")
+        expect(warning).toMatchObject({ path: "app/sub/crashy", text: "app/sub/crashy: exited abnormally (failure); restarting (permanent)" })
+        expect(warning?.cause).toContain("Error: crashy crashed")
+        expect(lines.some((line) => line.level === "Info" && line.path === "app/sub" && line.text.includes("restarting all children"))).toBe(true)
+      })
+    ))
+
+  it.effect("a defect and an outside interruption are logged too, also for a temporary child that is not restarted", () =>
+    withCapturedLogs((lines) =>
+      Effect.gen(function*() {
+        const probe = new Probe()
+        const toplevel = Toplevel.make("app", System.make((scope) =>
+          Effect.gen(function*() {
+            yield* scope.child("dies", probe.worker("dies"), { restart: "temporary" })
+            yield* scope.child("interrupted", probe.worker("interrupted"), { restart: "temporary" })
+          })
+        ))
+        const run = yield* launch(toplevel)
+        yield* eventually(() => probe.startsOf("interrupted") === 1, "started")
+        yield* probe.end("dies", Exit.die(new Error("bug")))
+        yield* probe.interrupt("interrupted")
+        yield* eventually(() => lines.filter((line) => line.level === "Warn").length === 2, "both logged")
+        toplevel.shutdownToken.signal()
+        yield* Fiber.join(run)
+        const warnings = lines.filter((line) => line.level === "Warn").map((line) => line.text)
+        expect(warnings).toEqual([
+          "app/dies: exited abnormally (defect); not restarted (temporary)",
+          "app/interrupted: exited abnormally (interrupted); not restarted (temporary)"
+        ])
+      })
+    ))
+
+  it.effect("a failed startup is logged as an error at the child's path", () =>
+    withCapturedLogs((lines) =>
+      Effect.gen(function*() {
+        const toplevel = Toplevel.make("app", System.make((scope) => scope.child("db", Effect.fail(new Error("refused"))).pipe(Effect.asVoid)))
+        yield* Effect.exit(toplevel.start())
+        const error = lines.find((line) => line.level === "Error" && line.path === "app/db")
+        expect(error?.text).toBe("app/db: startup failed")
+        expect(error?.cause).toContain("Error: refused")
+      })
+    ))
+
+  it.effect("escalation is logged as an error with the last cause", () =>
+    withCapturedLogs((lines) =>
+      Effect.gen(function*() {
+        const probe = new Probe()
+        const toplevel = Toplevel.make("app", System.make((scope) => scope.child("crashy", probe.worker("crashy")).pipe(Effect.asVoid)), {
+          intensity: { maxRestarts: 0, within: "1 second" }
+        })
+        const run = yield* launch(toplevel)
+        yield* eventually(() => probe.startsOf("crashy") === 1, "started")
+        yield* probe.crash("crashy")
+        yield* Fiber.await(run)
+        const error = lines.find((line) => line.level === "Error" && line.path === "app")
+        expect(error?.text).toContain("more than 0 restarts within 1s")
+        expect(error?.cause).toContain("crashy crashed")
+      })
+    ))
+
+  it.effect("a child interrupted after its budget is logged as a warning", () =>
+    withCapturedLogs((lines) =>
+      Effect.gen(function*() {
+        const probe = new Probe()
+        const toplevel = Toplevel.make("app", System.make((scope) => scope.child("stubborn", probe.worker("stubborn", { settles: false }), { shutdown: "1 second" }).pipe(Effect.asVoid)))
+        const run = yield* launch(toplevel)
+        yield* eventually(() => probe.startsOf("stubborn") === 1, "started")
+        toplevel.shutdownToken.signal()
+        yield* eventually(() => probe.journal.includes("settle stubborn"), "asked to settle")
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.join(run)
+        expect(lines.filter((line) => line.level === "Warn").map((line) => line.text)).toEqual([
+          "app/stubborn: did not settle within 1s; interrupting"
+        ])
+      })
+    ))
+
+  it.effect("a child that crashes while its system is busy stopping others is still logged", () =>
+    withCapturedLogs((lines) =>
+      Effect.gen(function*() {
+        const probe = new Probe()
+        const slow = MainLoop.spawn(Lifecycle.settling.pipe(Effect.andThen(probe.record("slow settling")), Effect.andThen(Effect.sleep("1 second"))))
+        const toplevel = Toplevel.make("app", System.make((scope) =>
+          Effect.gen(function*() {
+            yield* scope.child("victim", probe.worker("victim"))
+            yield* scope.child("slow", slow)
+            yield* scope.child("crashy", probe.worker("crashy"))
+          })
+        ))
+        const run = yield* launch(toplevel)
+        yield* eventually(() => probe.startsOf("crashy") === 1, "started")
+        yield* probe.crash("crashy")
+        yield* eventually(() => probe.journal.includes("slow settling"), "restart under way")
+        yield* probe.crash("victim")
+        yield* TestClock.adjust("1 second")
+        yield* eventually(() => probe.startsOf("crashy") === 2, "restarted")
+        toplevel.shutdownToken.signal()
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.join(run)
+        const victim = lines.filter((line) => line.path === "app/victim" && line.level === "Warn")
+        expect(victim.map((line) => line.text)).toEqual(["app/victim: exited abnormally (failure) while stopping"])
+        expect(victim[0]?.cause).toContain("victim crashed")
+      })
+    ))
+})

@@ -1,0 +1,147 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Lifecycle, MainLoop, System, Toplevel } from "@arbor/core"
+import { Deferred, Effect, Exit, Fiber } from "effect"
+import { eventually, launch, Probe, quiesce } from "./helpers.ts"
+
+/** A promise-based child whose settlement the test controls. */
+const controlled = () => {
+  let resolve!: () => void
+  let reject!: (error: unknown) => void
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  return { promise, resolve, reject }
+}
+
+const tree = (probe: Probe, startup: Effect.Effect<MainLoop.MainLoop<void>, never, MainLoop.SpawnContext>, restart: "permanent" | "transient") =>
+  Toplevel.make("app", System.make((scope) =>
+    Effect.gen(function*() {
+      yield* scope.child("watch", probe.worker("watch"))
+      yield* scope.child("js", Effect.andThen(probe.record("start js"), startup), { restart })
+    })
+  ))
+
+describe("MainLoop.fromPromise", () => {
+  it.effect("a promise that resolves is a normal exit: a transient child stays down", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const p = controlled()
+      const toplevel = tree(probe, MainLoop.fromPromise(() => p.promise), "transient")
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.journal.includes("start js"), "started")
+      p.resolve()
+      yield* Effect.promise(() => p.promise)
+      yield* quiesce
+      toplevel.shutdownToken.signal()
+      yield* Fiber.join(run)
+      expect(probe.journal.filter((e) => e === "start js")).toHaveLength(1)
+    }))
+
+  it.effect("a promise that rejects is a failure: a transient child is restarted", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const attempts: Array<ReturnType<typeof controlled>> = []
+      const startup = MainLoop.fromPromise(() => {
+        const p = controlled()
+        attempts.push(p)
+        return p.promise
+      })
+      const toplevel = tree(probe, startup, "transient")
+      const run = yield* launch(toplevel)
+      yield* eventually(() => attempts.length === 1, "started")
+      attempts[0]!.reject(new Error("lost connection"))
+      yield* eventually(() => attempts.length === 2, "restarted")
+      toplevel.shutdownToken.signal()
+      yield* eventually(() => attempts.length === 2, "stopping")
+      attempts[1]!.resolve()
+      yield* Fiber.join(run)
+    }))
+
+  it.effect("the signal aborts when the child is asked to settle", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const startup = MainLoop.fromPromise((signal) =>
+        new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }))
+      )
+      const toplevel = tree(probe, startup, "permanent")
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.journal.includes("start js"), "started")
+      toplevel.shutdownToken.signal()
+      expect(yield* Fiber.await(run)).toEqual(Exit.void)
+    }))
+
+  it.effect("an AbortError after the abort is a normal stop; another error after it is a failure", () =>
+    Effect.gen(function*() {
+      const outcomes: Array<string> = []
+      const child = (error: () => unknown) =>
+        Effect.gen(function*() {
+          const loop = yield* MainLoop.fromPromise((signal) =>
+            new Promise<void>((_, reject) => signal.addEventListener("abort", () => reject(error()), { once: true }))
+          )
+          yield* Effect.forkDetach(Effect.andThen(Fiber.await(loop.fiber), (exit) => Effect.sync(() => outcomes.push(Exit.isSuccess(exit) ? "normal" : "failure"))))
+          return loop
+        })
+      const toplevel = Toplevel.make("app", System.make((scope) =>
+        Effect.gen(function*() {
+          yield* scope.child("abort", child(() => new DOMException("aborted", "AbortError")))
+          yield* scope.child("other", child(() => new Error("cleanup failed")))
+        })
+      ))
+      const run = yield* launch(toplevel)
+      yield* Effect.yieldNow
+      toplevel.shutdownToken.signal()
+      yield* Fiber.join(run)
+      yield* eventually(() => outcomes.length === 2, "both exited")
+      expect(outcomes).toEqual(["failure", "normal"])
+    }))
+
+  it.effect("the signal also aborts when the child is interrupted", () =>
+    Effect.gen(function*() {
+      const aborted = yield* Deferred.make<void>()
+      const startup = MainLoop.fromPromise((signal) =>
+        new Promise<void>(() => signal.addEventListener("abort", () => Deferred.doneUnsafe(aborted, Exit.void), { once: true }))
+      )
+      const toplevel = Toplevel.make("app", System.make((scope) => scope.child("js", startup, { shutdown: "brutal" }).pipe(Effect.asVoid)))
+      const run = yield* launch(toplevel)
+      yield* Effect.yieldNow
+      toplevel.shutdownToken.signal()
+      yield* Fiber.join(run)
+      yield* Deferred.await(aborted)
+    }))
+})
+
+describe("Lifecycle", () => {
+  it.effect("tells a child its name and path, and a restarted child starts un-settled", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const seen: Array<string> = []
+      const startup = Effect.gen(function*() {
+        const lifecycle = yield* Lifecycle.Lifecycle
+        seen.push(`${lifecycle.name} ${lifecycle.path} ${yield* lifecycle.isSettling} ${lifecycle.signal.aborted}`)
+        return yield* probe.worker("inner")
+      })
+      const sub = System.make((scope) => scope.child("leaf", startup).pipe(Effect.asVoid))
+      const toplevel = Toplevel.make("app", System.make((scope) => scope.system("sub", sub)))
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("inner") === 1, "started")
+      yield* probe.crash("inner")
+      yield* eventually(() => probe.startsOf("inner") === 2, "restarted")
+      toplevel.shutdownToken.signal()
+      yield* Fiber.join(run)
+      expect(seen).toEqual(["leaf app/sub/leaf false false", "leaf app/sub/leaf false false"])
+    }))
+
+  it.effect("a system's start function sees the system's own lifecycle", () =>
+    Effect.gen(function*() {
+      const seen: Array<string> = []
+      const remember = Lifecycle.Lifecycle.useSync((lifecycle) => void seen.push(lifecycle.path))
+      const sub = System.make(() => remember)
+      const toplevel = Toplevel.make("app", System.make((scope) => Effect.andThen(remember, scope.system("sub", sub))))
+      const run = yield* launch(toplevel)
+      yield* eventually(() => seen.length === 2, "both started")
+      expect(seen).toEqual(["app", "app/sub"])
+      toplevel.shutdownToken.signal()
+      yield* Fiber.join(run)
+    }))
+})
