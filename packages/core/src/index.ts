@@ -12,6 +12,8 @@ export * as Errors from "./Errors.ts"
 export * as Lifecycle from "./Lifecycle.ts"
 /** A child's main loop and the value it hands back. */
 export * as MainLoop from "./MainLoop.ts"
+/** Schemas of the options, for validating configuration. */
+export * as Options from "./Options.ts"
 /** Restart intensity: how many restarts within how long. */
 export * as RestartIntensity from "./RestartIntensity.ts"
 /** Restart policies: permanent, transient, temporary. */

@@ -20,7 +20,7 @@ import type { ChildSpec, StopMode } from "./child.ts"
 import { ChildRecord, launch, stop } from "./child.ts"
 import { logAt } from "./log.ts"
 import type { SystemConfig } from "./options.ts"
-import { decodeChild, decodeSubsystem, validateName } from "./options.ts"
+import { decodeWorker, decodeSubsystem, validateName } from "./options.ts"
 
 type Event =
   | { readonly _tag: "Exited"; readonly child: ChildRecord; readonly incarnation: number; readonly exit: Exit.Exit<unknown, unknown> }
@@ -137,7 +137,7 @@ export class Supervisor {
         return
       }
       if (generation === 1) {
-        yield* logAt("Error", this.path, `first start failed (${error.message}); stopping the children already started`)
+        yield* logAt("Error", this.path, `first start failed at ${error.path}; stopping the children already started`)
         yield* this.stopAll("graceful")
         return Exit.fail(error)
       }
@@ -187,7 +187,12 @@ export class Supervisor {
           within,
           cause
         })
-        yield* logAt("Error", this.path, `${error.message}; stopping all children and escalating`, cause)
+        yield* logAt(
+          "Error",
+          this.path,
+          `more than ${intensity.maxRestarts} restarts within ${within} (last: ${childPath}); stopping all children and escalating`,
+          cause
+        )
         yield* this.abandonDeclaration
         yield* this.stopAll("graceful")
         return Exit.fail(error)
@@ -250,7 +255,7 @@ export class Supervisor {
       path: this.path,
       child: (name, startup, options) =>
         declare(name, (path) =>
-          Effect.map(decodeChild(path, options), (config) => ({
+          Effect.map(decodeWorker(path, options), (config) => ({
             name,
             kind: "worker" as const,
             startup: startup as ChildSpec["startup"],

@@ -1,0 +1,131 @@
+/**
+ * Schemas of Arbor's options, for validating them where they come from
+ * configuration. The framework validates every option with these at the edge
+ * (`Toplevel.start()`, each declaration); bad input becomes an
+ * `InvalidOptions` error naming the path, and nothing starts.
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import { InvalidOptions } from "./Errors.ts"
+import { RestartPolicy } from "./RestartPolicy.ts"
+import { RestartStrategy } from "./RestartStrategy.ts"
+
+const isDurationInput = (u: unknown): u is Duration.Input => Option.isSome(Duration.fromInput(u as Duration.Input))
+
+/**
+ * A positive, finite `Duration.Input`, such as `"5 seconds"`, `250` (milliseconds) or `Duration.minutes(1)`.
+ *
+ * @example
+ * ```ts
+ * import { Options } from "@arbor/core"
+ * import { Schema } from "effect"
+ *
+ * Schema.decodeUnknownSync(Options.PositiveDuration)("5 seconds") // "5 seconds"
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const PositiveDuration = Schema.declare(isDurationInput, {
+  expected: "a duration such as \"5 seconds\" or a number of milliseconds"
+}).check(Schema.makeFilter((input) => {
+  const duration = Duration.fromInputUnsafe(input)
+  return Duration.isPositive(duration) && Duration.isFinite(duration) ? undefined : "must be a positive, finite duration"
+}))
+
+/**
+ * A settle budget: `"brutal"`, `"infinity"` or a positive duration.
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const ShutdownBudget = Schema.Union([Schema.Literals(["brutal", "infinity"]), PositiveDuration])
+
+/**
+ * Restart intensity: `maxRestarts` a whole number ≥ 0, `within` a positive duration.
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const Intensity = Schema.Struct({
+  maxRestarts: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
+  within: PositiveDuration
+})
+
+const childFields = {
+  restart: Schema.optionalKey(RestartPolicy),
+  shutdown: Schema.optionalKey(ShutdownBudget),
+  startTimeout: Schema.optionalKey(PositiveDuration)
+}
+
+const systemFields = {
+  strategy: Schema.optionalKey(RestartStrategy),
+  intensity: Schema.optionalKey(Intensity)
+}
+
+/**
+ * The options of a child (`System.ChildOptions`).
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const ChildOptions = Schema.Struct(childFields)
+
+/**
+ * The options of a system itself (`System.SystemOptions`, `Toplevel.Options`).
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const SystemOptions = Schema.Struct(systemFields)
+
+/**
+ * The options of a subsystem (`System.SubsystemOptions`).
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const SubsystemOptions = Schema.Struct({ ...childFields, ...systemFields })
+
+/**
+ * A child's name: not empty, without `/` (which separates the parts of a path).
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const ChildName = Schema.NonEmptyString.check(
+  Schema.makeFilter((name) => name.includes("/") ? "must not contain \"/\" (it separates the parts of a path)" : undefined)
+)
+
+/**
+ * Validates `input` (an options object; `undefined` means none) with `schema`.
+ * Unknown keys are rejected, so a misspelt option is not silently ignored.
+ *
+ * @example
+ * ```ts
+ * import { Options } from "@arbor/core"
+ * import { Effect } from "effect"
+ *
+ * const checked = Options.decode(Options.ChildOptions, "app/db", { shutdown: "2 seconds" })
+ * const rejected = Effect.flip(Options.decode(Options.ChildOptions, "app/db", { shutdwn: "2 seconds" }))
+ * ```
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const decode = <S extends Schema.Decoder<unknown>>(
+  schema: S,
+  path: string,
+  input: unknown
+): Effect.Effect<S["Type"], InvalidOptions> => {
+  const exit = Schema.decodeUnknownExit(schema)(input ?? {}, { onExcessProperty: "error" })
+  if (Exit.isSuccess(exit)) return Effect.succeed(exit.value)
+  const error = Cause.squash(exit.cause)
+  return Effect.fail(new InvalidOptions({ path, issue: error instanceof Error ? error.message : String(error) }))
+}

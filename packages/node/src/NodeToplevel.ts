@@ -1,0 +1,172 @@
+/**
+ * Running a toplevel as a Node.js process.
+ *
+ * `runMain` wires the process's signals to the tree: the first SIGINT or
+ * SIGTERM signals the shutdown token (a graceful stop, in reverse start
+ * order); a second one interrupts the tree at once; a third exits on the
+ * spot. An optional hard deadline bounds the whole graceful stop.
+ *
+ * Exit codes:
+ *
+ * | code  | when                                                                 |
+ * |-------|----------------------------------------------------------------------|
+ * | `0`   | the tree stopped gracefully                                          |
+ * | `1`   | the tree failed: a startup failure, or escalation at the top         |
+ * | `130` | the stop was forced: a second signal, or the hard deadline ran out   |
+ *
+ * @since 0.1.0
+ */
+import type { Toplevel } from "@arbor/core"
+import { Options } from "@arbor/core"
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Predicate from "effect/Predicate"
+import * as Runtime from "effect/Runtime"
+import * as Schema from "effect/Schema"
+import { constants } from "node:os"
+
+/**
+ * Options of {@link runMain}.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface RunMainOptions {
+  /**
+   * How long the graceful stop may take in all, from the first signal; then
+   * the tree is interrupted (exit code 130). Unbounded by default: the
+   * children's own budgets bound it.
+   */
+  readonly hardDeadline?: Duration.Input
+  /** The signals that ask for shutdown; default SIGINT and SIGTERM. */
+  readonly signals?: ReadonlyArray<NodeJS.Signals>
+}
+
+/**
+ * The exit codes `runMain` ends the process with.
+ *
+ * @example
+ * ```ts
+ * import { NodeToplevel } from "@arbor/node"
+ *
+ * NodeToplevel.ExitCode.forced // 130
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const ExitCode = {
+  graceful: 0,
+  failed: 1,
+  forced: 130
+} as const
+
+/**
+ * Runs `toplevel` as the process's main program. A tree that needs services
+ * takes a `layer` providing them.
+ *
+ * @example
+ * ```ts
+ * import { MainLoop, System, Toplevel } from "@arbor/core"
+ * import { NodeToplevel } from "@arbor/node"
+ * import { Effect } from "effect"
+ *
+ * class App extends System.System {
+ *   start(scope: System.Scope) {
+ *     return scope.child("worker", MainLoop.spawn(Effect.never)).pipe(Effect.asVoid)
+ *   }
+ * }
+ *
+ * NodeToplevel.runMain(Toplevel.make("app", new App()), { hardDeadline: "30 seconds" })
+ * ```
+ *
+ * @category running
+ * @since 0.1.0
+ */
+export const runMain: {
+  (toplevel: Toplevel.Toplevel<never>, options?: RunMainOptions): void
+  <R, E>(toplevel: Toplevel.Toplevel<R>, options: RunMainOptions & { readonly layer: Layer.Layer<R, E> }): void
+} = (
+  toplevel: Toplevel.Toplevel<unknown>,
+  options: RunMainOptions & { readonly layer?: Layer.Layer<unknown, unknown> } = {}
+): void => {
+  const { layer, ...rest } = options
+  const checked = Effect.runSync(Effect.exit(Options.decode(RunMainOptionsSchema, toplevel.name, rest)))
+  const deadline = Exit.isSuccess(checked) && checked.value.hardDeadline !== undefined
+    ? Duration.fromInputUnsafe(checked.value.hardDeadline)
+    : undefined
+  const signals = (Exit.isSuccess(checked) ? checked.value.signals : undefined) ?? ["SIGINT", "SIGTERM"]
+  const program = Effect.andThen(checked, toplevel.start()).pipe(
+    Effect.provide(layer ?? (Layer.empty as Layer.Layer<unknown>)),
+    Effect.tapCause((cause) => {
+      if (Cause.hasInterruptsOnly(cause)) return Effect.logWarning(`${toplevel.name}: stop forced; children were interrupted`)
+      // Log the error's own message with the cause underneath it, where the stack that matters is.
+      const error = Cause.squash(cause)
+      return Predicate.hasProperty(error, "cause") && Cause.isCause(error.cause)
+        ? Effect.logError(`${toplevel.name}: terminated abnormally: ${String(error)}`, error.cause)
+        : Effect.logError(`${toplevel.name}: terminated abnormally`, cause)
+    })
+  )
+  Runtime.makeRunMain(({ fiber }) => {
+    let received = 0
+    let deadlineTimer: ReturnType<typeof setTimeout> | undefined
+    const onSignal = (signal: NodeJS.Signals) => {
+      received++
+      if (received === 1) {
+        process.stderr.write(`\n${toplevel.name}: ${signal} received, stopping gracefully (send it again to stop at once)\n`)
+        toplevel.shutdownToken.signal()
+        if (deadline !== undefined) {
+          deadlineTimer = setTimeout(() => {
+            process.stderr.write(`${toplevel.name}: hard deadline of ${Duration.format(deadline)} passed, interrupting\n`)
+            fiber.interruptUnsafe()
+          }, Duration.toMillis(deadline))
+        }
+      } else if (received === 2) {
+        process.stderr.write(`${toplevel.name}: ${signal} received again, interrupting\n`)
+        fiber.interruptUnsafe()
+      } else {
+        process.exit(ExitCode.forced)
+      }
+    }
+    for (const signal of signals) process.on(signal, onSignal)
+    fiber.addObserver((exit) => {
+      for (const signal of signals) process.removeListener(signal, onSignal)
+      clearTimeout(deadlineTimer)
+      const code = exitCodeOf(exit)
+      process.exitCode = code
+      // Let the process end by itself so output is flushed; something left running must not keep it alive.
+      setTimeout(() => {
+        process.stderr.write(`${toplevel.name}: the process is still busy 5 seconds after the tree stopped; exiting\n`)
+        process.exit(code)
+      }, 5_000).unref()
+    })
+  })(program, { disableErrorReporting: true })
+}
+
+const RunMainOptionsSchema = Schema.Struct({
+  hardDeadline: Schema.optionalKey(Options.PositiveDuration),
+  signals: Schema.optionalKey(Schema.Array(Schema.String.check(
+    Schema.makeFilter((s) => s in constants.signals ? undefined : "must be a signal name such as \"SIGTERM\"")
+  )))
+})
+
+/**
+ * The exit code for a toplevel's exit.
+ *
+ * @example
+ * ```ts
+ * import { NodeToplevel } from "@arbor/node"
+ * import { Exit } from "effect"
+ *
+ * NodeToplevel.exitCodeOf(Exit.void) // 0
+ * NodeToplevel.exitCodeOf(Exit.interrupt()) // 130
+ * ```
+ *
+ * @category running
+ * @since 0.1.0
+ */
+export const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number =>
+  Exit.isSuccess(exit) ? ExitCode.graceful : Cause.hasInterruptsOnly(exit.cause) ? ExitCode.forced : ExitCode.failed

@@ -1,0 +1,8 @@
+/**
+ * @arbor/node: run Arbor supervision trees as Node.js processes.
+ *
+ * @since 0.1.0
+ */
+
+/** Running a toplevel as the process's main program: signals, exit codes, a hard deadline. */
+export * as NodeToplevel from "./NodeToplevel.ts"

@@ -1,0 +1,75 @@
+import { describe, expect, it } from "@effect/vitest"
+import { NodeToplevel } from "@arbor/node"
+import { Exit } from "effect"
+import { fileURLToPath } from "node:url"
+import { positions, run } from "./process.ts"
+
+const fixture = fileURLToPath(new URL("./fixtures/tree.ts", import.meta.url))
+
+describe("NodeToplevel.runMain", () => {
+  it("the first SIGINT stops the tree gracefully, in reverse order, with exit code 0", async () => {
+    const program = run(fixture, ["graceful"])
+    await program.waitFor("last ready")
+    program.child.kill("SIGINT")
+    expect(await program.exited()).toBe(0)
+    const [last, first] = positions(program.output(), ["last settled", "first settled"])
+    expect(last).toBeGreaterThan(0)
+    expect(first).toBeGreaterThan(last!)
+    expect(program.output()).toContain("SIGINT received, stopping gracefully")
+  })
+
+  it("SIGTERM does the same", async () => {
+    const program = run(fixture, ["graceful"])
+    await program.waitFor("last ready")
+    program.child.kill("SIGTERM")
+    expect(await program.exited()).toBe(0)
+    expect(program.output()).toContain("first settled")
+  })
+
+  it("a second signal interrupts at once, with exit code 130", async () => {
+    const program = run(fixture, ["stubborn"])
+    await program.waitFor("last ready")
+    program.child.kill("SIGINT")
+    await program.waitFor("last settled")
+    program.child.kill("SIGINT")
+    expect(await program.exited()).toBe(130)
+    expect(program.output()).toContain("received again, interrupting")
+    expect(program.output()).not.toContain("first settled")
+  })
+
+  it("the hard deadline bounds the graceful stop, with exit code 130", async () => {
+    const program = run(fixture, ["deadline"])
+    await program.waitFor("last ready")
+    program.child.kill("SIGINT")
+    expect(await program.exited()).toBe(130)
+    expect(program.output()).toContain("hard deadline of 500ms passed")
+  })
+
+  it("escalation at the top ends the process with exit code 1 and the error logged", async () => {
+    const program = run(fixture, ["escalate"])
+    expect(await program.exited()).toBe(1)
+    expect(program.output()).toContain("TooManyRestarts")
+    expect(program.output()).toContain("boom")
+  })
+
+  it("invalid options fail with exit code 1 before anything starts", async () => {
+    const program = run(fixture, ["invalid"])
+    expect(await program.exited()).toBe(1)
+    expect(program.output()).toContain("hardDeadline")
+    expect(program.output()).not.toContain("ready")
+  })
+
+  it("a tree that needs services gets them from the layer", async () => {
+    const program = run(fixture, ["service"])
+    await program.waitFor("hello ready")
+    program.child.kill("SIGINT")
+    expect(await program.exited()).toBe(0)
+  })
+
+  it("maps exits to the documented codes", () => {
+    expect(NodeToplevel.exitCodeOf(Exit.void)).toBe(0)
+    expect(NodeToplevel.exitCodeOf(Exit.fail("escalated"))).toBe(1)
+    expect(NodeToplevel.exitCodeOf(Exit.die("bug"))).toBe(1)
+    expect(NodeToplevel.exitCodeOf(Exit.interrupt())).toBe(130)
+  })
+})
