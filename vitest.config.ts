@@ -6,6 +6,8 @@ export default defineConfig({
   ssr: { resolve: { conditions: ["source"] } },
   test: {
     include: ["packages/*/test/**/*.test.ts", "examples/**/*.test.ts"],
-    testTimeout: 30_000
+    testTimeout: 30_000,
+    // Supervision logs are part of what tests check; print them only for a test that fails.
+    silent: "passed-only"
   }
 })

@@ -174,6 +174,13 @@ export class AlreadyStarted extends Schema.TaggedError<AlreadyStarted>()("Alread
  * What a system can fail with: on its first start (`StartupFailed`,
  * `InvalidOptions`, `DuplicateChild`) or later (`TooManyRestarts`).
  *
+ * @example
+ * ```ts
+ * import { Errors } from "@arbor/core"
+ *
+ * const describe = (error: Errors.SystemError): string => `${error._tag} at ${error.path}`
+ * ```
+ *
  * @category errors
  * @since 0.1.0
  */
@@ -181,6 +188,15 @@ export type SystemError = StartupFailed | TooManyRestarts | InvalidOptions | Dup
 
 /**
  * What `Toplevel.start()` can fail with.
+ *
+ * @example
+ * ```ts
+ * import type { Errors, Toplevel } from "@arbor/core"
+ * import { Effect } from "effect"
+ *
+ * declare const toplevel: Toplevel.Toplevel<never>
+ * const main: Effect.Effect<void, Errors.ToplevelError> = toplevel.start()
+ * ```
  *
  * @category errors
  * @since 0.1.0

@@ -47,6 +47,17 @@ export interface MainLoop<out A> {
  * The services the framework provides to every startup function: the child's
  * `Lifecycle` and its own `Scope`, which is closed when the child stops.
  *
+ * @example
+ * ```ts
+ * import { Lifecycle, MainLoop } from "@arbor/core"
+ * import { Effect } from "effect"
+ *
+ * const startup: Effect.Effect<MainLoop.MainLoop<void>, never, MainLoop.SpawnContext> = Effect.gen(function* () {
+ *   const lifecycle = yield* Lifecycle.Lifecycle
+ *   return yield* MainLoop.spawn(Effect.log(`running as ${lifecycle.path}`))
+ * })
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */

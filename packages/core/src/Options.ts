@@ -42,6 +42,14 @@ export const PositiveDuration = Schema.declare(isDurationInput, {
 /**
  * A settle budget: `"brutal"`, `"infinity"` or a positive duration.
  *
+ * @example
+ * ```ts
+ * import { Options } from "@arbor/core"
+ * import { Schema } from "effect"
+ *
+ * Schema.decodeUnknownSync(Options.ShutdownBudget)("brutal") // "brutal"
+ * ```
+ *
  * @category schemas
  * @since 0.1.0
  */
@@ -49,6 +57,14 @@ export const ShutdownBudget = Schema.Union([Schema.Literals(["brutal", "infinity
 
 /**
  * Restart intensity: `maxRestarts` a whole number ≥ 0, `within` a positive duration.
+ *
+ * @example
+ * ```ts
+ * import { Options } from "@arbor/core"
+ * import { Schema } from "effect"
+ *
+ * Schema.decodeUnknownSync(Options.Intensity)({ maxRestarts: 3, within: "5 seconds" })
+ * ```
  *
  * @category schemas
  * @since 0.1.0
@@ -72,6 +88,14 @@ const systemFields = {
 /**
  * The options of a child (`System.ChildOptions`).
  *
+ * @example
+ * ```ts
+ * import { Options } from "@arbor/core"
+ * import { Effect } from "effect"
+ *
+ * const fromConfig = Options.decode(Options.ChildOptions, "app/db", { restart: "transient", shutdown: "10 seconds" })
+ * ```
+ *
  * @category schemas
  * @since 0.1.0
  */
@@ -79,6 +103,14 @@ export const ChildOptions = Schema.Struct(childFields)
 
 /**
  * The options of a system itself (`System.SystemOptions`, `Toplevel.Options`).
+ *
+ * @example
+ * ```ts
+ * import { Options } from "@arbor/core"
+ * import { Effect } from "effect"
+ *
+ * const fromConfig = Options.decode(Options.SystemOptions, "app", { intensity: { maxRestarts: 10, within: "1 minute" } })
+ * ```
  *
  * @category schemas
  * @since 0.1.0
@@ -88,6 +120,13 @@ export const SystemOptions = Schema.Struct(systemFields)
 /**
  * The options of a subsystem (`System.SubsystemOptions`).
  *
+ * @example
+ * ```ts
+ * import { Options } from "@arbor/core"
+ *
+ * const fromConfig = Options.decode(Options.SubsystemOptions, "app/workers", { shutdown: "1 minute", strategy: "one_for_all" })
+ * ```
+ *
  * @category schemas
  * @since 0.1.0
  */
@@ -95,6 +134,14 @@ export const SubsystemOptions = Schema.Struct({ ...childFields, ...systemFields 
 
 /**
  * A child's name: not empty, without `/` (which separates the parts of a path).
+ *
+ * @example
+ * ```ts
+ * import { Options } from "@arbor/core"
+ * import { Schema } from "effect"
+ *
+ * Schema.is(Options.ChildName)("db/pool") // false: "/" separates the parts of a path
+ * ```
  *
  * @category schemas
  * @since 0.1.0

@@ -53,6 +53,13 @@ export const defaultIntensity: RestartIntensity = { maxRestarts: 3, within: Dura
 /**
  * The times (in milliseconds) of the restarts that still count, oldest first.
  *
+ * @example
+ * ```ts
+ * import { RestartIntensity } from "@arbor/core"
+ *
+ * const window: RestartIntensity.Window = [1_000, 2_500] // two restarts, at 1 s and 2.5 s
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */

@@ -83,6 +83,13 @@ export const make = <R>(start: (scope: Scope) => Effect.Effect<void, unknown, R>
  * long as it takes; the default for subsystems, whose own children's budgets
  * bound them).
  *
+ * @example
+ * ```ts
+ * import type { System } from "@arbor/core"
+ *
+ * const budgets: Array<System.ShutdownBudget> = ["5 seconds", 250, "brutal", "infinity"]
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */
@@ -112,6 +119,13 @@ export interface ChildOptions<P extends RestartPolicy = RestartPolicy> {
 
 /**
  * Restart intensity: at most `maxRestarts` restarts within `within`.
+ *
+ * @example
+ * ```ts
+ * import type { System } from "@arbor/core"
+ *
+ * const intensity: System.IntensityOptions = { maxRestarts: 10, within: "1 minute" }
+ * ```
  *
  * @category models
  * @since 0.1.0
@@ -144,6 +158,13 @@ export interface SystemOptions {
 /**
  * Options of a subsystem: those of a child and those of a system.
  *
+ * @example
+ * ```ts
+ * import type { System } from "@arbor/core"
+ *
+ * const options: System.SubsystemOptions = { shutdown: "1 minute", intensity: { maxRestarts: 5, within: "30 seconds" } }
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */
@@ -153,6 +174,15 @@ export interface SubsystemOptions<P extends RestartPolicy = RestartPolicy> exten
  * What a declaration resumes with: the value itself for a permanent child
  * (it always runs); an `Option` for a transient or temporary one, `None` when
  * a replay skips it because it already finished for good.
+ *
+ * @example
+ * ```ts
+ * import type { System } from "@arbor/core"
+ * import type { Option } from "effect"
+ *
+ * type Permanent = System.ChildValue<number, "permanent"> // number
+ * type Transient = System.ChildValue<number, "transient"> // Option<number>
+ * ```
  *
  * @category models
  * @since 0.1.0
@@ -167,6 +197,19 @@ export type ChildValue<A, P extends RestartPolicy> = [P] extends ["permanent"] ?
  * declared; a bad declaration stops the children declared before it, in
  * reverse order, and fails the system with `InvalidOptions` or
  * `DuplicateChild`.
+ *
+ * @example
+ * ```ts
+ * import { MainLoop, System } from "@arbor/core"
+ * import { Effect } from "effect"
+ *
+ * const tree = System.make((scope: System.Scope) =>
+ *   Effect.gen(function* () {
+ *     const port = yield* scope.child("config", MainLoop.spawn(Effect.never, 8080))
+ *     yield* scope.child("server", MainLoop.spawn(Effect.log(`${scope.path} serves on ${port}`)))
+ *   })
+ * )
+ * ```
  *
  * @category models
  * @since 0.1.0

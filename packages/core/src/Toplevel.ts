@@ -65,6 +65,13 @@ export interface Toplevel<R = never> {
 /**
  * Options of the toplevel: those of its root system.
  *
+ * @example
+ * ```ts
+ * import type { Toplevel } from "@arbor/core"
+ *
+ * const options: Toplevel.Options = { intensity: { maxRestarts: 3, within: "5 seconds" } }
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */

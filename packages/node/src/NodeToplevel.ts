@@ -31,6 +31,13 @@ import { constants } from "node:os"
 /**
  * Options of {@link runMain}.
  *
+ * @example
+ * ```ts
+ * import type { NodeToplevel } from "@arbor/node"
+ *
+ * const options: NodeToplevel.RunMainOptions = { hardDeadline: "25 seconds", signals: ["SIGTERM"] }
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */

@@ -1,0 +1,49 @@
+/**
+ * Smoke tests: each example runs as a real process, the way a user runs it.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { fileURLToPath } from "node:url"
+import { run } from "../packages/node/test/process.ts"
+
+const example = (name: string) => fileURLToPath(new URL(`./${name}/main.ts`, import.meta.url))
+
+/** The output after `marker`, to check what happened once it was printed. */
+const after = (output: string, marker: string) => output.slice(output.indexOf(marker))
+
+describe("examples/hello", () => {
+  it("greets, stops by itself after ~600 ms and terminates normally", async () => {
+    const program = run(example("hello"))
+    expect(await program.exited()).toBe(0)
+    const output = program.output()
+    expect(output).toContain("Received: Hello\n")
+    expect(output).toContain("Received: from\n")
+    expect(output).toContain("Received: Arbor\n")
+    expect(output.trimEnd().endsWith("normal app termination")).toBe(true)
+  })
+
+  it("stops gracefully on Ctrl-C", async () => {
+    const program = run(example("hello"))
+    await program.waitFor("Received: Hello")
+    program.child.kill("SIGINT")
+    expect(await program.exited()).toBe(0)
+    expect(program.output()).toContain("normal app termination")
+  })
+})
+
+describe("examples/crashy", () => {
+  it("restarts the gateway, escalates the payments subsystem to the shop, and stops cleanly on Ctrl-C", async () => {
+    const program = run(example("crashy"), [], { CRASHY_SEED: "2" })
+    await program.waitFor("shop/payments/gateway: exited abnormally (failure); restarting (permanent)")
+    await program.waitFor("shop/payments: restarting all children")
+    await program.waitFor("shop/payments: more than 2 restarts within 10s")
+    await program.waitFor(/shop: restarting all children[^\n]*restart 1 of at most 8/)
+    await program.waitFor("shop/api: started")
+    program.child.kill("SIGINT")
+    expect(await program.exited()).toBe(0)
+    const shutdown = after(program.output(), "SIGINT received")
+    const order = ["api: settling, bye", "gateway: settling, bye", "ledger: settling, bye", "shop/config: stopped", "shop: shutdown complete"]
+      .map((line) => shutdown.indexOf(line))
+    expect(order.every((position) => position > 0)).toBe(true)
+    expect([...order].sort((a, b) => a - b)).toEqual(order)
+  })
+})
