@@ -40,7 +40,8 @@ describe("examples/crashy", () => {
     await program.waitFor("shop/api: started")
     program.child.kill("SIGINT")
     expect(await program.exited()).toBe(0)
-    const shutdown = after(program.output(), "SIGINT received")
+    // Logs go to stdout and the signal notice to stderr: only lines on one stream are ordered.
+    const shutdown = after(program.output(), "shop: shutdown requested")
     const order = ["api: settling, bye", "gateway: settling, bye", "ledger: settling, bye", "shop/config: stopped", "shop: shutdown complete"]
       .map((line) => shutdown.indexOf(line))
     expect(order.every((position) => position > 0)).toBe(true)

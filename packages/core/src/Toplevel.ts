@@ -126,10 +126,10 @@ class ToplevelImpl implements Toplevel<never> {
         yield* validateName(this.name, this.name)
         const config = yield* decodeSystem(this.name, this.options)
         const lifecycle = new LifecycleHandle(this.name, this.name)
-        yield* Effect.forkChild(Effect.andThen(this.shutdownToken.signalled, () => {
-          lifecycle.requestSettle()
-          return logAt("Info", this.name, "shutdown requested")
-        }))
+        yield* Effect.forkChild(this.shutdownToken.signalled.pipe(
+          Effect.andThen(logAt("Info", this.name, "shutdown requested")),
+          Effect.andThen(Effect.sync(() => lifecycle.requestSettle()))
+        ))
         const supervisor = yield* Supervisor.make(this.system, config).pipe(Effect.provideService(Lifecycle, lifecycle))
         yield* supervisor.run.pipe(Effect.provideService(Lifecycle, lifecycle))
         yield* logAt("Info", this.name, "shutdown complete")
