@@ -125,6 +125,9 @@ class ToplevelImpl implements Toplevel<never> {
       return Effect.scoped(Effect.gen({ self: this }, function*() {
         yield* validateName(this.name, this.name)
         const config = yield* decodeSystem(this.name, this.options)
+        if (this.shutdownToken.isSignalled) {
+          return yield* logAt("Info", this.name, "shutdown requested before the tree started; not starting it")
+        }
         const lifecycle = new LifecycleHandle(this.name, this.name)
         yield* Effect.forkChild(this.shutdownToken.signalled.pipe(
           Effect.andThen(logAt("Info", this.name, "shutdown requested")),

@@ -275,6 +275,30 @@ describe("validation", () => {
       expect(error).toBeInstanceOf(Errors.AlreadyStarted)
     }))
 
+  it.effect("a start that throws instead of returning an Effect is a startup failure", () =>
+    Effect.gen(function*() {
+      const toplevel = Toplevel.make("app", System.make<never>(() => {
+        throw new Error("forgot to return an effect")
+      }))
+      const error = failure(yield* Effect.exit(toplevel.start()))
+      expect(error).toBeInstanceOf(Errors.StartupFailed)
+      expect(error.path).toBe("app")
+      expect(error.message).toContain("forgot to return an effect")
+    }))
+
+  it.effect("declaring a child after start returned is a defect, not a silent extra child", () =>
+    Effect.gen(function*() {
+      let saved: System.Scope | undefined
+      const toplevel = Toplevel.make("app", System.make((scope) => Effect.sync(() => void (saved = scope))))
+      const run = yield* launch(toplevel)
+      yield* quiesce
+      const exit = yield* Effect.exit(saved!.child("late", MainLoop.spawn(Effect.never)))
+      expect(Exit.isFailure(exit) && Cause.hasDies(exit.cause)).toBe(true)
+      expect(Cause.pretty((exit as Exit.Failure<unknown, unknown>).cause)).toContain("app/late: declared after app's start returned")
+      toplevel.shutdownToken.signal()
+      yield* Fiber.join(run)
+    }))
+
   it.effect("catching a declaration's failure in start does not let start carry on", () =>
     Effect.gen(function*() {
       const probe = new Probe()

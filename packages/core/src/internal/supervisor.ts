@@ -51,6 +51,8 @@ export class Supervisor {
   private declaration: Fiber.Fiber<void, unknown> | undefined
   /** Why the current declaration was abandoned, if it was. */
   private abandoned: SystemError | undefined
+  /** Whether the current generation's `start` is still running: declarations are accepted only then. */
+  private declaring = false
   private window: RestartIntensity.Window = []
   /** Resolved once the first declaration completes: the system is running. */
   readonly stable = Deferred.makeUnsafe<void>()
@@ -217,12 +219,15 @@ export class Supervisor {
       this.children = []
       this.declared = new Set()
       this.abandoned = undefined
+      this.declaring = true
       const scope = this.declarationScope(generation)
-      // The services `start` needs are in the context of the fiber running the supervisor.
-      const start = this.system.start(scope) as Effect.Effect<void, unknown>
+      // The services `start` needs are in the context of the fiber running the supervisor; a `start`
+      // that throws instead of returning an Effect fails the declaration like any other defect.
+      const start = Effect.suspend(() => this.system.start(scope) as Effect.Effect<void, unknown>)
       return Effect.map(Effect.forkChild(start, { startImmediately: true }), (fiber) => {
         this.declaration = fiber
         fiber.addObserver((exit) => {
+          if (generation === this.generation) this.declaring = false
           Queue.offerUnsafe(this.mailbox, { _tag: "Declared", generation, exit })
         })
       })
@@ -286,6 +291,9 @@ export class Supervisor {
     return Effect.suspend(() => {
       if (generation !== this.generation || this.abandoned !== undefined) return Effect.interrupt
       const path = `${this.path}/${name}`
+      if (!this.declaring) {
+        return Effect.die(new Error(`${path}: declared after ${this.path}'s start returned; declare children within start`))
+      }
       return validateName(path, name).pipe(
         Effect.andThen(makeSpec(path)),
         Effect.flatMap((spec) => {
