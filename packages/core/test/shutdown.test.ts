@@ -301,6 +301,34 @@ describe("settle-then-interrupt shutdown", () => {
       expect(probe.startsOf("crashy")).toBe(1)
     }))
 
+  it.effect("a shutdown during a restart that abandoned a declaration is not mistaken for a failed replay", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make(
+        "app",
+        System.make((scope) =>
+          Effect.gen(function*() {
+            yield* scope.child("slow", MainLoop.spawn(Lifecycle.settling.pipe(
+              Effect.andThen(probe.record("slow settling")),
+              Effect.andThen(Effect.sleep("1 second"))
+            )))
+            yield* scope.child("crashy", probe.worker("crashy"))
+            yield* scope.child("connecting", probe.worker("connecting", { setup: Effect.never }))
+          })
+        ),
+        { intensity: { maxRestarts: 1, within: "1 minute" } }
+      )
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("connecting") === 1, "declaration in progress")
+      yield* probe.crash("crashy")
+      yield* eventually(() => probe.journal.includes("slow settling"), "restart stopping slow")
+      toplevel.shutdownToken.signal()
+      yield* quiesce
+      yield* TestClock.adjust("1 second")
+      expect(yield* Fiber.await(run)).toEqual(Exit.void)
+      expect(probe.startsOf("crashy")).toBe(1)
+    }))
+
   it.effect("signal() is idempotent", () =>
     Effect.gen(function*() {
       const probe = new Probe()

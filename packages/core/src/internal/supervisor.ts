@@ -48,6 +48,8 @@ export class Supervisor {
   private readonly byName = new Map<string, ChildRecord>()
   private declared = new Set<string>()
   private generation = 0
+  /** Until the first restart: a failure now is a failure to start, not a reason to restart. */
+  private firstStart = true
   private declaration: Fiber.Fiber<void, unknown> | undefined
   /** Why the current declaration was abandoned, if it was. */
   private abandoned: SystemError | undefined
@@ -138,7 +140,7 @@ export class Supervisor {
         yield* logAt("Debug", this.path, "running")
         return
       }
-      if (generation === 1) {
+      if (this.firstStart) {
         yield* logAt("Error", this.path, `first start failed at ${error.path}; stopping the children already started`)
         yield* this.stopAll("graceful")
         return Exit.fail(error)
@@ -177,6 +179,7 @@ export class Supervisor {
    */
   private restart(childPath: string, cause: Cause.Cause<unknown>): Effect.Effect<Outcome> {
     return Effect.gen({ self: this }, function*() {
+      this.firstStart = false
       const { intensity } = this.config
       const recorded = RestartIntensity.record(intensity, this.window, yield* Clock.currentTimeMillis)
       this.window = recorded.window
@@ -234,11 +237,15 @@ export class Supervisor {
     })
   }
 
+  /** Interrupts the running declaration, if any; its end then reads as stale, whatever comes next. */
   private get abandonDeclaration(): Effect.Effect<void> {
     return Effect.suspend(() => {
       const fiber = this.declaration
+      if (fiber === undefined) return Effect.void
       this.declaration = undefined
-      return fiber === undefined ? Effect.void : Fiber.interrupt(fiber)
+      this.generation++
+      this.declaring = false
+      return Fiber.interrupt(fiber)
     })
   }
 
