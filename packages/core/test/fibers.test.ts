@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { MainLoop, System, Toplevel } from "@arbor/core"
 import { Effect, Exit, Fiber } from "effect"
 import { TestClock } from "effect/testing"
-import { eventually, launch, Probe, quiesce } from "./helpers.ts"
+import { eventually, launch, Probe, quiesce, shutdown } from "./helpers.ts"
 
 /** A fiber body that records a tick every second, for as long as it runs. */
 const ticker = (probe: Probe, label: string) =>
@@ -19,8 +19,7 @@ const noTickAfterShutdown = (probe: Probe, startup: Effect.Effect<MainLoop.MainL
     yield* TestClock.adjust("3 seconds")
     const before = ticks(probe)
     expect(before).toBeGreaterThan(0)
-    toplevel.shutdownToken.signal()
-    expect(yield* Fiber.await(run)).toEqual(Exit.void)
+    yield* shutdown(toplevel, run)
     yield* TestClock.adjust("10 seconds")
     expect(ticks(probe)).toBe(before)
   })
@@ -92,8 +91,7 @@ describe("no fiber outlives its child", () => {
         "start crashy"
       ])
       probe.clear()
-      toplevel.shutdownToken.signal()
-      yield* Fiber.join(run)
+      yield* shutdown(toplevel, run)
       expect(probe.journal).toEqual([
         "settle crashy",
         "exit crashy normal",
@@ -127,8 +125,7 @@ describe("no fiber outlives its child", () => {
       const afterRestart = probe.journal.slice(probe.journal.indexOf("start 2"))
       expect(afterRestart.filter((e) => e.startsWith("tick 1"))).toEqual([])
       expect(afterRestart.filter((e) => e.startsWith("tick 2"))).toHaveLength(4)
-      toplevel.shutdownToken.signal()
-      yield* Fiber.join(run)
+      yield* shutdown(toplevel, run)
     }))
 
   it.effect("resources acquired in startup are released after the main loop ends, in reverse order", () =>
@@ -143,8 +140,7 @@ describe("no fiber outlives its child", () => {
       const toplevel = Toplevel.make("app", System.make((scope) => scope.child("service", startup).pipe(Effect.asVoid)))
       const run = yield* launch(toplevel)
       yield* eventually(() => probe.startsOf("service") === 1, "started")
-      toplevel.shutdownToken.signal()
-      yield* Fiber.join(run)
+      yield* shutdown(toplevel, run)
       expect(probe.journal).toEqual([
         "open db",
         "open cache",
@@ -198,7 +194,6 @@ describe("no fiber outlives its child", () => {
       yield* TestClock.adjust("3 seconds")
       // One ticker (the new incarnation's), not two.
       expect(ticks(probe)).toBe(6)
-      toplevel.shutdownToken.signal()
-      yield* Fiber.join(run)
+      yield* shutdown(toplevel, run)
     }))
 })

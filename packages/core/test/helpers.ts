@@ -101,6 +101,14 @@ export const quiesce: Effect.Effect<void> = Effect.gen(function*() {
   for (let turn = 0; turn < 50; turn++) yield* Effect.yieldNow
 })
 
+/** Signals the shutdown token and checks that `start()` then succeeds. */
+export const shutdown = (toplevel: Toplevel.Toplevel<never>, run: Fiber.Fiber<void, unknown>): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    toplevel.shutdownToken.signal()
+    const exit = yield* Fiber.await(run)
+    if (!Exit.isSuccess(exit)) return yield* Effect.die(new Error(`expected a graceful shutdown, got ${String(exit)}`))
+  })
+
 /** Forks `toplevel.start()` and returns the fiber, to be awaited after driving the tree. */
 export const launch = (toplevel: Toplevel.Toplevel<never>) =>
   Effect.forkChild(toplevel.start(), { startImmediately: true })

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Errors, RestartIntensity, System, Toplevel } from "@arbor/core"
 import { Cause, Duration, Effect, Exit, Fiber } from "effect"
 import { TestClock } from "effect/testing"
-import { eventually, flat, launch, Probe } from "./helpers.ts"
+import { eventually, flat, launch, Probe, shutdown } from "./helpers.ts"
 
 const crashNTimes = (probe: Probe, name: string, n: number, gap: Duration.Input = 0) =>
   Effect.gen(function*() {
@@ -45,8 +45,7 @@ describe("restart intensity", () => {
       yield* crashNTimes(probe, "crashy", 3)
       yield* eventually(() => probe.startsOf("crashy") === 4, "restarted three times")
       expect(run.pollUnsafe()).toBeUndefined()
-      toplevel.shutdownToken.signal()
-      expect(yield* Fiber.await(run)).toEqual(Exit.void)
+      yield* shutdown(toplevel, run)
     }))
 
   it.effect("one restart too many within the window stops everything and fails start() with TooManyRestarts", () =>
@@ -86,8 +85,7 @@ describe("restart intensity", () => {
       yield* crashNTimes(probe, "crashy", 20, "1001 millis")
       yield* eventually(() => probe.startsOf("crashy") === 21, "restarted 20 times")
       expect(run.pollUnsafe()).toBeUndefined()
-      toplevel.shutdownToken.signal()
-      expect(yield* Fiber.await(run)).toEqual(Exit.void)
+      yield* shutdown(toplevel, run)
     }))
 
   it.effect("a restart exactly `within` after another no longer counts it", () =>
@@ -97,8 +95,7 @@ describe("restart intensity", () => {
       const run = yield* launch(toplevel)
       yield* crashNTimes(probe, "crashy", 3, "1 second")
       yield* eventually(() => probe.startsOf("crashy") === 4, "restarted")
-      toplevel.shutdownToken.signal()
-      expect(yield* Fiber.await(run)).toEqual(Exit.void)
+      yield* shutdown(toplevel, run)
     }))
 
   it.effect("with maxRestarts 0 the first crash escalates", () =>
@@ -129,8 +126,7 @@ describe("restart intensity", () => {
       expect(probe.startsOf("sub/x")).toBe(3)
       expect(probe.startsOf("before")).toBe(1)
       expect(probe.startsOf("after")).toBe(1)
-      toplevel.shutdownToken.signal()
-      expect(yield* Fiber.await(run)).toEqual(Exit.void)
+      yield* shutdown(toplevel, run)
     }))
 
   it.effect("a subsystem that escalates is restarted by its parent as a failed child", () =>
@@ -148,8 +144,7 @@ describe("restart intensity", () => {
       yield* eventually(() => probe.startsOf("sub/crashy") === 3, "sub started again by its parent")
       expect(probe.startsOf("sibling")).toBe(2)
       expect(run.pollUnsafe()).toBeUndefined()
-      toplevel.shutdownToken.signal()
-      expect(yield* Fiber.await(run)).toEqual(Exit.void)
+      yield* shutdown(toplevel, run)
     }))
 
   it.effect("escalation climbs to the top: start() fails with the root's TooManyRestarts, caused by the subsystem's", () =>
@@ -192,7 +187,6 @@ describe("restart intensity", () => {
       yield* crashNTimes(probe, "right/crashy", 2)
       yield* eventually(() => probe.startsOf("right/crashy") === 3, "right restarted twice")
       expect(run.pollUnsafe()).toBeUndefined()
-      toplevel.shutdownToken.signal()
-      expect(yield* Fiber.await(run)).toEqual(Exit.void)
+      yield* shutdown(toplevel, run)
     }))
 })

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Lifecycle, MainLoop, System, Toplevel } from "@arbor/core"
 import { Cause, Effect, Exit, Fiber, Logger, References } from "effect"
 import { TestClock } from "effect/testing"
-import { eventually, launch, Probe } from "./helpers.ts"
+import { eventually, launch, Probe, shutdown } from "./helpers.ts"
 
 interface Line {
   readonly level: string
@@ -36,8 +36,7 @@ describe("logging", () => {
         yield* eventually(() => probe.startsOf("crashy") === 1, "started")
         yield* probe.crash("crashy")
         yield* eventually(() => probe.startsOf("crashy") === 2, "restarted")
-        toplevel.shutdownToken.signal()
-        yield* Fiber.join(run)
+        yield* shutdown(toplevel, run)
         const warning = lines.find((line) => line.level === "Warn")
         expect(warning).toMatchObject({ path: "app/sub/crashy", text: "app/sub/crashy: exited abnormally (failure); restarting (permanent)" })
         expect(warning?.cause).toContain("Error: crashy crashed")
@@ -60,8 +59,7 @@ describe("logging", () => {
         yield* probe.end("dies", Exit.die(new Error("bug")))
         yield* probe.interrupt("interrupted")
         yield* eventually(() => lines.filter((line) => line.level === "Warn").length === 2, "both logged")
-        toplevel.shutdownToken.signal()
-        yield* Fiber.join(run)
+        yield* shutdown(toplevel, run)
         const warnings = lines.filter((line) => line.level === "Warn").map((line) => line.text)
         expect(warnings).toEqual([
           "app/dies: exited abnormally (defect); not restarted (temporary)",

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Lifecycle, MainLoop, System, Toplevel } from "@arbor/core"
 import { Deferred, Effect, Exit, Fiber } from "effect"
-import { eventually, launch, Probe, quiesce } from "./helpers.ts"
+import { eventually, launch, Probe, quiesce, shutdown } from "./helpers.ts"
 
 /** A promise-based child whose settlement the test controls. */
 const controlled = () => {
@@ -33,8 +33,7 @@ describe("MainLoop.fromPromise", () => {
       p.resolve()
       yield* Effect.promise(() => p.promise)
       yield* quiesce
-      toplevel.shutdownToken.signal()
-      yield* Fiber.join(run)
+      yield* shutdown(toplevel, run)
       expect(probe.journal.filter((e) => e === "start js")).toHaveLength(1)
     }))
 
@@ -67,8 +66,7 @@ describe("MainLoop.fromPromise", () => {
       const toplevel = tree(probe, startup, "permanent")
       const run = yield* launch(toplevel)
       yield* eventually(() => probe.journal.includes("start js"), "started")
-      toplevel.shutdownToken.signal()
-      expect(yield* Fiber.await(run)).toEqual(Exit.void)
+      yield* shutdown(toplevel, run)
     }))
 
   it.effect("an AbortError after the abort is a normal stop; another error after it is a failure", () =>
@@ -90,8 +88,7 @@ describe("MainLoop.fromPromise", () => {
       ))
       const run = yield* launch(toplevel)
       yield* Effect.yieldNow
-      toplevel.shutdownToken.signal()
-      yield* Fiber.join(run)
+      yield* shutdown(toplevel, run)
       yield* eventually(() => outcomes.length === 2, "both exited")
       expect(outcomes).toEqual(["failure", "normal"])
     }))
@@ -105,8 +102,7 @@ describe("MainLoop.fromPromise", () => {
       const toplevel = Toplevel.make("app", System.make((scope) => scope.child("js", startup, { shutdown: "brutal" }).pipe(Effect.asVoid)))
       const run = yield* launch(toplevel)
       yield* Effect.yieldNow
-      toplevel.shutdownToken.signal()
-      yield* Fiber.join(run)
+      yield* shutdown(toplevel, run)
       yield* Deferred.await(aborted)
     }))
 })
@@ -127,8 +123,7 @@ describe("Lifecycle", () => {
       yield* eventually(() => probe.startsOf("inner") === 1, "started")
       yield* probe.crash("inner")
       yield* eventually(() => probe.startsOf("inner") === 2, "restarted")
-      toplevel.shutdownToken.signal()
-      yield* Fiber.join(run)
+      yield* shutdown(toplevel, run)
       expect(seen).toEqual(["leaf app/sub/leaf false false", "leaf app/sub/leaf false false"])
     }))
 
@@ -141,7 +136,6 @@ describe("Lifecycle", () => {
       const run = yield* launch(toplevel)
       yield* eventually(() => seen.length === 2, "both started")
       expect(seen).toEqual(["app", "app/sub"])
-      toplevel.shutdownToken.signal()
-      yield* Fiber.join(run)
+      yield* shutdown(toplevel, run)
     }))
 })

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { ChildExit, RestartPolicy, System, Toplevel } from "@arbor/core"
 import { Effect, Exit, Fiber, Option } from "effect"
 import { TestClock } from "effect/testing"
-import { eventually, launch, Probe, quiesce } from "./helpers.ts"
+import { eventually, launch, Probe, quiesce, shutdown } from "./helpers.ts"
 
 const exits: ReadonlyArray<ChildExit.ExitKind> = ["normal", "failure", "defect", "interrupted"]
 const policies: ReadonlyArray<RestartPolicy.RestartPolicy> = ["permanent", "transient", "temporary"]
@@ -52,8 +52,7 @@ describe("restart policies", () => {
             expect(probe.startsOf("target")).toBe(1)
             expect(probe.startsOf("sibling")).toBe(1)
           }
-          toplevel.shutdownToken.signal()
-          expect(yield* Fiber.await(run)).toEqual(Exit.void)
+          yield* shutdown(toplevel, run)
         }))
     }
   }
@@ -88,8 +87,7 @@ describe("restart policies", () => {
         "temp value none",
         "start crashy"
       ])
-      toplevel.shutdownToken.signal()
-      yield* Fiber.join(run)
+      yield* shutdown(toplevel, run)
     }))
 
   it.effect("a transient child that finished normally is skipped on a replay; one still running is restarted", () =>
@@ -111,8 +109,7 @@ describe("restart policies", () => {
       expect(probe.entries("values")).toEqual(["values d r", "values - r"])
       expect(probe.startsOf("done")).toBe(1)
       expect(probe.startsOf("running")).toBe(2)
-      toplevel.shutdownToken.signal()
-      yield* Fiber.join(run)
+      yield* shutdown(toplevel, run)
     }))
 
   it.effect("a restart stops the children like a shutdown: reverse order, settle, interrupt after each budget", () =>
@@ -170,7 +167,6 @@ describe("restart policies", () => {
       yield* eventually(() => probe.startsOf("slow") === 1, "slow starting")
       yield* probe.crash("early")
       yield* eventually(() => probe.startsOf("slow") === 2 && probe.startsOf("early") === 2, "restarted")
-      toplevel.shutdownToken.signal()
-      expect(yield* Fiber.await(run)).toEqual(Exit.void)
+      yield* shutdown(toplevel, run)
     }))
 })

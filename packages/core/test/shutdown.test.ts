@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Lifecycle, MainLoop, System, Toplevel } from "@arbor/core"
 import { Duration, Effect, Exit, Fiber } from "effect"
 import { TestClock } from "effect/testing"
-import { eventually, flat, launch, Probe, quiesce } from "./helpers.ts"
+import { eventually, flat, launch, Probe, quiesce, shutdown } from "./helpers.ts"
 
 describe("settle-then-interrupt shutdown", () => {
   it.effect("stops children in exact reverse start order, through nested subsystems", () =>
@@ -33,8 +33,7 @@ describe("settle-then-interrupt shutdown", () => {
         "start web/handlers/y"
       ])
       probe.clear()
-      toplevel.shutdownToken.signal()
-      expect(yield* Fiber.await(run)).toEqual(Exit.void)
+      yield* shutdown(toplevel, run)
       expect(probe.entries("exit")).toEqual([
         "exit web/handlers/y normal",
         "exit web/handlers/x normal",
@@ -139,8 +138,7 @@ describe("settle-then-interrupt shutdown", () => {
       ))
       const run = yield* launch(toplevel)
       yield* eventually(() => probe.startsOf("brutal") === 1, "started")
-      toplevel.shutdownToken.signal()
-      yield* Fiber.join(run)
+      yield* shutdown(toplevel, run)
       expect(probe.journal).toEqual(["start brutal", "exit brutal interrupted"])
     }))
 
@@ -244,8 +242,7 @@ describe("settle-then-interrupt shutdown", () => {
       ))
       const run = yield* launch(toplevel)
       yield* eventually(() => probe.startsOf("connecting") === 1, "connecting")
-      toplevel.shutdownToken.signal()
-      expect(yield* Fiber.await(run)).toEqual(Exit.void)
+      yield* shutdown(toplevel, run)
       expect(probe.journal).toEqual(["start a", "start connecting", "startup interrupted", "settle a", "exit a normal"])
     }))
 
@@ -266,8 +263,7 @@ describe("settle-then-interrupt shutdown", () => {
       ))
       const run = yield* launch(toplevel)
       yield* eventually(() => probe.startsOf("sub/slow") === 1, "slow starting")
-      toplevel.shutdownToken.signal()
-      expect(yield* Fiber.await(run)).toEqual(Exit.void)
+      yield* shutdown(toplevel, run)
       expect(probe.journal).toEqual([
         "start a",
         "start sub/ready",

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Errors, Lifecycle, MainLoop, System, Toplevel } from "@arbor/core"
 import { Cause, Effect, Exit, Fiber, Option, Queue } from "effect"
 import { TestClock } from "effect/testing"
-import { eventually, flat, launch, Probe, quiesce } from "./helpers.ts"
+import { eventually, flat, launch, Probe, quiesce, shutdown } from "./helpers.ts"
 
 const failure = <A, E>(exit: Exit.Exit<A, E>): E => {
   if (Exit.isSuccess(exit)) throw new Error("expected a failure")
@@ -19,8 +19,7 @@ describe("startup", () => {
       const run = yield* launch(toplevel)
       yield* eventually(() => probe.startsOf("c") === 1, "c started")
       expect(probe.entries("start")).toEqual(["start a", "start b", "start c"])
-      toplevel.shutdownToken.signal()
-      yield* Fiber.join(run)
+      yield* shutdown(toplevel, run)
     }))
 
   it.effect("waits for each startup to finish before starting the next child", () =>
@@ -41,8 +40,7 @@ describe("startup", () => {
       yield* TestClock.adjust("1 millis")
       yield* eventually(() => probe.startsOf("next") === 1, "next started")
       expect(probe.entries("start")).toEqual(["start slow", "start next"])
-      toplevel.shutdownToken.signal()
-      yield* Fiber.join(run)
+      yield* shutdown(toplevel, run)
     }))
 
   it.effect("hands each child's value to the children declared after it", () =>
@@ -63,8 +61,7 @@ describe("startup", () => {
       const run = yield* launch(toplevel)
       yield* eventually(() => received.length === 3, "messages received")
       expect(received).toEqual(["Hello", "from", "Arbor"])
-      toplevel.shutdownToken.signal()
-      yield* Fiber.join(run)
+      yield* shutdown(toplevel, run)
     }))
 
   it.effect("a startup failure on the first start stops the started children in reverse order and fails with StartupFailed", () =>
@@ -295,8 +292,7 @@ describe("validation", () => {
       const exit = yield* Effect.exit(saved!.child("late", MainLoop.spawn(Effect.never)))
       expect(Exit.isFailure(exit) && Cause.hasDies(exit.cause)).toBe(true)
       expect(Cause.pretty((exit as Exit.Failure<unknown, unknown>).cause)).toContain("app/late: declared after app's start returned")
-      toplevel.shutdownToken.signal()
-      yield* Fiber.join(run)
+      yield* shutdown(toplevel, run)
     }))
 
   it.effect("catching a declaration's failure in start does not let start carry on", () =>
