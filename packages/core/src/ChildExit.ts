@@ -55,37 +55,3 @@ export const kindOf = (exit: Exit.Exit<unknown, unknown>): ExitKind => {
   if (Cause.hasFails(exit.cause)) return "failure"
   return "interrupted"
 }
-
-/**
- * A one-line description of a cause, for error messages and log lines whose
- * full cause is attached separately.
- *
- * @example
- * ```ts
- * import { ChildExit } from "@arbor/core"
- * import { Cause } from "effect"
- *
- * ChildExit.summary(Cause.fail(new Error("connection refused"))) // "Error: connection refused"
- * ```
- *
- * @category formatting
- * @since 0.1.0
- */
-export const summary = (cause: Cause.Cause<unknown>): string => {
-  if (cause.reasons.length === 0) return "no cause"
-  if (Cause.hasInterruptsOnly(cause)) return "interrupted"
-  const error = Cause.squash(cause)
-  if (error instanceof Error) {
-    const firstLine = error.message.split("\n", 1)[0] ?? ""
-    return firstLine.length > 0 ? `${error.name}: ${firstLine}` : error.name
-  }
-  return typeof error === "string" ? error : safeJson(error)
-}
-
-const safeJson = (value: unknown): string => {
-  try {
-    return JSON.stringify(value) ?? String(value)
-  } catch {
-    return String(value)
-  }
-}

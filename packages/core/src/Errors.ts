@@ -12,7 +12,7 @@
  */
 import type * as Cause from "effect/Cause"
 import * as Schema from "effect/Schema"
-import { summary } from "./ChildExit.ts"
+import { summary } from "./internal/summary.ts"
 
 const AnyCause = Schema.Cause(Schema.Unknown, Schema.Unknown)
 

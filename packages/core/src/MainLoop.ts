@@ -11,7 +11,6 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
-import * as Predicate from "effect/Predicate"
 import type * as Scope from "effect/Scope"
 import { Lifecycle } from "./Lifecycle.ts"
 
@@ -160,18 +159,3 @@ export const fromPromise: {
 
 const settledByAbort = (signal: AbortSignal, error: unknown): boolean =>
   signal.aborted && (error === signal.reason || (error instanceof Error && error.name === "AbortError"))
-
-/**
- * Whether a value is a `MainLoop`.
- *
- * @example
- * ```ts
- * import { MainLoop } from "@arbor/core"
- *
- * MainLoop.isMainLoop({}) // false
- * ```
- *
- * @category guards
- * @since 0.1.0
- */
-export const isMainLoop = (u: unknown): u is MainLoop<unknown> => Predicate.hasProperty(u, TypeId)

@@ -43,8 +43,6 @@ export class ChildRecord {
   finished = false
   /** Set while its supervisor stops it, so its exit is not taken for a crash. */
   stopping = false
-  restarts = 0
-  value: unknown = undefined
   host: Fiber.Fiber<unknown, unknown> | undefined = undefined
   scope: Scope.Closeable | undefined = undefined
   lifecycle: LifecycleHandle | undefined = undefined
@@ -75,7 +73,6 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
     const started = Deferred.makeUnsafe<unknown, unknown>()
     child.state = "starting"
     child.stopping = false
-    child.value = undefined
     child.scope = scope
     child.lifecycle = lifecycle
 
@@ -91,7 +88,6 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
       Effect.provideService(Scope.Scope, scope),
       Effect.flatMap((loop) => {
         main = loop.fiber
-        child.value = loop.value
         if (child.state === "starting") child.state = "running"
         Deferred.doneUnsafe(started, Exit.succeed(loop.value))
         return Fiber.join(loop.fiber)

@@ -167,7 +167,6 @@ export class Supervisor {
         child.finished = true
         return
       }
-      child.restarts++
       return yield* this.restart(child.path, Exit.isFailure(exit) ? exit.cause : Cause.empty)
     })
   }
