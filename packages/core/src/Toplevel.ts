@@ -133,8 +133,10 @@ class ToplevelImpl implements Toplevel<never> {
           Effect.andThen(logAt("Info", this.name, "shutdown requested")),
           Effect.andThen(Effect.sync(() => lifecycle.requestSettle()))
         ))
-        const supervisor = yield* Supervisor.make(this.system, config).pipe(Effect.provideService(Lifecycle, lifecycle))
-        yield* supervisor.run.pipe(Effect.provideService(Lifecycle, lifecycle))
+        yield* Supervisor.make(this.system, config).pipe(
+          Effect.flatMap((supervisor) => supervisor.run),
+          Effect.provideService(Lifecycle, lifecycle)
+        )
         yield* logAt("Info", this.name, "shutdown complete")
       }))
     })

@@ -71,6 +71,13 @@ export const ExitCode = {
   forced: 130
 } as const
 
+const RunMainOptionsSchema = Schema.Struct({
+  hardDeadline: Schema.optionalKey(Options.PositiveDuration),
+  signals: Schema.optionalKey(Schema.Array(Schema.String.check(
+    Schema.makeFilter((s) => s in constants.signals ? undefined : "must be a signal name such as \"SIGTERM\"")
+  )))
+})
+
 /**
  * Runs `toplevel` as the process's main program. A tree that needs services
  * takes a `layer` providing them.
@@ -101,11 +108,11 @@ export const runMain: {
   options: RunMainOptions & { readonly layer?: Layer.Layer<unknown, unknown> } = {}
 ): void => {
   const { layer, ...rest } = options
+  // Bad options fail the program (exit code 1) before anything starts; meanwhile the defaults apply.
   const checked = Effect.runSync(Effect.exit(Options.decode(RunMainOptionsSchema, toplevel.name, rest)))
-  const deadline = Exit.isSuccess(checked) && checked.value.hardDeadline !== undefined
-    ? Duration.fromInputUnsafe(checked.value.hardDeadline)
-    : undefined
-  const signals = (Exit.isSuccess(checked) ? checked.value.signals : undefined) ?? ["SIGINT", "SIGTERM"]
+  const config: typeof RunMainOptionsSchema.Type = Exit.isSuccess(checked) ? checked.value : {}
+  const deadline = config.hardDeadline === undefined ? undefined : Duration.fromInputUnsafe(config.hardDeadline)
+  const signals = config.signals ?? ["SIGINT", "SIGTERM"]
   const program = Effect.andThen(checked, toplevel.start()).pipe(
     Effect.provide(layer ?? (Layer.empty as Layer.Layer<unknown>)),
     Effect.tapCause((cause) => {
@@ -152,13 +159,6 @@ export const runMain: {
     })
   })(program, { disableErrorReporting: true })
 }
-
-const RunMainOptionsSchema = Schema.Struct({
-  hardDeadline: Schema.optionalKey(Options.PositiveDuration),
-  signals: Schema.optionalKey(Schema.Array(Schema.String.check(
-    Schema.makeFilter((s) => s in constants.signals ? undefined : "must be a signal name such as \"SIGTERM\"")
-  )))
-})
 
 /**
  * The exit code for a toplevel's exit.

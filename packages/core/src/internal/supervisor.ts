@@ -62,7 +62,6 @@ export class Supervisor {
     Queue.offerUnsafe(this.mailbox, { _tag: "Exited", child, incarnation, exit })
   }
 
-  readonly path: string
   private readonly system: System.System<unknown>
   private readonly config: SystemConfig
   private readonly lifecycle: Lifecycle["Service"]
@@ -70,14 +69,12 @@ export class Supervisor {
   private readonly mailbox: Queue.Queue<Event>
 
   constructor(
-    path: string,
     system: System.System<unknown>,
     config: SystemConfig,
     lifecycle: Lifecycle["Service"],
     scope: Scope.Scope,
     mailbox: Queue.Queue<Event>
   ) {
-    this.path = path
     this.system = system
     this.config = config
     this.lifecycle = lifecycle
@@ -91,8 +88,13 @@ export class Supervisor {
       const lifecycle = yield* Lifecycle
       const scope = yield* Scope.Scope
       const mailbox = yield* Queue.unbounded<Event>()
-      return new Supervisor(lifecycle.path, system, config, lifecycle, scope, mailbox)
+      return new Supervisor(system, config, lifecycle, scope, mailbox)
     })
+
+  /** The system's path: that of the child it runs as. */
+  get path(): string {
+    return this.lifecycle.path
+  }
 
   /**
    * Starts the system and supervises it until it settles (success) or gives
@@ -107,7 +109,7 @@ export class Supervisor {
         const outcome = yield* this.handle(yield* Queue.take(this.mailbox))
         if (outcome !== undefined) return yield* outcome
       }
-    }).pipe(Effect.onExit(() => Effect.andThen(this.abandonDeclaration, this.stopAll("force"))))
+    }).pipe(Effect.onExit(() => this.stopAll("force")))
   }
 
   private handle(event: Event): Effect.Effect<Outcome> {
@@ -124,7 +126,6 @@ export class Supervisor {
   private get settle(): Effect.Effect<Outcome> {
     return Effect.gen({ self: this }, function*() {
       yield* logAt("Debug", this.path, "settling")
-      yield* this.abandonDeclaration
       yield* this.stopAll("graceful")
       return Exit.void
     })
@@ -197,7 +198,6 @@ export class Supervisor {
           `more than ${intensity.maxRestarts} restarts within ${within} (last: ${childPath}); stopping all children and escalating`,
           cause
         )
-        yield* this.abandonDeclaration
         yield* this.stopAll("graceful")
         return Exit.fail(error)
       }
@@ -206,7 +206,6 @@ export class Supervisor {
         this.path,
         `restarting all children (${this.config.strategy}), restart ${recorded.window.length} of at most ${intensity.maxRestarts} within ${within}`
       )
-      yield* this.abandonDeclaration
       yield* this.stopAll("graceful")
       // A settle request that came in meanwhile is next in the mailbox: starting again would only delay it.
       if (!(yield* this.lifecycle.isSettling)) yield* this.declare
@@ -248,16 +247,21 @@ export class Supervisor {
     })
   }
 
-  /** Stops every child of the current generation, in reverse declaration order. */
+  /**
+   * Abandons the running declaration, if any, then stops every child of the
+   * current generation, in reverse declaration order.
+   */
   private stopAll(mode: StopMode): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      const children = this.children.slice().reverse()
-      return Effect.forEach(children, (child) =>
-        Effect.map(stop(child, mode), () => {
-          // A temporary child is never started again, also not as a bystander of a restart.
-          if (child.spec.config.restart === "temporary") child.finished = true
-        }), { discard: true })
-    })
+    return Effect.andThen(
+      this.abandonDeclaration,
+      Effect.suspend(() =>
+        Effect.forEach(this.children.slice().reverse(), (child) =>
+          Effect.map(stop(child, mode), () => {
+            // A temporary child is never started again, also not as a bystander of a restart.
+            if (child.spec.config.restart === "temporary") child.finished = true
+          }), { discard: true })
+      )
+    )
   }
 
   private declarationScope(generation: number): System.Scope {
