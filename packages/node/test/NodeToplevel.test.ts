@@ -37,6 +37,36 @@ describe("NodeToplevel.runMain", () => {
     expect(program.output()).not.toContain("first settled")
   })
 
+  it("a third signal ends a process whose interruption cannot complete, with exit code 130", async () => {
+    const program = run(fixture, ["uninterruptible"])
+    await program.waitFor("last ready")
+    program.child.kill("SIGINT")
+    await program.waitFor("last settled")
+    program.child.kill("SIGINT")
+    await program.waitFor("received again, interrupting")
+    // The interruption waits for the uninterruptible region: the process is still there.
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(program.child.exitCode).toBeNull()
+    program.child.kill("SIGINT")
+    expect(await program.exited()).toBe(130)
+  })
+
+  it("the signals option replaces SIGINT and SIGTERM", async () => {
+    const program = run(fixture, ["hangup"])
+    await program.waitFor("last ready")
+    program.child.kill("SIGHUP")
+    expect(await program.exited()).toBe(0)
+    expect(program.output()).toContain("SIGHUP received, stopping gracefully")
+  })
+
+  it("something left running after the tree stopped does not keep the process alive", async () => {
+    const program = run(fixture, ["leak"])
+    await program.waitFor("last ready")
+    program.child.kill("SIGINT")
+    expect(await program.exited()).toBe(0)
+    expect(program.output()).toContain("still busy 5 seconds after the tree stopped")
+  })
+
   it("the hard deadline bounds the graceful stop, with exit code 130", async () => {
     const program = run(fixture, ["deadline"])
     await program.waitFor("last ready")
