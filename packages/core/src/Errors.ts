@@ -171,8 +171,130 @@ export class AlreadyStarted extends Schema.TaggedError<AlreadyStarted>()("Alread
 }
 
 /**
+ * A system's backoff `Schedule` ended: it allows no more restarts, so the
+ * next restart escalates, as `TooManyRestarts` does. `child` is the path of
+ * the child whose exit asked for that restart, `restarts` how many restarts
+ * the schedule allowed.
+ *
+ * @example
+ * ```ts
+ * import { Errors } from "@arbor/core"
+ * import { Effect } from "effect"
+ *
+ * declare const started: Effect.Effect<void, Errors.ToplevelError>
+ * const reported = started.pipe(
+ *   Effect.catchTag("BackoffEnded", (e) => Effect.logError(e.message, e.cause))
+ * )
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class BackoffEnded extends Schema.TaggedError<BackoffEnded>()("BackoffEnded", {
+  path: Schema.String,
+  child: Schema.String,
+  restarts: Schema.Number,
+  cause: AnyCause
+}) {
+  override get message(): string {
+    return `${this.path}: the backoff schedule ended after ${this.restarts} restarts; ` +
+      `last: ${this.child}: ${summary(this.cause as Cause.Cause<unknown>)}`
+  }
+}
+
+/**
+ * A path names no child: no such system, pool or child, or a temporary child
+ * that has finished (it is forgotten, as in OTP).
+ *
+ * @example
+ * ```ts
+ * import { Errors } from "@arbor/core"
+ *
+ * new Errors.NotFound({ path: "app/nope" }).message // "app/nope: no such child"
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
+  path: Schema.String
+}) {
+  override get message(): string {
+    return `${this.path}: no such child`
+  }
+}
+
+/**
+ * `restartChild` was asked to start a child that is already running, starting
+ * or restarting.
+ *
+ * @example
+ * ```ts
+ * import { Errors } from "@arbor/core"
+ *
+ * new Errors.Running({ path: "app/db" }).message // "app/db: is running; terminate it first"
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class Running extends Schema.TaggedError<Running>()("Running", {
+  path: Schema.String
+}) {
+  override get message(): string {
+    return `${this.path}: is running; terminate it first`
+  }
+}
+
+/**
+ * A pool already holds `maxChildren` children (those restarting included), so
+ * `spawn` refused another.
+ *
+ * @example
+ * ```ts
+ * import { Errors } from "@arbor/core"
+ *
+ * new Errors.PoolFull({ path: "app/jobs", maxChildren: 10 }).message // "app/jobs: pool is full (10 children)"
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class PoolFull extends Schema.TaggedError<PoolFull>()("PoolFull", {
+  path: Schema.String,
+  maxChildren: Schema.Number
+}) {
+  override get message(): string {
+    return `${this.path}: pool is full (${this.maxChildren} children)`
+  }
+}
+
+/**
+ * A pool is shutting down or has stopped, so `spawn` refused a child. A pool
+ * that restarts is a new pool: its system hands the new handle out again.
+ *
+ * @example
+ * ```ts
+ * import { Errors } from "@arbor/core"
+ *
+ * new Errors.PoolClosed({ path: "app/jobs" }).message // "app/jobs: pool is not running"
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class PoolClosed extends Schema.TaggedError<PoolClosed>()("PoolClosed", {
+  path: Schema.String
+}) {
+  override get message(): string {
+    return `${this.path}: pool is not running`
+  }
+}
+
+/**
  * What a system can fail with: on its first start (`StartupFailed`,
- * `InvalidOptions`, `DuplicateChild`) or later (`TooManyRestarts`).
+ * `InvalidOptions`, `DuplicateChild`) or later (`TooManyRestarts`,
+ * `BackoffEnded`).
  *
  * @example
  * ```ts
@@ -184,7 +306,7 @@ export class AlreadyStarted extends Schema.TaggedError<AlreadyStarted>()("Alread
  * @category errors
  * @since 0.1.0
  */
-export type SystemError = StartupFailed | TooManyRestarts | InvalidOptions | DuplicateChild
+export type SystemError = StartupFailed | TooManyRestarts | BackoffEnded | InvalidOptions | DuplicateChild
 
 /**
  * What `Toplevel.start()` can fail with.
@@ -219,5 +341,5 @@ export type ToplevelError = SystemError | AlreadyStarted
  * @since 0.1.0
  */
 export const isSystemError = (u: unknown): u is SystemError =>
-  u instanceof StartupFailed || u instanceof TooManyRestarts || u instanceof InvalidOptions ||
-  u instanceof DuplicateChild
+  u instanceof StartupFailed || u instanceof TooManyRestarts || u instanceof BackoffEnded ||
+  u instanceof InvalidOptions || u instanceof DuplicateChild

@@ -11,6 +11,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { InvalidOptions } from "./Errors.ts"
 import { RestartPolicy } from "./RestartPolicy.ts"
@@ -74,15 +75,64 @@ export const Intensity = Schema.Struct({
   within: PositiveDuration
 })
 
+const ScheduleSchema = Schema.declare(
+  (u: unknown): u is Schedule.Schedule<unknown, unknown> => Schedule.isSchedule(u),
+  { expected: "a Schedule" }
+)
+
+/**
+ * A restart backoff: a `Schedule` (its delays are the waits before each
+ * restart), or `{ schedule, resetAfter }` to say after how long without a
+ * restart the schedule starts over from its first delay.
+ *
+ * @example
+ * ```ts
+ * import { Options } from "@arbor/core"
+ * import { Schedule, Schema } from "effect"
+ *
+ * Schema.decodeUnknownSync(Options.Backoff)({ schedule: Schedule.exponential("100 millis"), resetAfter: "1 minute" })
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const Backoff = Schema.Union([
+  ScheduleSchema,
+  Schema.Struct({ schedule: ScheduleSchema, resetAfter: Schema.optionalKey(PositiveDuration) })
+])
+
+/**
+ * When a system shuts itself down because its significant children finished.
+ *
+ * @example
+ * ```ts
+ * import { Options } from "@arbor/core"
+ * import { Schema } from "effect"
+ *
+ * Schema.decodeUnknownSync(Options.AutoShutdown)("allSignificant")
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const AutoShutdown = Schema.Literals(["never", "anySignificant", "allSignificant"])
+
 const childFields = {
   restart: Schema.optionalKey(RestartPolicy),
   shutdown: Schema.optionalKey(ShutdownBudget),
-  startTimeout: Schema.optionalKey(PositiveDuration)
+  startTimeout: Schema.optionalKey(PositiveDuration),
+  significant: Schema.optionalKey(Schema.Boolean)
+}
+
+const restartFields = {
+  intensity: Schema.optionalKey(Intensity),
+  backoff: Schema.optionalKey(Backoff)
 }
 
 const systemFields = {
+  ...restartFields,
   strategy: Schema.optionalKey(RestartStrategy),
-  intensity: Schema.optionalKey(Intensity)
+  autoShutdown: Schema.optionalKey(AutoShutdown)
 }
 
 /**
@@ -131,6 +181,31 @@ export const SystemOptions = Schema.Struct(systemFields)
  * @since 0.1.0
  */
 export const SubsystemOptions = Schema.Struct({ ...childFields, ...systemFields })
+
+/**
+ * Options of a pool: how many children it holds at most, its children's
+ * restart policy (default `"temporary"`), shutdown budget (default 5 seconds)
+ * and startup timeout, and its own restart intensity and backoff (the delay
+ * before each child's restart).
+ *
+ * @example
+ * ```ts
+ * import { Options } from "@arbor/core"
+ * import { Schema } from "effect"
+ *
+ * Schema.decodeUnknownSync(Options.PoolOptions)({ maxChildren: 1000, restart: "transient", shutdown: "2 seconds" })
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const PoolOptions = Schema.Struct({
+  ...restartFields,
+  maxChildren: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  restart: Schema.optionalKey(RestartPolicy),
+  shutdown: Schema.optionalKey(ShutdownBudget),
+  startTimeout: Schema.optionalKey(PositiveDuration)
+})
 
 /**
  * A child's name: not empty, without `/` (which separates the parts of a path).

@@ -15,7 +15,9 @@
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
+import type * as Schedule from "effect/Schedule"
 import type { MainLoop, SpawnContext } from "./MainLoop.ts"
+import type { Pool, PoolOptions } from "./Pool.ts"
 import type { RestartPolicy } from "./RestartPolicy.ts"
 import type { RestartStrategy } from "./RestartStrategy.ts"
 
@@ -115,6 +117,11 @@ export interface ChildOptions<P extends RestartPolicy = RestartPolicy> {
   readonly shutdown?: ShutdownBudget
   /** How long its startup function may take; unbounded by default. */
   readonly startTimeout?: Duration.Input
+  /**
+   * Whether its end may end its system (see `autoShutdown`); default false.
+   * Only for transient and temporary children.
+   */
+  readonly significant?: boolean
 }
 
 /**
@@ -136,13 +143,42 @@ export interface IntensityOptions {
 }
 
 /**
+ * A restart backoff with a reset: after `resetAfter` without a restart
+ * (default: the intensity's `within`), the schedule starts over from its
+ * first delay.
+ *
+ * @example
+ * ```ts
+ * import type { System } from "@arbor/core"
+ * import { Schedule } from "effect"
+ *
+ * const backoff: System.BackoffOptions = {
+ *   schedule: Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("10 seconds")]),
+ *   resetAfter: "1 minute"
+ * }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface BackoffOptions {
+  readonly schedule: Schedule.Schedule<unknown, unknown>
+  readonly resetAfter?: Duration.Input
+}
+
+/**
  * Options of a system itself: how it restarts its children.
  *
  * @example
  * ```ts
  * import type { System } from "@arbor/core"
+ * import { Schedule } from "effect"
  *
- * const options: System.SystemOptions = { strategy: "one_for_all", intensity: { maxRestarts: 5, within: "10 seconds" } }
+ * const options: System.SystemOptions = {
+ *   strategy: "rest_for_one",
+ *   intensity: { maxRestarts: 5, within: "10 seconds" },
+ *   backoff: Schedule.exponential("200 millis").pipe(Schedule.jittered)
+ * }
  * ```
  *
  * @category models
@@ -153,6 +189,20 @@ export interface SystemOptions {
   readonly strategy?: RestartStrategy
   /** Default 3 restarts within 5 seconds. */
   readonly intensity?: IntensityOptions
+  /**
+   * The delay before each restart: each output delay of the schedule, in
+   * turn; a schedule that ends allows no more restarts (`BackoffEnded`).
+   * While it waits, the system is `restarting`; a shutdown meanwhile
+   * completes at once. Every restart counts toward intensity, waited or not.
+   * Default: restart at once.
+   */
+  readonly backoff?: Schedule.Schedule<unknown, unknown> | BackoffOptions
+  /**
+   * Whether the system shuts itself down (normally, not as a failure) when
+   * its significant children finish on their own: `"anySignificant"` when
+   * one does, `"allSignificant"` when the last one does. Default `"never"`.
+   */
+  readonly autoShutdown?: "never" | "anySignificant" | "allSignificant"
 }
 
 /**
@@ -274,4 +324,24 @@ export interface Scope {
     system: System<R>,
     options?: SubsystemOptions<P>
   ): Effect.Effect<void, never, Exclude<R, SpawnContext>>
+
+  /**
+   * Declares a pool of dynamic children and resumes with its handle. The
+   * pool is a permanent child of this system; a restart of the pool (or of
+   * its system) makes a new pool, with a new handle.
+   *
+   * @example
+   * ```ts
+   * import { MainLoop, System } from "@arbor/core"
+   * import { Effect } from "effect"
+   *
+   * const server = System.make((scope) =>
+   *   Effect.gen(function* () {
+   *     const connections = yield* scope.pool("connections", { maxChildren: 10_000, shutdown: "2 seconds" })
+   *     yield* scope.child("acceptor", MainLoop.spawn(connections.run(Effect.log("one connection"))))
+   *   })
+   * )
+   * ```
+   */
+  pool(name: string, options?: PoolOptions): Effect.Effect<Pool>
 }

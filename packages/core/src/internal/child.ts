@@ -7,6 +7,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import { kindOf } from "../ChildExit.ts"
+import type { NotFound, Running, SystemError } from "../Errors.ts"
 import { StartupTimeout } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import type { MainLoop, SpawnContext } from "../MainLoop.ts"
@@ -14,18 +15,42 @@ import { LifecycleHandle } from "./lifecycle.ts"
 import { logAt } from "./log.ts"
 import type { ChildConfig } from "./options.ts"
 
-/** Where a child is in its life; `stopped` also covers "never started". */
-export type ChildState = "starting" | "running" | "settling" | "stopped"
+/**
+ * Where a child is in its life; `stopped` also covers "never started", and
+ * `restarting` a child waiting for its backoff delay before it starts again.
+ */
+export type ChildState = "starting" | "running" | "settling" | "restarting" | "stopped"
+
+/** What kind of child: a worker, a subsystem or a pool. */
+export type ChildKind = "worker" | "system" | "pool"
 
 /**
  * What a declaration says about a child. The services its startup needs come
- * from the fiber that declares it, so they are erased here.
+ * from the fiber that declares it, so they are erased here. The startup gets
+ * the record, so that a system or pool can register what it runs (`inner`).
  */
 export interface ChildSpec {
   readonly name: string
-  readonly kind: "worker" | "system"
-  readonly startup: Effect.Effect<MainLoop<unknown>, unknown, SpawnContext>
+  readonly kind: ChildKind
+  readonly startup: (child: ChildRecord) => Effect.Effect<MainLoop<unknown>, unknown, SpawnContext>
   readonly config: ChildConfig
+}
+
+/**
+ * What a system or a pool offers to child administration: its children by
+ * name, and terminating or restarting one of them on its own fiber.
+ */
+export interface Supervising {
+  readonly path: string
+  /** Still supervising: false once it has stopped. */
+  readonly alive: boolean
+  /** Waiting to restart, or restarting its children. */
+  readonly restarting: boolean
+  /** Its current children, in start order. */
+  readonly list: () => ReadonlyArray<ChildRecord>
+  readonly find: (name: string) => ChildRecord | undefined
+  readonly terminateChild: (name: string) => Effect.Effect<void, NotFound>
+  readonly restartChild: (name: string) => Effect.Effect<void, NotFound | Running | SystemError>
 }
 
 /** Called when a child's host fiber ends, whoever ended it. */
@@ -41,8 +66,20 @@ export class ChildRecord {
   incarnation = 0
   /** Finished for good: not started again when its system replays `start`. */
   finished = false
+  /** Stopped by `terminateChild`: not restarted until `restartChild` (or a replay of its declaration). */
+  terminated = false
   /** Set while its supervisor stops it, so its exit is not taken for a crash. */
   stopping = false
+  /** How many times it was restarted. */
+  restarts = 0
+  /** The value its latest startup returned. */
+  value: unknown = undefined
+  /** Identifies the pending restart (after a backoff delay), so that a stale one is ignored. */
+  restartToken = 0
+  /** The generation of its system that lists it. */
+  listed = 0
+  /** The supervisor it runs, for a subsystem or a pool. */
+  inner: Supervising | undefined = undefined
   host: Fiber.Fiber<unknown, unknown> | undefined = undefined
   scope: Scope.Closeable | undefined = undefined
   lifecycle: LifecycleHandle | undefined = undefined
@@ -77,7 +114,8 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
     child.lifecycle = lifecycle
 
     const { startTimeout } = child.spec.config
-    const startup = startTimeout === undefined ? child.spec.startup : Effect.timeoutOrElse(child.spec.startup, {
+    const run = child.spec.startup(child)
+    const startup = startTimeout === undefined ? run : Effect.timeoutOrElse(run, {
       duration: startTimeout,
       orElse: () => Effect.fail(new StartupTimeout({ path: child.path, timeout: Duration.format(startTimeout) }))
     })
@@ -89,6 +127,7 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
       Effect.flatMap((loop) => {
         main = loop.fiber
         if (child.state === "starting") child.state = "running"
+        child.value = loop.value
         Deferred.doneUnsafe(started, Exit.succeed(loop.value))
         return Fiber.join(loop.fiber)
       }),
@@ -97,7 +136,7 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
         // Past startup, the exit is the main loop's: the supervisor handles it.
         if (!Deferred.doneUnsafe(started, exit)) return Effect.void
         // A failed startup is reported here, whoever waits for it; a subsystem has reported its own.
-        const report = Exit.isFailure(exit) && child.spec.kind === "worker" &&
+        const report = Exit.isFailure(exit) && child.spec.kind !== "system" &&
           !(child.stopping && Cause.hasInterruptsOnly(exit.cause))
         return report ? logAt("Error", child.path, "startup failed", exit.cause) : Effect.void
       })
@@ -120,11 +159,18 @@ export type StopMode = "graceful" | "force"
  * (there is nothing to settle yet) and every child in `"force"` mode are
  * interrupted at once. A subsystem that is still starting settles like a
  * running one, so that its started children get their budgets.
+ *
+ * Resumes with whether the child had to be interrupted (`forced`) rather than
+ * ending by itself. A child already being stopped is only waited for.
  */
-export const stop = (child: ChildRecord, mode: StopMode): Effect.Effect<void> =>
+export const stop = (child: ChildRecord, mode: StopMode): Effect.Effect<boolean> =>
   Effect.gen(function*() {
     const host = child.host
-    if (child.state === "stopped" || host === undefined) return
+    if (child.state === "stopped" || host === undefined) return false
+    if (child.state === "settling") {
+      yield* mode === "force" ? Fiber.interrupt(host) : Fiber.await(host)
+      return false
+    }
     const budget = child.spec.config.shutdown
     const wasRunning = child.state === "running"
     const interruptAtOnce = mode === "force" || budget === "brutal" ||
@@ -141,6 +187,7 @@ export const stop = (child: ChildRecord, mode: StopMode): Effect.Effect<void> =>
         yield* logAt("Warn", child.path, `did not settle within ${Duration.format(budget as Duration.Duration)}; interrupting`)
       }
     }
+    const forced = exit === undefined
     if (exit === undefined) {
       yield* Fiber.interrupt(host)
       exit = yield* Fiber.await(host)
@@ -156,4 +203,5 @@ export const stop = (child: ChildRecord, mode: StopMode): Effect.Effect<void> =>
     } else {
       yield* logAt("Debug", child.path, "stopped")
     }
+    return forced
   })

@@ -1,5 +1,6 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Schedule from "effect/Schedule"
 import { InvalidOptions } from "../Errors.ts"
 import * as Options from "../Options.ts"
 import type { RestartIntensity } from "../RestartIntensity.ts"
@@ -15,50 +16,131 @@ export interface ChildConfig {
   readonly restart: RestartPolicy
   readonly shutdown: Budget
   readonly startTimeout: Duration.Duration | undefined
+  readonly significant: boolean
+}
+
+/** A restart backoff once validated: the schedule starts over after `resetAfter` without a restart. */
+export interface BackoffConfig {
+  readonly schedule: Schedule.Schedule<unknown, unknown>
+  readonly resetAfter: Duration.Duration
+}
+
+/** How a supervisor (a system or a pool) limits its restarts. */
+export interface RestartLimits {
+  readonly intensity: RestartIntensity
+  readonly backoff: BackoffConfig | undefined
 }
 
 /** A system's own options once validated, with defaults filled in. */
-export interface SystemConfig {
+export interface SystemConfig extends RestartLimits {
   readonly strategy: RestartStrategy
-  readonly intensity: RestartIntensity
+  readonly autoShutdown: AutoShutdown
 }
+
+/** A pool's options once validated: its children's config and its own limits. */
+export interface PoolConfig extends RestartLimits {
+  readonly maxChildren: number
+  readonly child: ChildConfig
+}
+
+export type AutoShutdown = typeof Options.AutoShutdown.Type
 
 const defaultWorkerShutdown = Duration.seconds(5)
 
 const toBudget = (input: typeof Options.ShutdownBudget.Type): Budget =>
   input === "brutal" || input === "infinity" ? input : Duration.fromInputUnsafe(input)
 
-const toChildConfig = (options: typeof Options.ChildOptions.Type, defaultShutdown: Budget): ChildConfig => ({
-  restart: options.restart ?? "permanent",
-  shutdown: options.shutdown === undefined ? defaultShutdown : toBudget(options.shutdown),
-  startTimeout: options.startTimeout === undefined ? undefined : Duration.fromInputUnsafe(options.startTimeout)
+const toChildConfig = (
+  options: typeof Options.ChildOptions.Type,
+  defaults: { readonly restart: RestartPolicy; readonly shutdown: Budget }
+): ChildConfig => ({
+  restart: options.restart ?? defaults.restart,
+  shutdown: options.shutdown === undefined ? defaults.shutdown : toBudget(options.shutdown),
+  startTimeout: options.startTimeout === undefined ? undefined : Duration.fromInputUnsafe(options.startTimeout),
+  significant: options.significant ?? false
 })
 
-const toSystemConfig = (options: typeof Options.SystemOptions.Type): SystemConfig => ({
-  strategy: options.strategy ?? "one_for_all",
-  intensity: options.intensity === undefined ? defaultIntensity : {
+const toLimits = (options: typeof Options.SystemOptions.Type): RestartLimits => {
+  const intensity = options.intensity === undefined ? defaultIntensity : {
     maxRestarts: options.intensity.maxRestarts,
     within: Duration.fromInputUnsafe(options.intensity.within)
   }
+  const backoff = options.backoff
+  if (backoff === undefined) return { intensity, backoff: undefined }
+  const { resetAfter, schedule } = "schedule" in backoff ? backoff : { schedule: backoff, resetAfter: undefined }
+  // By default a schedule starts over once the intensity window holds no restart.
+  return {
+    intensity,
+    backoff: { schedule, resetAfter: resetAfter === undefined ? intensity.within : Duration.fromInputUnsafe(resetAfter) }
+  }
+}
+
+const toSystemConfig = (options: typeof Options.SystemOptions.Type): SystemConfig => ({
+  ...toLimits(options),
+  strategy: options.strategy ?? "one_for_all",
+  autoShutdown: options.autoShutdown ?? "never"
 })
+
+/** Significant children only make sense where they can end: not permanent, and under a system that shuts down for them. */
+const checkSignificant = (path: string, config: ChildConfig, autoShutdown: AutoShutdown) => {
+  if (!config.significant) return Effect.succeed(config)
+  if (config.restart === "permanent") {
+    return Effect.fail(new InvalidOptions({ path, issue: "a significant child must be transient or temporary" }))
+  }
+  if (autoShutdown === "never") {
+    return Effect.fail(
+      new InvalidOptions({ path, issue: "a significant child needs its system's autoShutdown to be \"anySignificant\" or \"allSignificant\"" })
+    )
+  }
+  return Effect.succeed(config)
+}
 
 /** Validates a child's name. */
 export const validateName = (path: string, name: unknown): Effect.Effect<string, InvalidOptions> =>
   Effect.mapError(Options.decode(Options.ChildName, path, name), (e) => new InvalidOptions({ path, issue: `name ${e.issue}` }))
 
 /** Validates a worker's options; its budget defaults to 5 seconds. */
-export const decodeWorker = (path: string, input: unknown): Effect.Effect<ChildConfig, InvalidOptions> =>
-  Effect.map(Options.decode(Options.ChildOptions, path, input), (options) => toChildConfig(options, defaultWorkerShutdown))
+export const decodeWorker = (path: string, input: unknown, autoShutdown: AutoShutdown): Effect.Effect<ChildConfig, InvalidOptions> =>
+  Options.decode(Options.ChildOptions, path, input).pipe(
+    Effect.flatMap((options) =>
+      checkSignificant(path, toChildConfig(options, { restart: "permanent", shutdown: defaultWorkerShutdown }), autoShutdown)
+    )
+  )
 
 /** Validates a subsystem's options; its budget defaults to `"infinity"`. */
 export const decodeSubsystem = (
   path: string,
-  input: unknown
+  input: unknown,
+  autoShutdown: AutoShutdown
 ): Effect.Effect<{ readonly child: ChildConfig; readonly system: SystemConfig }, InvalidOptions> =>
-  Effect.map(Options.decode(Options.SubsystemOptions, path, input), (options) => ({
-    child: toChildConfig(options, "infinity"),
-    system: toSystemConfig(options)
+  Options.decode(Options.SubsystemOptions, path, input).pipe(
+    Effect.flatMap((options) =>
+      Effect.map(
+        checkSignificant(path, toChildConfig(options, { restart: "permanent", shutdown: "infinity" }), autoShutdown),
+        (child) => ({ child, system: toSystemConfig(options) })
+      )
+    )
+  )
+
+/**
+ * Validates a pool's options. The pool itself is a permanent child whose
+ * budget is `"infinity"` (its children's budgets bound it); its children are
+ * temporary with a 5-second budget by default.
+ */
+export const decodePool = (path: string, input: unknown): Effect.Effect<PoolConfig, InvalidOptions> =>
+  Effect.map(Options.decode(Options.PoolOptions, path, input), (options) => ({
+    ...toLimits(options),
+    maxChildren: options.maxChildren ?? Number.POSITIVE_INFINITY,
+    child: toChildConfig(options, { restart: "temporary", shutdown: defaultWorkerShutdown })
   }))
+
+/** The config of a pool as a child of its system. */
+export const poolChildConfig: ChildConfig = {
+  restart: "permanent",
+  shutdown: "infinity",
+  startTimeout: undefined,
+  significant: false
+}
 
 /** Validates a toplevel's options. */
 export const decodeSystem = (path: string, input: unknown): Effect.Effect<SystemConfig, InvalidOptions> =>

@@ -1,5 +1,4 @@
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -10,22 +9,35 @@ import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import { kindOf } from "../ChildExit.ts"
 import type { SystemError } from "../Errors.ts"
-import { DuplicateChild, isSystemError, StartupFailed, TooManyRestarts } from "../Errors.ts"
+import { DuplicateChild, isSystemError, NotFound, Running, StartupFailed } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import * as MainLoop from "../MainLoop.ts"
-import * as RestartIntensity from "../RestartIntensity.ts"
 import { restartsAfter } from "../RestartPolicy.ts"
 import type * as System from "../System.ts"
-import type { ChildSpec, StopMode } from "./child.ts"
+import type { ChildSpec, StopMode, Supervising } from "./child.ts"
 import { ChildRecord, launch, stop } from "./child.ts"
 import { logAt } from "./log.ts"
 import type { SystemConfig } from "./options.ts"
-import { decodeWorker, decodeSubsystem, validateName } from "./options.ts"
+import { decodePool, decodeSubsystem, decodeWorker, poolChildConfig, validateName } from "./options.ts"
+import { poolStartup } from "./pool.ts"
+import { RestartBudget } from "./restartBudget.ts"
 
 type Event =
   | { readonly _tag: "Exited"; readonly child: ChildRecord; readonly incarnation: number; readonly exit: Exit.Exit<unknown, unknown> }
   | { readonly _tag: "Declared"; readonly generation: number; readonly exit: Exit.Exit<void, unknown> }
   | { readonly _tag: "Settle" }
+  | { readonly _tag: "Resume"; readonly token: number }
+  | { readonly _tag: "ResumeChild"; readonly child: ChildRecord; readonly token: number }
+  | {
+    readonly _tag: "Relaunched"
+    readonly child: ChildRecord
+    readonly incarnation: number
+    readonly exit: Exit.Exit<unknown, unknown>
+    readonly reply: Reply | undefined
+  }
+  | { readonly _tag: "Call"; readonly run: Effect.Effect<Outcome> }
+
+type Reply = Deferred.Deferred<void, NotFound | Running | SystemError>
 
 const settleEvent: Event = { _tag: "Settle" }
 
@@ -35,27 +47,37 @@ type Outcome = Exit.Exit<void, SystemError> | undefined
 /**
  * The supervisor of one system. All decisions are taken on one fiber, one
  * event at a time, from a mailbox fed by the children's exits, the end of
- * each run of `start` (a *declaration*) and the request to settle.
+ * each run of `start` (a *declaration*), the end of backoff waits, requests
+ * from child administration and the request to settle.
  *
- * Each run of `start` is a *generation*. A restart under `one_for_all` stops
- * every child in reverse declaration order and begins a new generation;
- * records are kept by name across generations, so a child that finished for
- * good stays finished and its restart count carries on.
+ * Each run of `start` is a *generation*. A group restart (`one_for_all`,
+ * `rest_for_one`) stops the affected children in reverse declaration order
+ * and begins a new generation; records are kept by name across generations,
+ * so a child that finished for good stays finished, its restart count carries
+ * on, and under `rest_for_one` a child still running is reused. A
+ * `one_for_one` restart starts one record again, outside any declaration.
  */
-export class Supervisor {
+export class Supervisor implements Supervising {
   /** The current generation's children, in declaration order. */
   private children: Array<ChildRecord> = []
   private readonly byName = new Map<string, ChildRecord>()
   private declared = new Set<string>()
   private generation = 0
-  /** Until the first restart: a failure now is a failure to start, not a reason to restart. */
+  /** Until the first group restart: a failure now is a failure to start, not a reason to restart. */
   private firstStart = true
   private declaration: Fiber.Fiber<void, unknown> | undefined
   /** Why the current declaration was abandoned, if it was. */
   private abandoned: SystemError | undefined
   /** Whether the current generation's `start` is still running: declarations are accepted only then. */
   private declaring = false
-  private window: RestartIntensity.Window = []
+  /** The first child of the group being restarted: a failed replay restarts the group from there again. */
+  private groupFrom = 0
+  /** A group restart waiting for its backoff delay. */
+  private pending: { readonly token: number; readonly from: number } | undefined
+  private tokens = 0
+  private readonly budget: RestartBudget
+  private readonly replies = new Set<Reply>()
+  alive = true
   /** Resolved once the first declaration completes: the system is running. */
   readonly stable = Deferred.makeUnsafe<void>()
   private readonly onExit = (child: ChildRecord, incarnation: number, exit: Exit.Exit<unknown, unknown>) => {
@@ -80,6 +102,7 @@ export class Supervisor {
     this.lifecycle = lifecycle
     this.scope = scope
     this.mailbox = mailbox
+    this.budget = new RestartBudget(lifecycle.path, config)
   }
 
   /** Makes the supervisor of `system`, running as the child whose `Lifecycle` and `Scope` are in context. */
@@ -96,6 +119,17 @@ export class Supervisor {
     return this.lifecycle.path
   }
 
+  get restarting(): boolean {
+    return this.pending !== undefined || (!this.firstStart && this.declaration !== undefined)
+  }
+
+  readonly list = (): ReadonlyArray<ChildRecord> => this.children.filter(isKnown)
+
+  readonly find = (name: string): ChildRecord | undefined => {
+    const child = this.byName.get(name)
+    return child !== undefined && child.listed === this.generation && isKnown(child) ? child : undefined
+  }
+
   /**
    * Starts the system and supervises it until it settles (success) or gives
    * up (failure). If the fiber running it is interrupted, every child is
@@ -104,12 +138,17 @@ export class Supervisor {
   get run(): Effect.Effect<void, SystemError> {
     return Effect.gen({ self: this }, function*() {
       yield* Effect.forkChild(Effect.andThen(this.lifecycle.settling, Queue.offer(this.mailbox, settleEvent)))
-      yield* this.declare
+      yield* this.declare([])
       while (true) {
-        const outcome = yield* this.handle(yield* Queue.take(this.mailbox))
+        const outcome: Outcome = yield* this.handle(yield* Queue.take(this.mailbox))
         if (outcome !== undefined) return yield* outcome
       }
-    }).pipe(Effect.onExit(() => this.stopAll("force")))
+    }).pipe(Effect.onExit(() =>
+      Effect.andThen(this.stopAll("force"), Effect.sync(() => {
+        this.alive = false
+        for (const reply of this.replies) Deferred.doneUnsafe(reply, Exit.fail(new NotFound({ path: this.path })))
+      }))
+    ))
   }
 
   private handle(event: Event): Effect.Effect<Outcome> {
@@ -120,6 +159,14 @@ export class Supervisor {
         return this.declarationEnded(event.generation, event.exit)
       case "Exited":
         return this.exited(event.child, event.incarnation, event.exit)
+      case "Resume":
+        return this.resumeGroup(event.token)
+      case "ResumeChild":
+        return this.resumeChild(event.child, event.token)
+      case "Relaunched":
+        return this.relaunched(event.child, event.incarnation, event.exit, event.reply)
+      case "Call":
+        return event.run
     }
   }
 
@@ -137,6 +184,7 @@ export class Supervisor {
       this.declaration = undefined
       const error = this.abandoned ?? (Exit.isFailure(exit) ? this.startupError(this.path, "system", exit.cause) : undefined)
       if (error === undefined) {
+        yield* this.stopUndeclared
         Deferred.doneUnsafe(this.stable, Exit.void)
         yield* logAt("Debug", this.path, "running")
         return
@@ -146,7 +194,7 @@ export class Supervisor {
         yield* this.stopAll("graceful")
         return Exit.fail(error)
       }
-      return yield* this.restart(error.path, Cause.fail(error))
+      return yield* this.restart(undefined, error.path, Cause.fail(error))
     })
   }
 
@@ -166,58 +214,185 @@ export class Supervisor {
       }
       if (!restart) {
         child.finished = true
-        return
+        return child.spec.config.significant ? yield* this.significantFinished(child) : undefined
       }
-      return yield* this.restart(child.path, Exit.isFailure(exit) ? exit.cause : Cause.empty)
+      return yield* this.restart(child, child.path, Exit.isFailure(exit) ? exit.cause : Cause.empty)
+    })
+  }
+
+  /** A significant child finished on its own: with `autoShutdown`, the system may be done. */
+  private significantFinished(child: ChildRecord): Effect.Effect<Outcome> {
+    return Effect.gen({ self: this }, function*() {
+      const mode = this.config.autoShutdown
+      const othersRunning = this.children.some((c) => c !== child && c.spec.config.significant && c.state !== "stopped")
+      if (mode === "never" || (mode === "allSignificant" && othersRunning)) return
+      yield* logAt("Info", this.path, `significant child ${child.path} finished; shutting down (autoShutdown: ${mode})`)
+      yield* this.stopAll("graceful")
+      return Exit.void
     })
   }
 
   /**
-   * Restarts the system after the exit of `childPath` (or a failed replay),
-   * unless that is one restart too many: then every child stops and the
-   * system fails with `TooManyRestarts`.
+   * Restarts after the exit of `child` (or a failed replay, `child`
+   * undefined), as the strategy says, unless that is one restart too many or
+   * the backoff schedule has ended: then every child stops and the system
+   * fails. The backoff delay is waited for on a timer, so that a settle
+   * request meanwhile is handled at once.
    */
-  private restart(childPath: string, cause: Cause.Cause<unknown>): Effect.Effect<Outcome> {
+  private restart(child: ChildRecord | undefined, childPath: string, cause: Cause.Cause<unknown>): Effect.Effect<Outcome> {
     return Effect.gen({ self: this }, function*() {
-      this.firstStart = false
-      const { intensity } = this.config
-      const recorded = RestartIntensity.record(intensity, this.window, yield* Clock.currentTimeMillis)
-      this.window = recorded.window
-      const within = Duration.format(intensity.within)
-      if (recorded.exceeded) {
-        const error = new TooManyRestarts({
-          path: this.path,
-          child: childPath,
-          maxRestarts: intensity.maxRestarts,
-          within,
-          cause
-        })
-        yield* logAt(
-          "Error",
-          this.path,
-          `more than ${intensity.maxRestarts} restarts within ${within} (last: ${childPath}); stopping all children and escalating`,
-          cause
-        )
+      const decided = yield* this.budget.next(childPath, cause)
+      if (decided._tag === "GiveUp") {
+        yield* logAt("Error", this.path, `${decided.error.message}; stopping all children and escalating`, cause)
         yield* this.stopAll("graceful")
-        return Exit.fail(error)
+        return Exit.fail(decided.error)
       }
-      yield* logAt(
-        "Info",
-        this.path,
-        `restarting all children (${this.config.strategy}), restart ${recorded.window.length} of at most ${intensity.maxRestarts} within ${within}`
-      )
-      yield* this.stopAll("graceful")
+      const { delay, count } = decided
+      if (this.config.strategy === "one_for_one" && child !== undefined) {
+        yield* logAt("Info", child.path, `restarting (one_for_one)${count}${delayNote(delay)}`)
+        return yield* this.restartAfter(child, delay)
+      }
+      this.firstStart = false
+      const index = child === undefined ? this.groupFrom : Math.max(0, this.children.indexOf(child))
+      const from = Math.min(this.config.strategy === "rest_for_one" ? index : 0, this.pending?.from ?? Number.POSITIVE_INFINITY)
+      const which = from === 0 ? "all children" : `${this.children[from]?.path ?? childPath} and the children after it`
+      yield* logAt("Info", this.path, `restarting ${which} (${this.config.strategy})${count}${delayNote(delay)}`)
+      yield* this.stopFrom(from, "graceful")
       // A settle request that came in meanwhile is next in the mailbox: starting again would only delay it.
-      if (!(yield* this.lifecycle.isSettling)) yield* this.declare
-      return undefined
+      if (yield* this.lifecycle.isSettling) return
+      if (Duration.isZero(delay)) {
+        this.pending = undefined
+        return yield* this.replay(from)
+      }
+      const token = ++this.tokens
+      this.pending = { token, from }
+      yield* this.after(delay, { _tag: "Resume", token })
     })
   }
 
-  /** Runs `start` as a new generation, on a fiber of its own so that exits and settling are handled meanwhile. */
-  private get declare(): Effect.Effect<void> {
+  private resumeGroup(token: number): Effect.Effect<Outcome> {
+    const pending = this.pending
+    if (pending === undefined || pending.token !== token) return Effect.undefined
+    this.pending = undefined
+    return this.replay(pending.from)
+  }
+
+  /** Replays `start`, reusing the children before `from` that still run. */
+  private replay(from: number): Effect.Effect<Outcome> {
+    this.groupFrom = from
+    return Effect.as(this.declare(this.children.slice(0, from)), undefined)
+  }
+
+  /** One child restarts on its own (`one_for_one`), after its backoff delay. */
+  private restartAfter(child: ChildRecord, delay: Duration.Duration): Effect.Effect<Outcome> {
+    child.restarts++
+    if (Duration.isZero(delay)) return this.relaunch(child, undefined)
+    child.state = "restarting"
+    return this.after(delay, { _tag: "ResumeChild", child, token: ++child.restartToken })
+  }
+
+  private resumeChild(child: ChildRecord, token: number): Effect.Effect<Outcome> {
+    if (child.state !== "restarting" || child.restartToken !== token) return Effect.undefined
+    child.state = "stopped"
+    return this.relaunch(child, undefined)
+  }
+
+  /** Posts `event` after `delay`; the timer dies with the supervisor. */
+  private after(delay: Duration.Duration, event: Event): Effect.Effect<undefined> {
+    return Effect.as(Effect.forkChild(Effect.andThen(Effect.sleep(delay), Queue.offer(this.mailbox, event))), undefined)
+  }
+
+  /**
+   * Starts one record again, outside any declaration, on a fiber of its own;
+   * the end of its startup comes back as a `Relaunched` event. `reply` is
+   * the caller of `restartChild`, if any.
+   */
+  private relaunch(child: ChildRecord, reply: Reply | undefined): Effect.Effect<undefined> {
+    return Effect.suspend(() => {
+      const incarnation = child.incarnation + 1
+      const started = Effect.exit(launch(child, this.scope, this.onExit)).pipe(
+        Effect.flatMap((exit) => Queue.offer(this.mailbox, { _tag: "Relaunched", child, incarnation, exit, reply }))
+      )
+      return Effect.as(Effect.forkChild(started, { startImmediately: true }), undefined)
+    })
+  }
+
+  private relaunched(
+    child: ChildRecord,
+    incarnation: number,
+    exit: Exit.Exit<unknown, unknown>,
+    reply: Reply | undefined
+  ): Effect.Effect<Outcome> {
+    return Effect.gen({ self: this }, function*() {
+      if (incarnation !== child.incarnation || child.stopping) {
+        if (reply !== undefined) this.answer(reply, Exit.fail(new NotFound({ path: child.path })))
+        return
+      }
+      if (Exit.isSuccess(exit)) {
+        yield* logAt("Debug", child.path, "started")
+        if (reply !== undefined) this.answer(reply, Exit.void)
+        return
+      }
+      yield* stop(child, "force")
+      const error = this.startupError(child.path, child.spec.kind, exit.cause)
+      if (reply !== undefined) return this.answer(reply, Exit.fail(error))
+      return yield* this.restart(child, child.path, Cause.fail(error))
+    })
+  }
+
+  readonly terminateChild = (name: string): Effect.Effect<void, NotFound> =>
+    this.call((reply) =>
+      Effect.gen({ self: this }, function*() {
+        const child = this.find(name)
+        if (child === undefined) return this.answer(reply, Exit.fail(new NotFound({ path: `${this.path}/${name}` })))
+        child.terminated = true
+        yield* stop(child, "graceful")
+        if (child.spec.config.restart === "temporary") child.finished = true
+        yield* logAt("Info", child.path, "terminated on request")
+        this.answer(reply, Exit.void)
+      })
+    ) as Effect.Effect<void, NotFound>
+
+  readonly restartChild = (name: string): Effect.Effect<void, NotFound | Running | SystemError> =>
+    this.call((reply) =>
+      Effect.suspend(() => {
+        const child = this.find(name)
+        if (child === undefined) return Effect.sync(() => this.answer(reply, Exit.fail(new NotFound({ path: `${this.path}/${name}` }))))
+        if (child.state !== "stopped") return Effect.sync(() => this.answer(reply, Exit.fail(new Running({ path: child.path }))))
+        child.terminated = false
+        child.finished = false
+        return Effect.andThen(logAt("Info", child.path, "restarting on request"), this.relaunch(child, reply))
+      })
+    )
+
+  /** Runs `body` on the supervisor's fiber and resumes with what it answers. */
+  private call(body: (reply: Reply) => Effect.Effect<Outcome>): Effect.Effect<void, NotFound | Running | SystemError> {
+    return Effect.suspend(() => {
+      if (!this.alive) return Effect.fail(new NotFound({ path: this.path }))
+      const reply: Reply = Deferred.makeUnsafe()
+      this.replies.add(reply)
+      Queue.offerUnsafe(this.mailbox, { _tag: "Call", run: body(reply) })
+      return Deferred.await(reply)
+    })
+  }
+
+  private answer(reply: Reply, exit: Exit.Exit<void, NotFound | Running | SystemError>): undefined {
+    this.replies.delete(reply)
+    Deferred.doneUnsafe(reply, exit)
+    return undefined
+  }
+
+  /**
+   * Runs `start` as a new generation, on a fiber of its own so that exits and
+   * settling are handled meanwhile. `kept` are the children before the group
+   * being restarted: they stay listed, and a declaration of one still running
+   * resumes with its value.
+   */
+  private declare(kept: ReadonlyArray<ChildRecord>): Effect.Effect<void> {
     return Effect.suspend(() => {
       const generation = ++this.generation
-      this.children = []
+      this.children = kept.slice()
+      for (const child of kept) child.listed = generation
       this.declared = new Set()
       this.abandoned = undefined
       this.declaring = true
@@ -235,6 +410,16 @@ export class Supervisor {
     })
   }
 
+  /** Children kept for a replay that the replay did not declare again are stopped: nothing runs unlisted. */
+  private get stopUndeclared(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const undeclared = this.children.filter((child) => !this.declared.has(child.spec.name))
+      if (undeclared.length === 0) return Effect.void
+      this.children = this.children.filter((child) => this.declared.has(child.spec.name))
+      return Effect.forEach(undeclared.reverse(), (child) => stop(child, "graceful"), { discard: true })
+    })
+  }
+
   /** Interrupts the running declaration, if any; its end then reads as stale, whatever comes next. */
   private get abandonDeclaration(): Effect.Effect<void> {
     return Effect.suspend(() => {
@@ -242,22 +427,29 @@ export class Supervisor {
       if (fiber === undefined) return Effect.void
       this.declaration = undefined
       this.generation++
+      for (const child of this.children) child.listed = this.generation
       this.declaring = false
       return Fiber.interrupt(fiber)
     })
   }
 
-  /**
-   * Abandons the running declaration, if any, then stops every child of the
-   * current generation, in reverse declaration order.
-   */
+  /** Abandons the running declaration and any pending restart, then stops every child in reverse order. */
   private stopAll(mode: StopMode): Effect.Effect<void> {
+    this.pending = undefined
+    return this.stopFrom(0, mode)
+  }
+
+  /**
+   * Abandons the running declaration, if any, then stops the children from
+   * position `from` on, in reverse declaration order. A temporary child is
+   * never started again, also not as a bystander of a restart.
+   */
+  private stopFrom(from: number, mode: StopMode): Effect.Effect<void> {
     return Effect.andThen(
       this.abandonDeclaration,
       Effect.suspend(() =>
-        Effect.forEach(this.children.slice().reverse(), (child) =>
+        Effect.forEach(this.children.slice(from).reverse(), (child) =>
           Effect.map(stop(child, mode), () => {
-            // A temporary child is never started again, also not as a bystander of a restart.
             if (child.spec.config.restart === "temporary") child.finished = true
           }), { discard: true })
       )
@@ -266,29 +458,39 @@ export class Supervisor {
 
   private declarationScope(generation: number): System.Scope {
     const declare = this.declareChild.bind(this, generation)
+    const { autoShutdown } = this.config
     return {
       path: this.path,
       child: (name, startup, options) =>
         declare(name, (path) =>
-          Effect.map(decodeWorker(path, options), (config) => ({
+          Effect.map(decodeWorker(path, options, autoShutdown), (config) => ({
             name,
             kind: "worker" as const,
-            startup: startup as ChildSpec["startup"],
+            startup: () => startup as Effect.Effect<MainLoop.MainLoop<unknown>, unknown, MainLoop.SpawnContext>,
             config
           }))) as never,
       system: (name, system, options) =>
         declare(name, (path) =>
-          Effect.map(decodeSubsystem(path, options), ({ child, system: systemConfig }) => ({
+          Effect.map(decodeSubsystem(path, options, autoShutdown), ({ child, system: systemConfig }) => ({
             name,
             kind: "system" as const,
             startup: subsystemStartup(system, systemConfig),
             config: child
-          }))).pipe(Effect.asVoid) as never
+          }))).pipe(Effect.asVoid) as never,
+      pool: (name, options) =>
+        declare(name, (path) =>
+          Effect.map(decodePool(path, options), (config) => ({
+            name,
+            kind: "pool" as const,
+            startup: poolStartup(config),
+            config: poolChildConfig
+          }))) as never
     }
   }
 
   /**
-   * Declares one child for `generation`: validates it, then starts it and
+   * Declares one child for `generation`: validates it, then starts it (or
+   * reuses it, still running from before a `rest_for_one` restart) and
    * resumes with its value. A bad declaration or a failed startup abandons
    * the declaration: it is recorded, and the declaring fiber is interrupted
    * (so that user code cannot carry on past it by catching an error).
@@ -316,7 +518,11 @@ export class Supervisor {
           } else {
             child.spec = spec
           }
-          this.children.push(child)
+          if (child.listed !== generation) {
+            child.listed = generation
+            this.children.push(child)
+          }
+          if (child.state === "running" && !child.stopping) return Effect.succeed(this.valueFor(child, child.value))
           return this.startChild(child)
         }),
         Effect.catch((error: SystemError) => this.abandon(error))
@@ -325,17 +531,22 @@ export class Supervisor {
   }
 
   private startChild(child: ChildRecord): Effect.Effect<unknown, SystemError> {
-    const permanent = child.spec.config.restart === "permanent"
     if (child.finished) return Effect.succeed(Option.none())
+    child.terminated = false
     return launch(child, this.scope, this.onExit).pipe(
       Effect.tap(() => logAt("Debug", child.path, "started")),
-      Effect.map((value) => permanent ? value : Option.some(value)),
+      Effect.map((value) => this.valueFor(child, value)),
       Effect.catchCause((cause) =>
         child.stopping
           ? Effect.failCause(cause as Cause.Cause<never>)
           : Effect.fail(this.startupError(child.path, child.spec.kind, cause))
       )
     )
+  }
+
+  /** What a declaration resumes with: the value for a permanent child, an `Option` otherwise. */
+  private valueFor(child: ChildRecord, value: unknown): unknown {
+    return child.spec.config.restart === "permanent" ? value : Option.some(value)
   }
 
   private abandon(error: SystemError): Effect.Effect<never> {
@@ -351,13 +562,19 @@ export class Supervisor {
   }
 }
 
+/** A temporary child that finished is forgotten, as in OTP: administration no longer sees it. */
+const isKnown = (child: ChildRecord): boolean => !(child.finished && child.spec.config.restart === "temporary")
+
+const delayNote = (delay: Duration.Duration): string => Duration.isZero(delay) ? "" : ` after ${Duration.format(delay)}`
+
 /**
  * The startup function of a subsystem: run its supervisor as the main loop,
  * and return once the subsystem is running (or fail as it fails to start).
  */
-const subsystemStartup = (system: System.System<unknown>, config: SystemConfig): ChildSpec["startup"] =>
+const subsystemStartup = (system: System.System<unknown>, config: SystemConfig): ChildSpec["startup"] => (child) =>
   Effect.gen(function*() {
     const supervisor = yield* Supervisor.make(system, config)
+    child.inner = supervisor
     const fiber = yield* Effect.forkChild(supervisor.run, { startImmediately: true })
     yield* Effect.raceFirst(Deferred.await(supervisor.stable), Fiber.join(fiber))
     return MainLoop.make(fiber)

@@ -1,0 +1,294 @@
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Queue from "effect/Queue"
+import * as Scope from "effect/Scope"
+import { kindOf } from "../ChildExit.ts"
+import type { SystemError } from "../Errors.ts"
+import { DuplicateChild, NotFound, PoolClosed, PoolFull, Running, StartupFailed } from "../Errors.ts"
+import { Lifecycle } from "../Lifecycle.ts"
+import * as MainLoop from "../MainLoop.ts"
+import type { Pool, PoolChild, ShutdownReport, SpawnError } from "../Pool.ts"
+import { restartsAfter } from "../RestartPolicy.ts"
+import type { Backoff } from "./backoff.ts"
+import type { ChildSpec, StopMode, Supervising } from "./child.ts"
+import { ChildRecord, launch, stop } from "./child.ts"
+import { logAt } from "./log.ts"
+import type { PoolConfig } from "./options.ts"
+import { validateName } from "./options.ts"
+import { RestartBudget } from "./restartBudget.ts"
+
+type Event =
+  | { readonly _tag: "Exited"; readonly child: PoolChildRecord; readonly incarnation: number; readonly exit: Exit.Exit<unknown, unknown> }
+  | { readonly _tag: "Settle" }
+  | { readonly _tag: "Resume"; readonly child: PoolChildRecord; readonly token: number }
+  | { readonly _tag: "Relaunched"; readonly child: PoolChildRecord; readonly incarnation: number; readonly exit: Exit.Exit<unknown, unknown> }
+
+const settleEvent: Event = { _tag: "Settle" }
+
+type Outcome = Exit.Exit<void, SystemError> | undefined
+
+/** A pool's child: a record that also knows its final exit and follows its own backoff. */
+class PoolChildRecord extends ChildRecord {
+  readonly final = Deferred.makeUnsafe<Exit.Exit<unknown, unknown>>()
+  /** Made at its first restart: most pool children never restart. */
+  backoff: Backoff | undefined = undefined
+}
+
+/**
+ * The supervisor of one pool: children by name in a `Map` (insertion order
+ * is start order), so that finding, restarting or removing one never scans
+ * its siblings. Exits, backoff ends and the settle request are handled on the
+ * pool's fiber, one at a time; `spawn` and a child's `stop` run on the
+ * caller's fiber, so that a slow startup or settle never holds the pool up.
+ */
+export class PoolRuntime implements Supervising {
+  private readonly records = new Map<string, PoolChildRecord>()
+  private nextId = 0
+  private closed = false
+  alive = true
+  readonly restarting = false
+  private readonly report = Deferred.makeUnsafe<ShutdownReport>()
+  private readonly budget: RestartBudget
+  readonly handle: Pool
+  private readonly onExit = (child: ChildRecord, incarnation: number, exit: Exit.Exit<unknown, unknown>) => {
+    Queue.offerUnsafe(this.mailbox, { _tag: "Exited", child: child as PoolChildRecord, incarnation, exit })
+  }
+
+  private readonly config: PoolConfig
+  private readonly lifecycle: Lifecycle["Service"]
+  private readonly scope: Scope.Scope
+  private readonly mailbox: Queue.Queue<Event>
+
+  constructor(config: PoolConfig, lifecycle: Lifecycle["Service"], scope: Scope.Scope, mailbox: Queue.Queue<Event>) {
+    this.config = config
+    this.lifecycle = lifecycle
+    this.scope = scope
+    this.mailbox = mailbox
+    this.budget = new RestartBudget(lifecycle.path, config)
+    const spawn = this.spawn.bind(this)
+    this.handle = {
+      path: lifecycle.path,
+      spawn: spawn as Pool["spawn"],
+      run: (task, options) => spawn(MainLoop.spawn(task) as Effect.Effect<MainLoop.MainLoop<void>, never, MainLoop.SpawnContext>, options) as never,
+      size: Effect.sync(() => this.records.size),
+      shutdownReport: Deferred.await(this.report)
+    }
+  }
+
+  get path(): string {
+    return this.lifecycle.path
+  }
+
+  readonly list = (): ReadonlyArray<ChildRecord> => Array.from(this.records.values())
+
+  readonly find = (name: string): ChildRecord | undefined => this.records.get(name)
+
+  readonly terminateChild = (name: string): Effect.Effect<void, NotFound> =>
+    Effect.suspend(() => {
+      const child = this.records.get(name)
+      return child === undefined ? Effect.fail(new NotFound({ path: `${this.path}/${name}` })) : this.stopChild(child)
+    })
+
+  /** A pool forgets a child once it stopped, so there is never a stopped child to restart. */
+  readonly restartChild = (name: string): Effect.Effect<void, NotFound | Running> =>
+    Effect.suspend(() => {
+      const child = this.records.get(name)
+      return Effect.fail(child === undefined ? new NotFound({ path: `${this.path}/${name}` }) : new Running({ path: child.path }))
+    })
+
+  private spawn(
+    startup: Effect.Effect<MainLoop.MainLoop<unknown>, unknown, MainLoop.SpawnContext>,
+    options?: { readonly name?: string }
+  ): Effect.Effect<PoolChild<unknown>, SpawnError> {
+    return Effect.suspend(() => {
+      if (this.closed) return Effect.fail(new PoolClosed({ path: this.path }))
+      if (this.records.size >= this.config.maxChildren) {
+        return Effect.fail(new PoolFull({ path: this.path, maxChildren: this.config.maxChildren }))
+      }
+      const given = options?.name
+      if (given === undefined) return this.start(this.freshName(), startup)
+      return Effect.flatMap(validateName(`${this.path}/${given}`, given), (name) =>
+        this.records.has(name)
+          ? Effect.fail(new DuplicateChild({ path: `${this.path}/${name}` }))
+          : this.start(name, startup))
+    })
+  }
+
+  private freshName(): string {
+    let name = String(++this.nextId)
+    while (this.records.has(name)) name = String(++this.nextId)
+    return name
+  }
+
+  private start(
+    name: string,
+    startup: Effect.Effect<MainLoop.MainLoop<unknown>, unknown, MainLoop.SpawnContext>
+  ): Effect.Effect<PoolChild<unknown>, SpawnError> {
+    const spec: ChildSpec = { name, kind: "worker", startup: () => startup, config: this.config.child }
+    const child = new PoolChildRecord(spec, `${this.path}/${name}`)
+    this.records.set(name, child)
+    return launch(child, this.scope, this.onExit).pipe(
+      Effect.map((value): PoolChild<unknown> => ({
+        name,
+        path: child.path,
+        value,
+        await: Deferred.await(child.final),
+        stop: this.stopChild(child)
+      })),
+      // A child that fails to start is not restarted: the caller hears about it instead.
+      Effect.catchCause((cause) =>
+        Effect.andThen(stop(child, "force"), () => {
+          this.remove(child, Exit.failCause(cause))
+          return Effect.fail(this.closed ? new PoolClosed({ path: this.path }) : new StartupFailed({ path: child.path, cause }))
+        })
+      )
+    )
+  }
+
+  private stopChild(child: PoolChildRecord): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.records.get(child.spec.name) !== child) return Effect.asVoid(Deferred.await(child.final))
+      return Effect.map(stop(child, "graceful"), () => this.remove(child))
+    })
+  }
+
+  /** Forgets a child for good and resolves its `await`. */
+  private remove(child: PoolChildRecord, exit: Exit.Exit<unknown, unknown> = child.host?.pollUnsafe() ?? Exit.void): void {
+    if (this.records.get(child.spec.name) === child) this.records.delete(child.spec.name)
+    Deferred.doneUnsafe(child.final, Exit.succeed(exit))
+  }
+
+  /** Supervises the pool until it settles (success) or gives up (failure). */
+  get run(): Effect.Effect<void, SystemError> {
+    return Effect.gen({ self: this }, function*() {
+      yield* Effect.forkChild(Effect.andThen(this.lifecycle.settling, Queue.offer(this.mailbox, settleEvent)))
+      while (true) {
+        const outcome: Outcome = yield* this.handleEvent(yield* Queue.take(this.mailbox))
+        if (outcome !== undefined) return yield* outcome
+      }
+    }).pipe(Effect.onExit(() =>
+      Effect.andThen(this.shutdown("force"), Effect.sync(() => {
+        this.alive = false
+      }))
+    ))
+  }
+
+  private handleEvent(event: Event): Effect.Effect<Outcome> {
+    switch (event._tag) {
+      case "Settle":
+        return Effect.as(this.shutdown("graceful"), Exit.void)
+      case "Exited":
+        return this.exited(event.child, event.incarnation, event.exit)
+      case "Resume":
+        return this.resume(event.child, event.token)
+      case "Relaunched":
+        return this.relaunched(event.child, event.incarnation, event.exit)
+    }
+  }
+
+  private exited(child: PoolChildRecord, incarnation: number, exit: Exit.Exit<unknown, unknown>): Effect.Effect<Outcome> {
+    return Effect.gen({ self: this }, function*() {
+      if (incarnation !== child.incarnation || child.stopping || child.state !== "running") return
+      child.state = "stopped"
+      if (child.scope !== undefined) yield* Scope.close(child.scope, exit)
+      const kind = kindOf(exit)
+      const restart = restartsAfter(child.spec.config.restart, kind)
+      const decision = `${restart ? "restarting" : "not restarted"} (${child.spec.config.restart})`
+      if (Exit.isSuccess(exit)) {
+        yield* logAt(restart ? "Info" : "Debug", child.path, `exited normally; ${decision}`)
+      } else {
+        yield* logAt("Warn", child.path, `exited abnormally (${kind}); ${decision}`, exit.cause)
+      }
+      if (!restart) {
+        this.remove(child, exit)
+        return
+      }
+      return yield* this.restart(child, Exit.isFailure(exit) ? exit.cause : Cause.empty)
+    })
+  }
+
+  /** Restarts one child after its own backoff delay, unless the pool has restarted too often: then it gives up. */
+  private restart(child: PoolChildRecord, cause: Cause.Cause<unknown>): Effect.Effect<Outcome> {
+    return Effect.gen({ self: this }, function*() {
+      const decided = yield* this.budget.next(child.path, cause, child.backoff ??= this.budget.makeBackoff())
+      if (decided._tag === "GiveUp") {
+        yield* logAt("Error", this.path, `${decided.error.message}; stopping all children and escalating`, cause)
+        yield* this.shutdown("graceful")
+        return Exit.fail(decided.error)
+      }
+      child.restarts++
+      const { delay } = decided
+      yield* logAt("Info", child.path, `restarting${decided.count}${Duration.isZero(delay) ? "" : ` after ${Duration.format(delay)}`}`)
+      if (Duration.isZero(delay)) return yield* this.relaunch(child)
+      child.state = "restarting"
+      const token = ++child.restartToken
+      yield* Effect.forkChild(Effect.andThen(Effect.sleep(delay), Queue.offer(this.mailbox, { _tag: "Resume", child, token })))
+    })
+  }
+
+  private resume(child: PoolChildRecord, token: number): Effect.Effect<Outcome> {
+    if (child.state !== "restarting" || child.restartToken !== token) return Effect.undefined
+    child.state = "stopped"
+    return this.relaunch(child)
+  }
+
+  /** Starts the child again on a fiber of its own; the end of its startup comes back as `Relaunched`. */
+  private relaunch(child: PoolChildRecord): Effect.Effect<undefined> {
+    return Effect.suspend(() => {
+      const incarnation = child.incarnation + 1
+      const started = Effect.exit(launch(child, this.scope, this.onExit)).pipe(
+        Effect.flatMap((exit) => Queue.offer(this.mailbox, { _tag: "Relaunched", child, incarnation, exit }))
+      )
+      return Effect.as(Effect.forkChild(started, { startImmediately: true }), undefined)
+    })
+  }
+
+  private relaunched(child: PoolChildRecord, incarnation: number, exit: Exit.Exit<unknown, unknown>): Effect.Effect<Outcome> {
+    return Effect.gen({ self: this }, function*() {
+      if (incarnation !== child.incarnation || child.stopping || Exit.isSuccess(exit)) return
+      yield* stop(child, "force")
+      return yield* this.restart(child, Cause.fail(new StartupFailed({ path: child.path, cause: exit.cause })))
+    })
+  }
+
+  /**
+   * Closes the pool to new children, then stops all of them in parallel,
+   * each settling under its budget, and reports how many had to be
+   * interrupted.
+   */
+  private shutdown(mode: StopMode): Effect.Effect<void> {
+    return Effect.gen({ self: this }, function*() {
+      this.closed = true
+      const children = Array.from(this.records.values())
+      if (children.length === 0 && Deferred.isDoneUnsafe(this.report)) return
+      let forced = 0
+      yield* Effect.forEach(children, (child) =>
+        Effect.map(stop(child, mode), (wasForced) => {
+          if (wasForced) forced++
+          this.remove(child)
+        }), { concurrency: "unbounded", discard: true })
+      const report: ShutdownReport = { stopped: children.length, forced }
+      if (forced > 0) {
+        yield* logAt("Warn", this.path, `shut down ${children.length} children; ${forced} did not settle in time and were interrupted`)
+      } else {
+        yield* logAt("Debug", this.path, `shut down ${children.length} children`)
+      }
+      Deferred.doneUnsafe(this.report, Exit.succeed(report))
+    })
+  }
+}
+
+/** The startup function of a pool: run its supervisor as the main loop; the pool's handle is its value. */
+export const poolStartup = (config: PoolConfig): ChildSpec["startup"] => (child) =>
+  Effect.gen(function*() {
+    const lifecycle = yield* Lifecycle
+    const scope = yield* Scope.Scope
+    const mailbox = yield* Queue.unbounded<Event>()
+    const runtime = new PoolRuntime(config, lifecycle, scope, mailbox)
+    child.inner = runtime
+    const fiber = yield* Effect.forkChild(runtime.run, { startImmediately: true })
+    return MainLoop.make(fiber, runtime.handle)
+  })
