@@ -8,19 +8,25 @@
  * normal end too: the children being started are interrupted, those running
  * are settled, and `start()` succeeds.
  *
+ * While the tree runs, the toplevel administers it by path, as OTP's
+ * `supervisor` module does: `whichChildren`, `countChildren`,
+ * `terminateChild` and `restartChild`.
+ *
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import type { ToplevelError } from "./Errors.ts"
-import { AlreadyStarted } from "./Errors.ts"
+import type { Running, SystemError, ToplevelError } from "./Errors.ts"
+import { AlreadyStarted, NotFound } from "./Errors.ts"
+import type { ChildRecord, Supervising } from "./internal/child.ts"
 import { LifecycleHandle } from "./internal/lifecycle.ts"
 import { logAt } from "./internal/log.ts"
 import { decodeSystem, validateName } from "./internal/options.ts"
 import { Supervisor } from "./internal/supervisor.ts"
 import { Lifecycle } from "./Lifecycle.ts"
 import type { SpawnContext } from "./MainLoop.ts"
+import type { RestartPolicy } from "./RestartPolicy.ts"
 import * as ShutdownToken from "./ShutdownToken.ts"
 import type * as System from "./System.ts"
 
@@ -60,6 +66,108 @@ export interface Toplevel<R = never> {
   start(): Effect.Effect<void, ToplevelError, R>
   /** `start()` as a Promise, for a `main` that is not an Effect. Rejects with the `ToplevelError`. */
   run(this: Toplevel<never>): Promise<void>
+  /**
+   * The children of the system or pool at `path` (e.g. `"app/payments"`),
+   * in start order. A temporary child that finished is no longer listed.
+   */
+  whichChildren(path: string): Effect.Effect<ReadonlyArray<ChildInfo>, NotFound>
+  /** How many children the system or pool at `path` has, by kind and state. */
+  countChildren(path: string): Effect.Effect<ChildCounts, NotFound>
+  /**
+   * Stops the child at `path` (settle, then interrupt after its budget). It
+   * is not restarted, whatever its policy, until `restartChild` (or a
+   * restart of its system that replays its declaration); a temporary child
+   * is forgotten. Terminating a significant child does not trigger
+   * `autoShutdown`.
+   */
+  terminateChild(path: string): Effect.Effect<void, NotFound>
+  /**
+   * Starts the stopped child at `path` again and resumes once it runs (its
+   * new value is not handed to its siblings). Fails with `Running` if it
+   * runs, starts or waits to restart, and with its startup error if it
+   * fails to start (it then stays stopped).
+   */
+  restartChild(path: string): Effect.Effect<void, NotFound | Running | SystemError>
+}
+
+/**
+ * Where a child is in its life: `starting` (its startup function runs),
+ * `running`, `settling` (asked to stop; interrupted after its budget),
+ * `restarting` (waiting for its backoff delay, or a system restarting its
+ * children) and `stopped`.
+ *
+ * @example
+ * ```ts
+ * import type { Toplevel } from "@arbor/core"
+ *
+ * const up = (state: Toplevel.ChildState) => state === "running" || state === "settling"
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type ChildState = "starting" | "running" | "settling" | "restarting" | "stopped"
+
+/**
+ * What kind of child: a worker, a subsystem or a pool.
+ *
+ * @example
+ * ```ts
+ * import type { Toplevel } from "@arbor/core"
+ *
+ * const kinds: Array<Toplevel.ChildKind> = ["worker", "system", "pool"]
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type ChildKind = "worker" | "system" | "pool"
+
+/**
+ * One child, as `whichChildren` lists it. A system or pool that is
+ * restarting its own children shows as `"restarting"`.
+ *
+ * @example
+ * ```ts
+ * import type { Toplevel } from "@arbor/core"
+ *
+ * const describe = (info: Toplevel.ChildInfo) => `${info.path} (${info.kind}, ${info.restart}): ${info.state}`
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ChildInfo {
+  readonly name: string
+  readonly path: string
+  readonly kind: ChildKind
+  readonly restart: RestartPolicy
+  readonly state: ChildState
+  /** How many times it was started again: by its system's restarts or by `restartChild`. */
+  readonly restarts: number
+}
+
+/**
+ * What `countChildren` answers: `specs` all children listed, `active` those
+ * running (or starting), then by kind, and how many wait to restart.
+ *
+ * @example
+ * ```ts
+ * import type { Toplevel } from "@arbor/core"
+ *
+ * const healthy = (counts: Toplevel.ChildCounts) => counts.restarting === 0 && counts.active === counts.specs
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ChildCounts {
+  readonly specs: number
+  readonly active: number
+  readonly workers: number
+  readonly systems: number
+  readonly pools: number
+  readonly restarting: number
 }
 
 /**
@@ -107,6 +215,7 @@ export const make = <R>(
 class ToplevelImpl implements Toplevel<never> {
   readonly shutdownToken = ShutdownToken.make()
   private started = false
+  private root: Supervisor | undefined
 
   readonly name: string
   private readonly system: System.System<unknown>
@@ -134,12 +243,63 @@ class ToplevelImpl implements Toplevel<never> {
           Effect.andThen(Effect.sync(() => lifecycle.requestSettle()))
         ))
         yield* Supervisor.make(this.system, config).pipe(
-          Effect.flatMap((supervisor) => supervisor.run),
+          Effect.flatMap((supervisor) => {
+            this.root = supervisor
+            return supervisor.run
+          }),
           Effect.provideService(Lifecycle, lifecycle)
         )
         yield* logAt("Info", this.name, "shutdown complete")
       }))
     })
+  }
+
+  whichChildren(path: string): Effect.Effect<ReadonlyArray<ChildInfo>, NotFound> {
+    return Effect.map(this.supervising(path), (node) => node.list().map(infoOf))
+  }
+
+  countChildren(path: string): Effect.Effect<ChildCounts, NotFound> {
+    return Effect.map(this.supervising(path), (node) => {
+      const counts = { specs: 0, active: 0, workers: 0, systems: 0, pools: 0, restarting: 0 }
+      for (const child of node.list()) {
+        const { state, kind } = infoOf(child)
+        counts.specs++
+        if (state === "running" || state === "starting") counts.active++
+        if (state === "restarting") counts.restarting++
+        if (kind === "worker") counts.workers++
+        else if (kind === "system") counts.systems++
+        else counts.pools++
+      }
+      return counts
+    })
+  }
+
+  terminateChild(path: string): Effect.Effect<void, NotFound> {
+    return this.parentOf(path, (node, name) => node.terminateChild(name))
+  }
+
+  restartChild(path: string): Effect.Effect<void, NotFound | Running | SystemError> {
+    return this.parentOf(path, (node, name) => node.restartChild(name))
+  }
+
+  /** The running system or pool at `path`. */
+  private supervising(path: string): Effect.Effect<Supervising, NotFound> {
+    return Effect.suspend(() => {
+      const [first, ...rest] = path.split("/")
+      let node: Supervising | undefined = first === this.name ? this.root : undefined
+      for (const name of rest) {
+        if (node === undefined) break
+        const child = node.find(name)
+        node = child !== undefined && child.state !== "stopped" ? child.inner : undefined
+      }
+      return node !== undefined && node.alive ? Effect.succeed(node) : Effect.fail(new NotFound({ path }))
+    })
+  }
+
+  private parentOf<E>(path: string, f: (node: Supervising, name: string) => Effect.Effect<void, E>): Effect.Effect<void, E | NotFound> {
+    const at = path.lastIndexOf("/")
+    if (at < 0) return Effect.fail(new NotFound({ path }))
+    return Effect.flatMap(this.supervising(path.slice(0, at)), (node) => f(node, path.slice(at + 1)))
   }
 
   run(): Promise<void> {
@@ -148,3 +308,12 @@ class ToplevelImpl implements Toplevel<never> {
     })
   }
 }
+
+const infoOf = (child: ChildRecord): ChildInfo => ({
+  name: child.spec.name,
+  path: child.path,
+  kind: child.spec.kind,
+  restart: child.spec.config.restart,
+  state: child.state === "running" && child.inner?.restarting === true ? "restarting" : child.state,
+  restarts: child.restarts
+})

@@ -14,6 +14,8 @@ export * as Lifecycle from "./Lifecycle.ts"
 export * as MainLoop from "./MainLoop.ts"
 /** Schemas of the options, for validating configuration. */
 export * as Options from "./Options.ts"
+/** Pools of dynamic children. */
+export * as Pool from "./Pool.ts"
 /** Restart intensity: how many restarts within how long. */
 export * as RestartIntensity from "./RestartIntensity.ts"
 /** Restart policies: permanent, transient, temporary. */

@@ -69,6 +69,11 @@ export class Probe {
     })
   }
 
+  /** The fiber of the current main loop of `name`. */
+  mainOf(name: string): Fiber.Fiber<unknown, unknown> | undefined {
+    return this.mains.get(name)
+  }
+
   startsOf(name: string): number {
     return this.starts.get(name) ?? 0
   }

@@ -8,6 +8,7 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import { kindOf } from "../ChildExit.ts"
 import type { NotFound, Running, SystemError } from "../Errors.ts"
+import type { ChildKind, ChildState } from "../Toplevel.ts"
 import { StartupTimeout } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import type { MainLoop, SpawnContext } from "../MainLoop.ts"
@@ -15,14 +16,7 @@ import { LifecycleHandle } from "./lifecycle.ts"
 import { logAt } from "./log.ts"
 import type { ChildConfig } from "./options.ts"
 
-/**
- * Where a child is in its life; `stopped` also covers "never started", and
- * `restarting` a child waiting for its backoff delay before it starts again.
- */
-export type ChildState = "starting" | "running" | "settling" | "restarting" | "stopped"
-
-/** What kind of child: a worker, a subsystem or a pool. */
-export type ChildKind = "worker" | "system" | "pool"
+export type { ChildKind, ChildState } from "../Toplevel.ts"
 
 /**
  * What a declaration says about a child. The services its startup needs come
@@ -70,7 +64,7 @@ export class ChildRecord {
   terminated = false
   /** Set while its supervisor stops it, so its exit is not taken for a crash. */
   stopping = false
-  /** How many times it was restarted. */
+  /** How many times it was started again. */
   restarts = 0
   /** The value its latest startup returned. */
   value: unknown = undefined
@@ -104,6 +98,7 @@ export class ChildRecord {
  */
 export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnExit): Effect.Effect<unknown, unknown> =>
   Effect.suspend(() => {
+    if (child.incarnation > 0) child.restarts++
     const incarnation = ++child.incarnation
     const scope = Scope.forkUnsafe(parentScope)
     const lifecycle = new LifecycleHandle(child.spec.name, child.path)

@@ -206,20 +206,20 @@ export class PoolRuntime implements Supervising {
         this.remove(child, exit)
         return
       }
-      return yield* this.restart(child, Exit.isFailure(exit) ? exit.cause : Cause.empty)
+      return yield* this.restart(child, exit, Exit.isFailure(exit) ? exit.cause : Cause.empty)
     })
   }
 
   /** Restarts one child after its own backoff delay, unless the pool has restarted too often: then it gives up. */
-  private restart(child: PoolChildRecord, cause: Cause.Cause<unknown>): Effect.Effect<Outcome> {
+  private restart(child: PoolChildRecord, exit: Exit.Exit<unknown, unknown>, cause: Cause.Cause<unknown>): Effect.Effect<Outcome> {
     return Effect.gen({ self: this }, function*() {
       const decided = yield* this.budget.next(child.path, cause, child.backoff ??= this.budget.makeBackoff())
       if (decided._tag === "GiveUp") {
+        this.remove(child, exit)
         yield* logAt("Error", this.path, `${decided.error.message}; stopping all children and escalating`, cause)
         yield* this.shutdown("graceful")
         return Exit.fail(decided.error)
       }
-      child.restarts++
       const { delay } = decided
       yield* logAt("Info", child.path, `restarting${decided.count}${Duration.isZero(delay) ? "" : ` after ${Duration.format(delay)}`}`)
       if (Duration.isZero(delay)) return yield* this.relaunch(child)
@@ -250,7 +250,7 @@ export class PoolRuntime implements Supervising {
     return Effect.gen({ self: this }, function*() {
       if (incarnation !== child.incarnation || child.stopping || Exit.isSuccess(exit)) return
       yield* stop(child, "force")
-      return yield* this.restart(child, Cause.fail(new StartupFailed({ path: child.path, cause: exit.cause })))
+      return yield* this.restart(child, exit, Cause.fail(new StartupFailed({ path: child.path, cause: exit.cause })))
     })
   }
 

@@ -138,7 +138,7 @@ export class Supervisor implements Supervising {
   get run(): Effect.Effect<void, SystemError> {
     return Effect.gen({ self: this }, function*() {
       yield* Effect.forkChild(Effect.andThen(this.lifecycle.settling, Queue.offer(this.mailbox, settleEvent)))
-      yield* this.declare([])
+      yield* this.startGeneration([])
       while (true) {
         const outcome: Outcome = yield* this.handle(yield* Queue.take(this.mailbox))
         if (outcome !== undefined) return yield* outcome
@@ -280,12 +280,11 @@ export class Supervisor implements Supervising {
   /** Replays `start`, reusing the children before `from` that still run. */
   private replay(from: number): Effect.Effect<Outcome> {
     this.groupFrom = from
-    return Effect.as(this.declare(this.children.slice(0, from)), undefined)
+    return Effect.as(this.startGeneration(this.children.slice(0, from)), undefined)
   }
 
   /** One child restarts on its own (`one_for_one`), after its backoff delay. */
   private restartAfter(child: ChildRecord, delay: Duration.Duration): Effect.Effect<Outcome> {
-    child.restarts++
     if (Duration.isZero(delay)) return this.relaunch(child, undefined)
     child.state = "restarting"
     return this.after(delay, { _tag: "ResumeChild", child, token: ++child.restartToken })
@@ -388,7 +387,7 @@ export class Supervisor implements Supervising {
    * being restarted: they stay listed, and a declaration of one still running
    * resumes with its value.
    */
-  private declare(kept: ReadonlyArray<ChildRecord>): Effect.Effect<void> {
+  private startGeneration(kept: ReadonlyArray<ChildRecord>): Effect.Effect<void> {
     return Effect.suspend(() => {
       const generation = ++this.generation
       this.children = kept.slice()

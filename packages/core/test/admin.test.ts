@@ -1,0 +1,149 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Errors, System, Toplevel } from "@arbor/core"
+import { Effect, Exit, Fiber } from "effect"
+import { eventually, flat, launch, Probe, quiesce, shutdown } from "./helpers.ts"
+
+const tree = (probe: Probe) =>
+  System.make((scope) =>
+    Effect.gen(function*() {
+      yield* scope.child("db", probe.worker("db"))
+      yield* scope.child("cache", probe.worker("cache"), { restart: "transient" })
+      yield* scope.child("job", probe.worker("job"), { restart: "temporary" })
+      yield* scope.system("api", flat(probe, ["http", "grpc"]), { strategy: "one_for_one" })
+      yield* scope.pool("tasks")
+    })
+  )
+
+const running = (probe: Probe) => eventually(() => probe.startsOf("grpc") === 1, "tree started")
+
+describe("child administration", () => {
+  it.effect("whichChildren lists the children of a system or pool with kind, policy, state and restarts", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", tree(probe))
+      const run = yield* launch(toplevel)
+      yield* running(probe)
+      expect(yield* toplevel.whichChildren("app")).toEqual([
+        { name: "db", path: "app/db", kind: "worker", restart: "permanent", state: "running", restarts: 0 },
+        { name: "cache", path: "app/cache", kind: "worker", restart: "transient", state: "running", restarts: 0 },
+        { name: "job", path: "app/job", kind: "worker", restart: "temporary", state: "running", restarts: 0 },
+        { name: "api", path: "app/api", kind: "system", restart: "permanent", state: "running", restarts: 0 },
+        { name: "tasks", path: "app/tasks", kind: "pool", restart: "permanent", state: "running", restarts: 0 }
+      ])
+      expect((yield* toplevel.whichChildren("app/api")).map((c) => c.path)).toEqual(["app/api/http", "app/api/grpc"])
+      expect(yield* toplevel.countChildren("app")).toEqual({ specs: 5, active: 5, workers: 3, systems: 1, pools: 1, restarting: 0 })
+      yield* probe.crash("grpc")
+      yield* eventually(() => probe.startsOf("grpc") === 2, "grpc restarted")
+      expect((yield* toplevel.whichChildren("app/api"))[1]).toMatchObject({ state: "running", restarts: 1 })
+      yield* shutdown(toplevel, run)
+    }))
+
+  it.effect("an unknown path, a worker's path, and a tree not running answer NotFound", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", tree(probe))
+      expect(yield* Effect.flip(toplevel.whichChildren("app"))).toBeInstanceOf(Errors.NotFound)
+      const run = yield* launch(toplevel)
+      yield* running(probe)
+      for (const path of ["nope", "app/nope", "app/db", "other/api", "app/api/nope/x"]) {
+        const error = yield* Effect.flip(toplevel.whichChildren(path))
+        expect(error).toEqual(new Errors.NotFound({ path }))
+      }
+      expect(yield* Effect.flip(toplevel.terminateChild("app/api/nope"))).toEqual(new Errors.NotFound({ path: "app/api/nope" }))
+      expect(yield* Effect.flip(toplevel.restartChild("app"))).toBeInstanceOf(Errors.NotFound)
+      yield* shutdown(toplevel, run)
+      expect(yield* Effect.flip(toplevel.countChildren("app"))).toBeInstanceOf(Errors.NotFound)
+    }))
+
+  it.effect("a transient child stopped by terminateChild stays stopped until restartChild", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", tree(probe))
+      const run = yield* launch(toplevel)
+      yield* running(probe)
+      probe.clear()
+      yield* toplevel.terminateChild("app/cache")
+      expect(probe.journal).toEqual(["settle cache", "exit cache normal"])
+      yield* quiesce
+      expect(probe.startsOf("cache")).toBe(1)
+      expect((yield* toplevel.whichChildren("app"))[1]).toMatchObject({ name: "cache", state: "stopped" })
+      expect(yield* toplevel.countChildren("app")).toMatchObject({ specs: 5, active: 4 })
+      yield* toplevel.restartChild("app/cache")
+      expect(probe.startsOf("cache")).toBe(2)
+      expect((yield* toplevel.whichChildren("app"))[1]).toMatchObject({ name: "cache", state: "running", restarts: 1 })
+      yield* shutdown(toplevel, run)
+    }))
+
+  it.effect("terminating a permanent child does not restart it or its siblings", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", tree(probe))
+      const run = yield* launch(toplevel)
+      yield* running(probe)
+      yield* toplevel.terminateChild("app/db")
+      yield* toplevel.terminateChild("app/db")
+      yield* quiesce
+      expect([probe.startsOf("db"), probe.startsOf("cache")]).toEqual([1, 1])
+      expect(run.pollUnsafe()).toBeUndefined()
+      yield* shutdown(toplevel, run)
+    }))
+
+  it.effect("restartChild of a running child fails with Running; of a terminated temporary child with NotFound", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", tree(probe))
+      const run = yield* launch(toplevel)
+      yield* running(probe)
+      expect(yield* Effect.flip(toplevel.restartChild("app/db"))).toEqual(new Errors.Running({ path: "app/db" }))
+      expect(yield* Effect.flip(toplevel.restartChild("app/api/http"))).toEqual(new Errors.Running({ path: "app/api/http" }))
+      yield* toplevel.terminateChild("app/job")
+      expect((yield* toplevel.whichChildren("app")).map((c) => c.name)).toEqual(["db", "cache", "api", "tasks"])
+      expect(yield* Effect.flip(toplevel.restartChild("app/job"))).toEqual(new Errors.NotFound({ path: "app/job" }))
+      yield* shutdown(toplevel, run)
+    }))
+
+  it.effect("terminateChild and restartChild reach into subsystems", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", tree(probe))
+      const run = yield* launch(toplevel)
+      yield* running(probe)
+      const grpc = probe.mainOf("grpc")
+      yield* toplevel.terminateChild("app/api/http")
+      expect(yield* toplevel.countChildren("app/api")).toMatchObject({ specs: 2, active: 1 })
+      yield* toplevel.restartChild("app/api/http")
+      expect(probe.startsOf("http")).toBe(2)
+      expect(probe.mainOf("grpc")).toBe(grpc)
+      yield* shutdown(toplevel, run)
+    }))
+
+  it.effect("restartChild reports a failed startup and leaves the child stopped", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const failLater = Effect.suspend(() => probe.startsOf("w") > 1 ? Effect.fail("broken config") : Effect.void)
+      const toplevel = Toplevel.make("app", System.make((scope) => scope.child("w", probe.worker("w", { setup: failLater }))))
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("w") === 1, "started")
+      yield* toplevel.terminateChild("app/w")
+      const error = yield* Effect.flip(toplevel.restartChild("app/w"))
+      expect(error).toBeInstanceOf(Errors.StartupFailed)
+      expect(error).toMatchObject({ path: "app/w" })
+      expect((yield* toplevel.whichChildren("app"))[0]).toMatchObject({ state: "stopped" })
+      expect(run.pollUnsafe()).toBeUndefined()
+      yield* shutdown(toplevel, run)
+    }))
+
+  it.effect("a group restart replays a terminated child's declaration and so starts it again", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", flat(probe, ["a", "b"]))
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("b") === 1, "started")
+      yield* toplevel.terminateChild("app/a")
+      yield* probe.crash("b")
+      yield* eventually(() => probe.startsOf("b") === 2, "restarted")
+      expect(probe.startsOf("a")).toBe(2)
+      toplevel.shutdownToken.signal()
+      expect(Exit.isSuccess(yield* Fiber.await(run))).toBe(true)
+    }))
+})
