@@ -48,3 +48,16 @@ describe("examples/crashy", () => {
     expect([...order].sort((a, b) => a - b)).toEqual(order)
   })
 })
+
+describe("examples/jobs", () => {
+  it("retries failed jobs in the pool after their backoff, then shuts itself down when the dispatcher is done", async () => {
+    const program = run(example("jobs"))
+    expect(await program.exited()).toBe(0)
+    const output = program.output()
+    expect(output).toContain("thumbnails/workers/4: restarting after 100ms")
+    expect(output).toContain("job 4: thumbnail written (attempt 2)")
+    const end = after(output, "all 12 of 12 thumbnails done (12 written)")
+    expect(end).toContain("significant child thumbnails/dispatcher finished; shutting down (autoShutdown: anySignificant)")
+    expect(end).toContain("thumbnails: shutdown complete")
+  })
+})

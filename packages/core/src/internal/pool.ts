@@ -18,7 +18,7 @@ import { ChildRecord, launch, stop } from "./child.ts"
 import { logAt } from "./log.ts"
 import type { PoolConfig } from "./options.ts"
 import { validateName } from "./options.ts"
-import { RestartBudget } from "./restartBudget.ts"
+import { delayNote, RestartBudget } from "./restartBudget.ts"
 
 type Event =
   | { readonly _tag: "Exited"; readonly child: PoolChildRecord; readonly incarnation: number; readonly exit: Exit.Exit<unknown, unknown> }
@@ -221,7 +221,7 @@ export class PoolRuntime implements Supervising {
         return Exit.fail(decided.error)
       }
       const { delay } = decided
-      yield* logAt("Info", child.path, `restarting${decided.count}${Duration.isZero(delay) ? "" : ` after ${Duration.format(delay)}`}`)
+      yield* logAt("Info", child.path, `restarting${delayNote(delay)}${decided.count}`)
       if (Duration.isZero(delay)) return yield* this.relaunch(child)
       child.state = "restarting"
       const token = ++child.restartToken

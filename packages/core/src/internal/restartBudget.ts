@@ -56,3 +56,6 @@ export class RestartBudget {
     })
   }
 }
+
+/** How a restart log line mentions its backoff delay. */
+export const delayNote = (delay: Duration.Duration): string => Duration.isZero(delay) ? "" : ` after ${Duration.format(delay)}`

@@ -20,7 +20,7 @@ import { logAt } from "./log.ts"
 import type { SystemConfig } from "./options.ts"
 import { decodePool, decodeSubsystem, decodeWorker, poolChildConfig, validateName } from "./options.ts"
 import { poolStartup } from "./pool.ts"
-import { RestartBudget } from "./restartBudget.ts"
+import { delayNote, RestartBudget } from "./restartBudget.ts"
 
 type Event =
   | { readonly _tag: "Exited"; readonly child: ChildRecord; readonly incarnation: number; readonly exit: Exit.Exit<unknown, unknown> }
@@ -249,14 +249,14 @@ export class Supervisor implements Supervising {
       }
       const { delay, count } = decided
       if (this.config.strategy === "one_for_one" && child !== undefined) {
-        yield* logAt("Info", child.path, `restarting (one_for_one)${count}${delayNote(delay)}`)
+        yield* logAt("Info", child.path, `restarting (one_for_one)${delayNote(delay)}${count}`)
         return yield* this.restartAfter(child, delay)
       }
       this.firstStart = false
       const index = child === undefined ? this.groupFrom : Math.max(0, this.children.indexOf(child))
       const from = Math.min(this.config.strategy === "rest_for_one" ? index : 0, this.pending?.from ?? Number.POSITIVE_INFINITY)
       const which = from === 0 ? "all children" : `${this.children[from]?.path ?? childPath} and the children after it`
-      yield* logAt("Info", this.path, `restarting ${which} (${this.config.strategy})${count}${delayNote(delay)}`)
+      yield* logAt("Info", this.path, `restarting ${which} (${this.config.strategy})${delayNote(delay)}${count}`)
       yield* this.stopFrom(from, "graceful")
       // A settle request that came in meanwhile is next in the mailbox: starting again would only delay it.
       if (yield* this.lifecycle.isSettling) return
@@ -564,7 +564,6 @@ export class Supervisor implements Supervising {
 /** A temporary child that finished is forgotten, as in OTP: administration no longer sees it. */
 const isKnown = (child: ChildRecord): boolean => !(child.finished && child.spec.config.restart === "temporary")
 
-const delayNote = (delay: Duration.Duration): string => Duration.isZero(delay) ? "" : ` after ${Duration.format(delay)}`
 
 /**
  * The startup function of a subsystem: run its supervisor as the main loop,
