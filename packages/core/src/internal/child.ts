@@ -7,6 +7,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import { kindOf } from "../ChildExit.ts"
+import { restartsAfter } from "../RestartPolicy.ts"
 import type { NotFound, Running, SystemError } from "../Errors.ts"
 import type { ChildKind, ChildState } from "../Toplevel.ts"
 import { StartupTimeout } from "../Errors.ts"
@@ -142,6 +143,45 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
       fiber.addObserver((exit) => onExit(child, incarnation, exit))
       return Deferred.await(started)
     })
+  })
+
+/**
+ * Handles the end of a running child's main loop, on its supervisor's fiber:
+ * marks it stopped, closes its scope and logs the exit with its policy's
+ * decision. Resumes with whether the policy restarts it, or `undefined` when
+ * the exit is not this handler's (a stale incarnation, a child being stopped,
+ * a failed startup: those are handled where they happen).
+ */
+export const ended = (child: ChildRecord, incarnation: number, exit: Exit.Exit<unknown, unknown>): Effect.Effect<boolean | undefined> =>
+  Effect.gen(function*() {
+    if (incarnation !== child.incarnation || child.stopping || child.state !== "running") return undefined
+    child.state = "stopped"
+    if (child.scope !== undefined) yield* Scope.close(child.scope, exit)
+    const kind = kindOf(exit)
+    const restart = restartsAfter(child.spec.config.restart, kind)
+    const decision = `${restart ? "restarting" : "not restarted"} (${child.spec.config.restart})`
+    if (Exit.isSuccess(exit)) {
+      yield* logAt(restart ? "Info" : "Debug", child.path, `exited normally; ${decision}`)
+    } else {
+      yield* logAt("Warn", child.path, `exited abnormally (${kind}); ${decision}`, exit.cause)
+    }
+    return restart
+  })
+
+/**
+ * Starts a new incarnation of `child` on a fiber of its own (a child of the
+ * calling supervisor's fiber) and hands the end of its startup to `report`.
+ */
+export const relaunch = (
+  child: ChildRecord,
+  parentScope: Scope.Scope,
+  onExit: OnExit,
+  report: (incarnation: number, exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>
+): Effect.Effect<undefined> =>
+  Effect.suspend(() => {
+    const incarnation = child.incarnation + 1
+    const started = Effect.flatMap(Effect.exit(launch(child, parentScope, onExit)), (exit) => report(incarnation, exit))
+    return Effect.as(Effect.forkChild(started, { startImmediately: true }), undefined)
   })
 
 /** How a stop treats the child: settle first, or interrupt at once. */

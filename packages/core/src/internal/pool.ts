@@ -5,16 +5,14 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
-import { kindOf } from "../ChildExit.ts"
 import type { SystemError } from "../Errors.ts"
 import { DuplicateChild, NotFound, PoolClosed, PoolFull, Running, StartupFailed } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import * as MainLoop from "../MainLoop.ts"
 import type { Pool, PoolChild, ShutdownReport, SpawnError } from "../Pool.ts"
-import { restartsAfter } from "../RestartPolicy.ts"
 import type { Backoff } from "./backoff.ts"
 import type { ChildSpec, StopMode, Supervising } from "./child.ts"
-import { ChildRecord, launch, stop } from "./child.ts"
+import { ChildRecord, ended, launch, relaunch, stop } from "./child.ts"
 import { logAt } from "./log.ts"
 import type { PoolConfig } from "./options.ts"
 import { validateName } from "./options.ts"
@@ -191,17 +189,8 @@ export class PoolRuntime implements Supervising {
 
   private exited(child: PoolChildRecord, incarnation: number, exit: Exit.Exit<unknown, unknown>): Effect.Effect<Outcome> {
     return Effect.gen({ self: this }, function*() {
-      if (incarnation !== child.incarnation || child.stopping || child.state !== "running") return
-      child.state = "stopped"
-      if (child.scope !== undefined) yield* Scope.close(child.scope, exit)
-      const kind = kindOf(exit)
-      const restart = restartsAfter(child.spec.config.restart, kind)
-      const decision = `${restart ? "restarting" : "not restarted"} (${child.spec.config.restart})`
-      if (Exit.isSuccess(exit)) {
-        yield* logAt(restart ? "Info" : "Debug", child.path, `exited normally; ${decision}`)
-      } else {
-        yield* logAt("Warn", child.path, `exited abnormally (${kind}); ${decision}`, exit.cause)
-      }
+      const restart = yield* ended(child, incarnation, exit)
+      if (restart === undefined) return
       if (!restart) {
         this.remove(child, exit)
         return
@@ -237,13 +226,8 @@ export class PoolRuntime implements Supervising {
 
   /** Starts the child again on a fiber of its own; the end of its startup comes back as `Relaunched`. */
   private relaunch(child: PoolChildRecord): Effect.Effect<undefined> {
-    return Effect.suspend(() => {
-      const incarnation = child.incarnation + 1
-      const started = Effect.exit(launch(child, this.scope, this.onExit)).pipe(
-        Effect.flatMap((exit) => Queue.offer(this.mailbox, { _tag: "Relaunched", child, incarnation, exit }))
-      )
-      return Effect.as(Effect.forkChild(started, { startImmediately: true }), undefined)
-    })
+    return relaunch(child, this.scope, this.onExit, (incarnation, exit) =>
+      Queue.offer(this.mailbox, { _tag: "Relaunched", child, incarnation, exit }))
   }
 
   private relaunched(child: PoolChildRecord, incarnation: number, exit: Exit.Exit<unknown, unknown>): Effect.Effect<Outcome> {

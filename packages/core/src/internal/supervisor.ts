@@ -7,15 +7,13 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
-import { kindOf } from "../ChildExit.ts"
 import type { SystemError } from "../Errors.ts"
 import { DuplicateChild, isSystemError, NotFound, Running, StartupFailed } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import * as MainLoop from "../MainLoop.ts"
-import { restartsAfter } from "../RestartPolicy.ts"
 import type * as System from "../System.ts"
 import type { ChildSpec, StopMode, Supervising } from "./child.ts"
-import { ChildRecord, launch, stop } from "./child.ts"
+import { ChildRecord, ended, launch, relaunch, stop } from "./child.ts"
 import { logAt } from "./log.ts"
 import type { SystemConfig } from "./options.ts"
 import { decodePool, decodeSubsystem, decodeWorker, poolChildConfig, validateName } from "./options.ts"
@@ -200,18 +198,8 @@ export class Supervisor implements Supervising {
 
   private exited(child: ChildRecord, incarnation: number, exit: Exit.Exit<unknown, unknown>): Effect.Effect<Outcome> {
     return Effect.gen({ self: this }, function*() {
-      // Stale incarnations, children being stopped and failed startups are handled elsewhere.
-      if (incarnation !== child.incarnation || child.stopping || child.state !== "running") return
-      child.state = "stopped"
-      if (child.scope !== undefined) yield* Scope.close(child.scope, exit)
-      const kind = kindOf(exit)
-      const restart = restartsAfter(child.spec.config.restart, kind)
-      const decision = `${restart ? "restarting" : "not restarted"} (${child.spec.config.restart})`
-      if (Exit.isSuccess(exit)) {
-        yield* logAt(restart ? "Info" : "Debug", child.path, `exited normally; ${decision}`)
-      } else {
-        yield* logAt("Warn", child.path, `exited abnormally (${kind}); ${decision}`, exit.cause)
-      }
+      const restart = yield* ended(child, incarnation, exit)
+      if (restart === undefined) return
       if (!restart) {
         child.finished = true
         return child.spec.config.significant ? yield* this.significantFinished(child) : undefined
@@ -307,13 +295,8 @@ export class Supervisor implements Supervising {
    * the caller of `restartChild`, if any.
    */
   private relaunch(child: ChildRecord, reply: Reply | undefined): Effect.Effect<undefined> {
-    return Effect.suspend(() => {
-      const incarnation = child.incarnation + 1
-      const started = Effect.exit(launch(child, this.scope, this.onExit)).pipe(
-        Effect.flatMap((exit) => Queue.offer(this.mailbox, { _tag: "Relaunched", child, incarnation, exit, reply }))
-      )
-      return Effect.as(Effect.forkChild(started, { startImmediately: true }), undefined)
-    })
+    return relaunch(child, this.scope, this.onExit, (incarnation, exit) =>
+      Queue.offer(this.mailbox, { _tag: "Relaunched", child, incarnation, exit, reply }))
   }
 
   private relaunched(
