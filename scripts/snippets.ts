@@ -36,14 +36,18 @@ const sources = [
   ...walk(join(root, "packages"), (file) => /\/src\/.*\.ts$/.test(file))
 ]
 
-/** Exports of public modules (not `internal/`, not `index.ts`) whose JSDoc has no example. */
+/**
+ * Exports of public modules (not `internal/`, not `index.ts`) whose JSDoc has no example. The type of a
+ * schema, exported under the schema's name, shares the schema's documentation.
+ */
 const undocumented = sources
   .filter((file) => file.endsWith(".ts") && !file.includes("/internal/") && !file.endsWith("/index.ts"))
   .flatMap((file) => {
     const lines = readFileSync(file, "utf8").split("\n")
+    const values = new Set(lines.map((line) => /^export const (\w+)/.exec(line)?.[1]))
     return lines.flatMap((line, i) => {
       const name = /^export (?:abstract class|class|const|function|interface|type) (\w+)/.exec(line)?.[1]
-      if (name === undefined) return []
+      if (name === undefined || (line.startsWith("export type") && values.has(name))) return []
       let start = i - 1
       if (lines[start]?.trim() !== "*/") return [`${relative(root, file)}: ${name} has no JSDoc`]
       while (start > 0 && !lines[start]!.trim().startsWith("/**")) start--

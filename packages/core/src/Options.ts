@@ -183,6 +183,29 @@ export const SystemOptions = Schema.Struct(systemFields)
 export const SubsystemOptions = Schema.Struct({ ...childFields, ...systemFields })
 
 /**
+ * Options of a toplevel: those of its root system, plus how it is observed —
+ * `snapshotPoolLimit` (how many children of each pool a snapshot lists,
+ * default 100) and `eventBuffer` (how many events each `events` subscriber
+ * may fall behind before its oldest are dropped, default 1024).
+ *
+ * @example
+ * ```ts
+ * import { Options } from "@arbor/core"
+ * import { Schema } from "effect"
+ *
+ * Schema.decodeUnknownSync(Options.ToplevelOptions)({ strategy: "one_for_one", snapshotPoolLimit: 20 })
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const ToplevelOptions = Schema.Struct({
+  ...systemFields,
+  snapshotPoolLimit: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+  eventBuffer: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)))
+})
+
+/**
  * Options of a pool: how many children it holds at most, its children's
  * restart policy (default `"temporary"`), shutdown budget (default 5 seconds)
  * and startup timeout, and its own restart intensity and backoff (the delay

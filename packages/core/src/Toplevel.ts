@@ -17,18 +17,29 @@
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import type { Running, SystemError, ToplevelError } from "./Errors.ts"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Fiber from "effect/Fiber"
+import * as Stream from "effect/Stream"
+import { kindOf } from "./ChildExit.ts"
+import type { InvalidOptions, Running, SystemError, ToplevelError } from "./Errors.ts"
 import { AlreadyStarted, NotFound } from "./Errors.ts"
 import type { ChildRecord, Supervising } from "./internal/child.ts"
 import { LifecycleHandle } from "./internal/lifecycle.ts"
 import { logAt } from "./internal/log.ts"
-import { decodeSystem, validateName } from "./internal/options.ts"
+import type { ToplevelConfig } from "./internal/options.ts"
+import { decodeToplevel, validateName } from "./internal/options.ts"
+import { innerOf } from "./internal/snapshot.ts"
+import { summary } from "./internal/summary.ts"
+import { Telemetry } from "./internal/telemetry.ts"
+import type * as LifecycleEvent from "./LifecycleEvent.ts"
 import { Supervisor } from "./internal/supervisor.ts"
 import { Lifecycle } from "./Lifecycle.ts"
 import type { SpawnContext } from "./MainLoop.ts"
 import type { RestartPolicy } from "./RestartPolicy.ts"
 import * as ShutdownToken from "./ShutdownToken.ts"
 import type * as System from "./System.ts"
+import type * as TreeSnapshot from "./TreeSnapshot.ts"
 
 /**
  * A tree ready to run.
@@ -88,6 +99,25 @@ export interface Toplevel<R = never> {
    * fails to start (it then stays stopped).
    */
   restartChild(path: string): Effect.Effect<void, NotFound | Running | SystemError>
+  /**
+   * The whole tree now, as JSON-serialisable data: every node's path, kind,
+   * policy, state, start time, restart count and last exit. The root is the
+   * toplevel's system: `starting` until its children run, `settling` once a
+   * shutdown was requested, `stopped` before `start()` and after the end.
+   */
+  readonly snapshot: Effect.Effect<TreeSnapshot.TreeSnapshot>
+  /**
+   * The snapshot, then the snapshot again after every lifecycle event, until
+   * the tree has stopped. A slow reader skips to more recent snapshots.
+   */
+  readonly changes: Stream.Stream<TreeSnapshot.TreeSnapshot>
+  /**
+   * The lifecycle events from the moment of subscribing until the tree has
+   * stopped. Each subscriber has its own buffer (`eventBuffer`, default 1024)
+   * which drops its oldest events when the subscriber falls behind: a slow
+   * subscriber never slows supervision down.
+   */
+  readonly events: Stream.Stream<LifecycleEvent.LifecycleEvent>
 }
 
 /**
@@ -171,7 +201,10 @@ export interface ChildCounts {
 }
 
 /**
- * Options of the toplevel: those of its root system.
+ * Options of the toplevel: those of its root system, and how it is observed:
+ * `snapshotPoolLimit` (children of each pool listed in a snapshot, default
+ * 100) and `eventBuffer` (how far each `events` subscriber may fall behind
+ * before its oldest events are dropped, default 1024).
  *
  * @example
  * ```ts
@@ -183,7 +216,10 @@ export interface ChildCounts {
  * @category models
  * @since 0.1.0
  */
-export type Options = System.SystemOptions
+export interface Options extends System.SystemOptions {
+  readonly snapshotPoolLimit?: number
+  readonly eventBuffer?: number
+}
 
 /**
  * Makes a toplevel for `system`. Nothing runs until `start()`; options are
@@ -216,15 +252,27 @@ class ToplevelImpl implements Toplevel<never> {
   readonly shutdownToken = ShutdownToken.make()
   private started = false
   private root: Supervisor | undefined
+  private state: ChildState = "stopped"
+  private startedAt: number | null = null
+  private lastExit: TreeSnapshot.LastExit | null = null
+  private readonly telemetry: Telemetry
+  readonly events: Stream.Stream<LifecycleEvent.LifecycleEvent>
+  readonly snapshot: Effect.Effect<TreeSnapshot.TreeSnapshot>
+  readonly changes: Stream.Stream<TreeSnapshot.TreeSnapshot>
 
   readonly name: string
   private readonly system: System.System<unknown>
-  private readonly options: Options | undefined
+  /** Options are decoded at once (the event buffer is needed before `start`); `start` fails if they are bad. */
+  private readonly config: Exit.Exit<ToplevelConfig, InvalidOptions>
 
   constructor(name: string, system: System.System<unknown>, options: Options | undefined) {
     this.name = name
     this.system = system
-    this.options = options
+    this.config = Effect.runSyncExit(Effect.andThen(validateName(name, name), decodeToplevel(name, options)))
+    this.telemetry = new Telemetry(Exit.isSuccess(this.config) ? this.config.value.eventBuffer : 1)
+    this.events = this.telemetry.events
+    this.snapshot = Effect.map(Clock.currentTimeMillis, (at) => ({ at, root: this.rootNode() }))
+    this.changes = Stream.concat(Stream.fromEffect(this.snapshot), Stream.mapEffect(this.events, () => this.snapshot))
   }
 
   start(): Effect.Effect<void, ToplevelError> {
@@ -232,26 +280,65 @@ class ToplevelImpl implements Toplevel<never> {
       if (this.started) return Effect.fail(new AlreadyStarted({ path: this.name }))
       this.started = true
       return Effect.scoped(Effect.gen({ self: this }, function*() {
-        yield* validateName(this.name, this.name)
-        const config = yield* decodeSystem(this.name, this.options)
+        const config = yield* this.config
+        const { telemetry } = this
         if (this.shutdownToken.isSignalled) {
+          telemetry.end()
           return yield* logAt("Info", this.name, "shutdown requested before the tree started; not starting it")
         }
         const lifecycle = new LifecycleHandle(this.name, this.name)
+        let before = telemetry.stops
         yield* Effect.forkChild(this.shutdownToken.signalled.pipe(
-          Effect.andThen(logAt("Info", this.name, "shutdown requested")),
+          Effect.andThen(Effect.suspend(() => {
+            before = telemetry.stops
+            if (this.state !== "stopped") this.state = "settling"
+            return telemetry.emit({ _tag: "ShutdownRequested", path: this.name, reason: "signal" }, "Info", "shutdown requested")
+          })),
           Effect.andThen(Effect.sync(() => lifecycle.requestSettle()))
         ))
-        yield* Supervisor.make(this.system, config).pipe(
-          Effect.flatMap((supervisor) => {
-            this.root = supervisor
-            return supervisor.run
-          }),
-          Effect.provideService(Lifecycle, lifecycle)
+        this.state = "starting"
+        this.startedAt = yield* Clock.currentTimeMillis
+        const supervisor = yield* Effect.provideService(Supervisor.make(this.system, config.system, telemetry), Lifecycle, lifecycle)
+        this.root = supervisor
+        // The root's first start is one span; its children's startups nest under it.
+        const running = yield* Effect.gen({ self: this }, function*() {
+          const fiber = yield* Effect.forkChild(Effect.provideService(supervisor.run, Lifecycle, lifecycle), { startImmediately: true })
+          yield* Effect.raceFirst(Deferred.await(supervisor.stable), Effect.asVoid(Fiber.await(fiber)))
+          if (this.state === "starting") this.state = "running"
+          return fiber
+        }).pipe(Effect.withSpan("arbor.toplevel.start", { attributes: { "arbor.path": this.name } }))
+        // Interrupting start() interrupts the supervisor (all children at once) before the scope closes under it.
+        const exit = yield* Effect.onInterrupt(Fiber.await(running), () => Fiber.interrupt(running))
+        this.state = "stopped"
+        if (Exit.isFailure(exit)) {
+          this.lastExit = { kind: kindOf(exit), message: summary(exit.cause), at: yield* Clock.currentTimeMillis }
+        }
+        const after = telemetry.stops
+        yield* telemetry.emit(
+          { _tag: "ShutdownCompleted", path: this.name, stopped: after.stopped - before.stopped, forced: after.forced - before.forced },
+          "Info",
+          Exit.isSuccess(exit) ? "shutdown complete" : "stopped after a failure"
         )
-        yield* logAt("Info", this.name, "shutdown complete")
+        telemetry.end()
+        return yield* exit
       }))
     })
+  }
+
+  private rootNode(): TreeSnapshot.Node {
+    const root = this.root
+    const node: TreeSnapshot.Node = {
+      path: this.name,
+      name: this.name,
+      kind: "system",
+      restart: "permanent",
+      state: this.state === "running" && root?.restarting === true ? "restarting" : this.state,
+      startedAt: this.startedAt,
+      restarts: 0,
+      lastExit: this.lastExit
+    }
+    const limit = Exit.isSuccess(this.config) ? this.config.value.snapshotPoolLimit : 0
+    return root === undefined || !root.alive ? node : { ...node, ...innerOf(root, limit) }
   }
 
   whichChildren(path: string): Effect.Effect<ReadonlyArray<ChildInfo>, NotFound> {
@@ -314,6 +401,6 @@ const infoOf = (child: ChildRecord): ChildInfo => ({
   path: child.path,
   kind: child.spec.kind,
   restart: child.spec.config.restart,
-  state: child.state === "running" && child.inner?.restarting === true ? "restarting" : child.state,
+  state: child.shownState,
   restarts: child.restarts
 })

@@ -8,6 +8,8 @@
 export * as ChildExit from "./ChildExit.ts"
 /** The errors a supervision tree reports. */
 export * as Errors from "./Errors.ts"
+/** Lifecycle events of a running tree. */
+export * as LifecycleEvent from "./LifecycleEvent.ts"
 /** The `Lifecycle` service of a running child. */
 export * as Lifecycle from "./Lifecycle.ts"
 /** A child's main loop and the value it hands back. */
@@ -26,5 +28,7 @@ export * as RestartStrategy from "./RestartStrategy.ts"
 export * as ShutdownToken from "./ShutdownToken.ts"
 /** Systems (supervisors) and the scope they declare children through. */
 export * as System from "./System.ts"
-/** Running a tree from `main`. */
+/** Running a tree from `main`, and administering it. */
 export * as Toplevel from "./Toplevel.ts"
+/** Snapshots of a running tree. */
+export * as TreeSnapshot from "./TreeSnapshot.ts"

@@ -353,3 +353,24 @@ describe("run() for a main that is not an Effect", () => {
     await expect(toplevel.run()).rejects.toMatchObject({ _tag: "StartupFailed", path: "app/bad" })
   })
 })
+
+describe("interrupting start() during a graceful shutdown", () => {
+  it.effect("interrupts the children not yet stopped at once instead of settling them", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", System.make((scope) =>
+        Effect.gen(function*() {
+          yield* scope.child("first", probe.worker("first"))
+          yield* scope.child("stubborn", probe.worker("stubborn", { settles: false }), { shutdown: "1 hour" })
+          yield* scope.child("last", probe.worker("last"))
+        })
+      ))
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("last") === 1, "started")
+      toplevel.shutdownToken.signal()
+      yield* eventually(() => probe.journal.includes("settle stubborn"), "stubborn asked to settle")
+      yield* Fiber.interrupt(run)
+      expect(probe.entries("settle")).toEqual(["settle last", "settle stubborn"])
+      expect(probe.entries("exit")).toEqual(["exit last normal", "exit stubborn interrupted", "exit first interrupted"])
+    }))
+})

@@ -6,7 +6,12 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
+import * as Clock from "effect/Clock"
+import type * as LogLevel from "effect/LogLevel"
+import * as Metric from "effect/Metric"
 import { kindOf } from "../ChildExit.ts"
+import type { ChildExited } from "../LifecycleEvent.ts"
+import type { LastExit } from "../TreeSnapshot.ts"
 import { restartsAfter } from "../RestartPolicy.ts"
 import type { NotFound, Running, SystemError } from "../Errors.ts"
 import type { ChildKind, ChildState } from "../Toplevel.ts"
@@ -14,7 +19,9 @@ import { StartupTimeout } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import type { MainLoop, SpawnContext } from "../MainLoop.ts"
 import { LifecycleHandle } from "./lifecycle.ts"
-import { logAt } from "./log.ts"
+import { summary } from "./summary.ts"
+import type { Telemetry } from "./telemetry.ts"
+import { count, metrics } from "./telemetry.ts"
 import type { ChildConfig } from "./options.ts"
 
 export type { ChildKind, ChildState } from "../Toplevel.ts"
@@ -41,6 +48,8 @@ export interface Supervising {
   readonly alive: boolean
   /** Waiting to restart, or restarting its children. */
   readonly restarting: boolean
+  /** A system's restart strategy; a pool has none. */
+  readonly strategy: string | undefined
   /** Its current children, in start order. */
   readonly list: () => ReadonlyArray<ChildRecord>
   readonly find: (name: string) => ChildRecord | undefined
@@ -75,16 +84,43 @@ export class ChildRecord {
   listed = 0
   /** The supervisor it runs, for a subsystem or a pool. */
   inner: Supervising | undefined = undefined
+  /** When its current incarnation started running (epoch milliseconds). */
+  startedAt: number | undefined = undefined
+  lastExit: LastExit | undefined = undefined
   host: Fiber.Fiber<unknown, unknown> | undefined = undefined
   scope: Scope.Closeable | undefined = undefined
   lifecycle: LifecycleHandle | undefined = undefined
 
   spec: ChildSpec
   readonly path: string
+  /** The path of its system or pool. */
+  readonly parent: string
+  readonly telemetry: Telemetry
+  /** The path its metrics are labelled with: its own, or its pool's (pool children come and go). */
+  readonly metricPath: string
 
-  constructor(spec: ChildSpec, path: string) {
+  constructor(spec: ChildSpec, parent: string, telemetry: Telemetry, pooled = false) {
     this.spec = spec
-    this.path = path
+    this.parent = parent
+    this.path = `${parent}/${spec.name}`
+    this.telemetry = telemetry
+    this.metricPath = pooled ? parent : this.path
+  }
+
+  /** Its state as administration and snapshots show it: a system or pool restarting its children is `restarting`. */
+  get shownState(): ChildState {
+    return this.state === "running" && this.inner?.restarting === true ? "restarting" : this.state
+  }
+
+  /** Remembers how it ended and tells the world; `decision` is what its supervisor does about it. */
+  exited(exit: Exit.Exit<unknown, unknown>, decision: ChildExited["decision"], level: LogLevel.Severity, message: string) {
+    return Effect.flatMap(Clock.currentTimeMillis, (at) => {
+      const kind = kindOf(exit)
+      const summarised = Exit.isSuccess(exit) ? "normal exit" : summary(exit.cause)
+      this.lastExit = { kind, message: summarised, at }
+      const event = { _tag: "ChildExited", path: this.path, exit: kind, message: summarised, decision } as const
+      return this.telemetry.emit(event, level, message, Exit.isFailure(exit) && kind !== "interrupted" ? exit.cause : undefined)
+    })
   }
 }
 
@@ -99,7 +135,9 @@ export class ChildRecord {
  */
 export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnExit): Effect.Effect<unknown, unknown> =>
   Effect.suspend(() => {
-    if (child.incarnation > 0) child.restarts++
+    const { telemetry } = child
+    const restarted = child.incarnation > 0
+    if (restarted) child.restarts++
     const incarnation = ++child.incarnation
     const scope = Scope.forkUnsafe(parentScope)
     const lifecycle = new LifecycleHandle(child.spec.name, child.path)
@@ -109,6 +147,7 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
     child.scope = scope
     child.lifecycle = lifecycle
 
+    const { kind } = child.spec
     const { startTimeout } = child.spec.config
     const run = child.spec.startup(child)
     const startup = startTimeout === undefined ? run : Effect.timeoutOrElse(run, {
@@ -117,9 +156,27 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
     })
 
     let main: Fiber.Fiber<unknown, unknown> | undefined
-    const host = startup.pipe(
+    let startTime = 0
+    const host = Effect.gen(function*() {
+      startTime = yield* Clock.currentTimeMillis
+      if (restarted) yield* count(metrics.restarts, child.metricPath)
+      yield* telemetry.emit({ _tag: "ChildStarting", path: child.path, kind, restarts: child.restarts }, "Debug", "starting")
+      return yield* startup.pipe(
+        Effect.withSpan("arbor.child.startup", { attributes: { "arbor.path": child.path, "arbor.kind": kind } })
+      )
+    }).pipe(
       Effect.provideService(Lifecycle, lifecycle),
       Effect.provideService(Scope.Scope, scope),
+      Effect.tap(() =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          child.startedAt = now
+          const startupMillis = now - startTime
+          return Effect.andThen(
+            Metric.update(Metric.withAttributes(metrics.startup, { path: child.metricPath }), startupMillis / 1000),
+            telemetry.emit({ _tag: "ChildStarted", path: child.path, kind, startupMillis }, "Debug", "started")
+          )
+        })
+      ),
       Effect.flatMap((loop) => {
         main = loop.fiber
         if (child.state === "starting") child.state = "running"
@@ -130,11 +187,17 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
       Effect.onInterrupt(() => main === undefined ? Effect.void : Fiber.interrupt(main)),
       Effect.onExit((exit) => {
         // Past startup, the exit is the main loop's: the supervisor handles it.
-        if (!Deferred.doneUnsafe(started, exit)) return Effect.void
-        // A failed startup is reported here, whoever waits for it; a subsystem has reported its own.
-        const report = Exit.isFailure(exit) && child.spec.kind !== "system" &&
-          !(child.stopping && Cause.hasInterruptsOnly(exit.cause))
-        return report ? logAt("Error", child.path, "startup failed", exit.cause) : Effect.void
+        if (!Deferred.doneUnsafe(started, exit) || Exit.isSuccess(exit)) return Effect.void
+        // A failed startup is reported here, whoever waits for it; a subsystem has logged its own.
+        if (child.stopping && Cause.hasInterruptsOnly(exit.cause)) return Effect.void
+        return Effect.flatMap(Clock.currentTimeMillis, (at) => {
+          const message = summary(exit.cause)
+          child.lastExit = { kind: kindOf(exit), message, at }
+          const event = { _tag: "ChildStartFailed", path: child.path, message } as const
+          return kind === "system"
+            ? telemetry.emit(event, "Debug", "startup failed")
+            : telemetry.emit(event, "Error", "startup failed", exit.cause)
+        })
       })
     )
 
@@ -160,11 +223,10 @@ export const ended = (child: ChildRecord, incarnation: number, exit: Exit.Exit<u
     const kind = kindOf(exit)
     const restart = restartsAfter(child.spec.config.restart, kind)
     const decision = `${restart ? "restarting" : "not restarted"} (${child.spec.config.restart})`
-    if (Exit.isSuccess(exit)) {
-      yield* logAt(restart ? "Info" : "Debug", child.path, `exited normally; ${decision}`)
-    } else {
-      yield* logAt("Warn", child.path, `exited abnormally (${kind}); ${decision}`, exit.cause)
-    }
+    const [level, message]: [LogLevel.Severity, string] = Exit.isSuccess(exit)
+      ? [restart ? "Info" : "Debug", `exited normally; ${decision}`]
+      : ["Warn", `exited abnormally (${kind}); ${decision}`]
+    yield* child.exited(exit, restart ? "restart" : "stay down", level, message)
     return restart
   })
 
@@ -208,18 +270,28 @@ export const stop = (child: ChildRecord, mode: StopMode): Effect.Effect<boolean>
     }
     const budget = child.spec.config.shutdown
     const wasRunning = child.state === "running"
+    const alive = host.pollUnsafe() === undefined
     const interruptAtOnce = mode === "force" || budget === "brutal" ||
       (child.state === "starting" && child.spec.kind === "worker")
     child.stopping = true
     child.state = "settling"
     let exit = host.pollUnsafe()
     if (exit === undefined && !interruptAtOnce) {
-      child.lifecycle?.requestSettle()
+      const shown = budget === "infinity" ? budget : Duration.format(budget as Duration.Duration)
+      yield* child.telemetry.emit({ _tag: "ChildSettling", path: child.path, budget: shown }, "Debug", "asked to settle")
+      // A subsystem's own shutdown span then nests under this stop's.
+      child.lifecycle!.settleSpan = Option.getOrUndefined(yield* Effect.option(Effect.currentSpan))
+      child.lifecycle!.requestSettle()
       exit = budget === "infinity"
         ? yield* Fiber.await(host)
         : Option.getOrUndefined(yield* Effect.timeoutOption(Fiber.await(host), budget))
       if (exit === undefined) {
-        yield* logAt("Warn", child.path, `did not settle within ${Duration.format(budget as Duration.Duration)}; interrupting`)
+        yield* count(metrics.forced, child.parent)
+        yield* child.telemetry.emit(
+          { _tag: "ChildInterrupted", path: child.path, budget: shown },
+          "Warn",
+          `did not settle within ${shown}; interrupting`
+        )
       }
     }
     const forced = exit === undefined
@@ -232,11 +304,13 @@ export const stop = (child: ChildRecord, mode: StopMode): Effect.Effect<boolean>
 
     // A failed startup was reported by `launch`; a main loop that failed is reported here, even one that
     // crashed just before the stop began (its exit event is then ignored as the child is stopping).
+    // A child whose exit was already reported (a failed startup, a child waiting to restart) is not reported again.
+    if (!alive && !wasRunning) return forced
     const kind = kindOf(exit)
     if (wasRunning && Exit.isFailure(exit) && (kind === "failure" || kind === "defect")) {
-      yield* logAt("Warn", child.path, `exited abnormally (${kind}) while stopping`, exit.cause)
+      yield* child.exited(exit, "stopped", "Warn", `exited abnormally (${kind}) while stopping`)
     } else {
-      yield* logAt("Debug", child.path, "stopped")
+      yield* child.exited(exit, "stopped", "Debug", "stopped")
     }
     return forced
-  })
+  }).pipe(Effect.withSpan("arbor.child.stop", { attributes: { "arbor.path": child.path } }))

@@ -1,6 +1,7 @@
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Tracer from "effect/Tracer"
 import type { Lifecycle } from "../Lifecycle.ts"
 
 /**
@@ -14,6 +15,8 @@ type Service = Lifecycle["Service"]
 export class LifecycleHandle implements Service {
   private readonly settled = Deferred.makeUnsafe<void>()
   private controller: AbortController | undefined
+  /** The span of the stop that asked it to settle: a subsystem's shutdown span nests under it. */
+  settleSpan: Tracer.AnySpan | undefined
   readonly isSettling: Effect.Effect<boolean>
   readonly settling: Effect.Effect<void>
 

@@ -142,6 +142,17 @@ export const poolChildConfig: ChildConfig = {
   significant: false
 }
 
+/** A toplevel's options once validated: its root system's, and how it is observed. */
+export interface ToplevelConfig {
+  readonly system: SystemConfig
+  readonly snapshotPoolLimit: number
+  readonly eventBuffer: number
+}
+
 /** Validates a toplevel's options. */
-export const decodeSystem = (path: string, input: unknown): Effect.Effect<SystemConfig, InvalidOptions> =>
-  Effect.map(Options.decode(Options.SystemOptions, path, input), toSystemConfig)
+export const decodeToplevel = (path: string, input: unknown): Effect.Effect<ToplevelConfig, InvalidOptions> =>
+  Effect.map(Options.decode(Options.ToplevelOptions, path, input), (options) => ({
+    system: toSystemConfig(options),
+    snapshotPoolLimit: options.snapshotPoolLimit ?? 100,
+    eventBuffer: options.eventBuffer ?? 1024
+  }))

@@ -13,10 +13,12 @@ import type { Pool, PoolChild, ShutdownReport, SpawnError } from "../Pool.ts"
 import type { Backoff } from "./backoff.ts"
 import type { ChildSpec, StopMode, Supervising } from "./child.ts"
 import { ChildRecord, ended, launch, relaunch, stop } from "./child.ts"
-import { logAt } from "./log.ts"
+import { registerGauges } from "./gauges.ts"
 import type { PoolConfig } from "./options.ts"
 import { validateName } from "./options.ts"
 import { delayNote, RestartBudget } from "./restartBudget.ts"
+import type { Telemetry } from "./telemetry.ts"
+import { count, metrics } from "./telemetry.ts"
 
 type Event =
   | { readonly _tag: "Exited"; readonly child: PoolChildRecord; readonly incarnation: number; readonly exit: Exit.Exit<unknown, unknown> }
@@ -48,6 +50,7 @@ export class PoolRuntime implements Supervising {
   private closed = false
   alive = true
   readonly restarting = false
+  readonly strategy = undefined
   private readonly report = Deferred.makeUnsafe<ShutdownReport>()
   private readonly budget: RestartBudget
   readonly handle: Pool
@@ -56,12 +59,20 @@ export class PoolRuntime implements Supervising {
   }
 
   private readonly config: PoolConfig
+  private readonly telemetry: Telemetry
   private readonly lifecycle: Lifecycle["Service"]
   private readonly scope: Scope.Scope
   private readonly mailbox: Queue.Queue<Event>
 
-  constructor(config: PoolConfig, lifecycle: Lifecycle["Service"], scope: Scope.Scope, mailbox: Queue.Queue<Event>) {
+  constructor(
+    config: PoolConfig,
+    telemetry: Telemetry,
+    lifecycle: Lifecycle["Service"],
+    scope: Scope.Scope,
+    mailbox: Queue.Queue<Event>
+  ) {
     this.config = config
+    this.telemetry = telemetry
     this.lifecycle = lifecycle
     this.scope = scope
     this.mailbox = mailbox
@@ -126,7 +137,7 @@ export class PoolRuntime implements Supervising {
     startup: Effect.Effect<MainLoop.MainLoop<unknown>, unknown, MainLoop.SpawnContext>
   ): Effect.Effect<PoolChild<unknown>, SpawnError> {
     const spec: ChildSpec = { name, kind: "worker", startup: () => startup, config: this.config.child }
-    const child = new PoolChildRecord(spec, `${this.path}/${name}`)
+    const child = new PoolChildRecord(spec, this.path, this.telemetry, true)
     this.records.set(name, child)
     return launch(child, this.scope, this.onExit).pipe(
       Effect.map((value): PoolChild<unknown> => ({
@@ -163,15 +174,20 @@ export class PoolRuntime implements Supervising {
   get run(): Effect.Effect<void, SystemError> {
     return Effect.gen({ self: this }, function*() {
       yield* Effect.forkChild(Effect.andThen(this.lifecycle.settling, Queue.offer(this.mailbox, settleEvent)))
+      const gauges = yield* registerGauges(this)
+      yield* Effect.addFinalizer(() => Effect.sync(gauges))
       while (true) {
         const outcome: Outcome = yield* this.handleEvent(yield* Queue.take(this.mailbox))
         if (outcome !== undefined) return yield* outcome
       }
-    }).pipe(Effect.onExit(() =>
-      Effect.andThen(this.shutdown("force"), Effect.sync(() => {
-        this.alive = false
-      }))
-    ))
+    }).pipe(
+      Effect.onExit(() =>
+        Effect.andThen(this.shutdown("force"), Effect.sync(() => {
+          this.alive = false
+        }))
+      ),
+      Effect.scoped
+    )
   }
 
   private handleEvent(event: Event): Effect.Effect<Outcome> {
@@ -204,13 +220,25 @@ export class PoolRuntime implements Supervising {
     return Effect.gen({ self: this }, function*() {
       const decided = yield* this.budget.next(child.path, cause, child.backoff ??= this.budget.makeBackoff())
       if (decided._tag === "GiveUp") {
+        const { error } = decided
         this.remove(child, exit)
-        yield* logAt("Error", this.path, `${decided.error.message}; stopping all children and escalating`, cause)
+        const escalated = { _tag: "Escalated", path: this.path, error: error._tag, message: error.message } as const
+        yield* this.telemetry.emit(escalated, "Error", `${error.message}; stopping all children and escalating`, cause)
+        yield* count(metrics.escalations, this.path)
         yield* this.shutdown("graceful")
-        return Exit.fail(decided.error)
+        return Exit.fail(error)
       }
       const { delay } = decided
-      yield* logAt("Info", child.path, `restarting${delayNote(delay)}${decided.count}`)
+      const restarting = {
+        _tag: "SystemRestarting",
+        path: this.path,
+        child: child.path,
+        strategy: "pool",
+        restart: decided.restart,
+        maxRestarts: decided.maxRestarts,
+        delayMillis: Duration.toMillis(delay)
+      } as const
+      yield* this.telemetry.emit(restarting, "Info", `restarting ${child.path}${delayNote(delay)}${decided.count}`)
       if (Duration.isZero(delay)) return yield* this.relaunch(child)
       child.state = "restarting"
       const token = ++child.restartToken
@@ -255,10 +283,11 @@ export class PoolRuntime implements Supervising {
           this.remove(child)
         }), { concurrency: "unbounded", discard: true })
       const report: ShutdownReport = { stopped: children.length, forced }
+      const completed = { _tag: "ShutdownCompleted", path: this.path, ...report } as const
       if (forced > 0) {
-        yield* logAt("Warn", this.path, `shut down ${children.length} children; ${forced} did not settle in time and were interrupted`)
+        yield* this.telemetry.emit(completed, "Warn", `shut down ${children.length} children; ${forced} did not settle in time and were interrupted`)
       } else {
-        yield* logAt("Debug", this.path, `shut down ${children.length} children`)
+        yield* this.telemetry.emit(completed, "Debug", `shut down ${children.length} children`)
       }
       Deferred.doneUnsafe(this.report, Exit.succeed(report))
     })
@@ -271,7 +300,7 @@ export const poolStartup = (config: PoolConfig): ChildSpec["startup"] => (child)
     const lifecycle = yield* Lifecycle
     const scope = yield* Scope.Scope
     const mailbox = yield* Queue.unbounded<Event>()
-    const runtime = new PoolRuntime(config, lifecycle, scope, mailbox)
+    const runtime = new PoolRuntime(config, child.telemetry, lifecycle, scope, mailbox)
     child.inner = runtime
     const fiber = yield* Effect.forkChild(runtime.run, { startImmediately: true })
     return MainLoop.make(fiber, runtime.handle)

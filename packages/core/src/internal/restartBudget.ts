@@ -9,7 +9,15 @@ import type { RestartLimits } from "./options.ts"
 
 /** Whether a supervisor may restart, and after which delay; or why it must give up. */
 export type Decision =
-  | { readonly _tag: "Restart"; readonly delay: Duration.Duration; readonly count: string }
+  | {
+    readonly _tag: "Restart"
+    readonly delay: Duration.Duration
+    /** Which restart this is within the intensity window, of at most `maxRestarts`. */
+    readonly restart: number
+    readonly maxRestarts: number
+    /** `", restart 2 of at most 3 within 5s"`, for log lines. */
+    readonly count: string
+  }
   | { readonly _tag: "GiveUp"; readonly error: TooManyRestarts | BackoffEnded }
 
 /**
@@ -52,7 +60,7 @@ export class RestartBudget {
         return { _tag: "GiveUp", error: new BackoffEnded({ path: this.path, child, restarts: backoff.restarts, cause }) } as const
       }
       const count = `, restart ${recorded.window.length} of at most ${intensity.maxRestarts} within ${within}`
-      return { _tag: "Restart", delay, count } as const
+      return { _tag: "Restart", delay, restart: recorded.window.length, maxRestarts: intensity.maxRestarts, count } as const
     })
   }
 }

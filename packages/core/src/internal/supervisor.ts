@@ -18,7 +18,11 @@ import { logAt } from "./log.ts"
 import type { SystemConfig } from "./options.ts"
 import { decodePool, decodeSubsystem, decodeWorker, poolChildConfig, validateName } from "./options.ts"
 import { poolStartup } from "./pool.ts"
+import { registerGauges } from "./gauges.ts"
+import type { LifecycleHandle } from "./lifecycle.ts"
 import { delayNote, RestartBudget } from "./restartBudget.ts"
+import type { Telemetry } from "./telemetry.ts"
+import { count, metrics } from "./telemetry.ts"
 
 type Event =
   | { readonly _tag: "Exited"; readonly child: ChildRecord; readonly incarnation: number; readonly exit: Exit.Exit<unknown, unknown> }
@@ -71,7 +75,7 @@ export class Supervisor implements Supervising {
   /** The first child of the group being restarted: a failed replay restarts the group from there again. */
   private groupFrom = 0
   /** A group restart waiting for its backoff delay. */
-  private pending: { readonly token: number; readonly from: number } | undefined
+  private pending: { readonly token: number; readonly from: number; readonly child: string } | undefined
   private tokens = 0
   private readonly budget: RestartBudget
   private readonly replies = new Set<Reply>()
@@ -83,20 +87,23 @@ export class Supervisor implements Supervising {
   }
 
   private readonly system: System.System<unknown>
-  private readonly config: SystemConfig
-  private readonly lifecycle: Lifecycle["Service"]
+  readonly config: SystemConfig
+  private readonly lifecycle: LifecycleHandle
   private readonly scope: Scope.Scope
   private readonly mailbox: Queue.Queue<Event>
+  readonly telemetry: Telemetry
 
   constructor(
     system: System.System<unknown>,
     config: SystemConfig,
-    lifecycle: Lifecycle["Service"],
+    telemetry: Telemetry,
+    lifecycle: LifecycleHandle,
     scope: Scope.Scope,
     mailbox: Queue.Queue<Event>
   ) {
     this.system = system
     this.config = config
+    this.telemetry = telemetry
     this.lifecycle = lifecycle
     this.scope = scope
     this.mailbox = mailbox
@@ -104,17 +111,22 @@ export class Supervisor implements Supervising {
   }
 
   /** Makes the supervisor of `system`, running as the child whose `Lifecycle` and `Scope` are in context. */
-  static readonly make = (system: System.System<unknown>, config: SystemConfig) =>
+  static readonly make = (system: System.System<unknown>, config: SystemConfig, telemetry: Telemetry) =>
     Effect.gen(function*() {
-      const lifecycle = yield* Lifecycle
+      // The framework provides every child's Lifecycle, so it is always its own handle.
+      const lifecycle = (yield* Lifecycle) as LifecycleHandle
       const scope = yield* Scope.Scope
       const mailbox = yield* Queue.unbounded<Event>()
-      return new Supervisor(system, config, lifecycle, scope, mailbox)
+      return new Supervisor(system, config, telemetry, lifecycle, scope, mailbox)
     })
 
   /** The system's path: that of the child it runs as. */
   get path(): string {
     return this.lifecycle.path
+  }
+
+  get strategy(): string {
+    return this.config.strategy
   }
 
   get restarting(): boolean {
@@ -136,17 +148,22 @@ export class Supervisor implements Supervising {
   get run(): Effect.Effect<void, SystemError> {
     return Effect.gen({ self: this }, function*() {
       yield* Effect.forkChild(Effect.andThen(this.lifecycle.settling, Queue.offer(this.mailbox, settleEvent)))
+      const gauges = yield* registerGauges(this)
+      yield* Effect.addFinalizer(() => Effect.sync(gauges))
       yield* this.startGeneration([])
       while (true) {
         const outcome: Outcome = yield* this.handle(yield* Queue.take(this.mailbox))
         if (outcome !== undefined) return yield* outcome
       }
-    }).pipe(Effect.onExit(() =>
-      Effect.andThen(this.stopAll("force"), Effect.sync(() => {
-        this.alive = false
-        for (const reply of this.replies) Deferred.doneUnsafe(reply, Exit.fail(new NotFound({ path: this.path })))
-      }))
-    ))
+    }).pipe(
+      Effect.onExit(() =>
+        Effect.andThen(this.stopAll("force"), Effect.sync(() => {
+          this.alive = false
+          for (const reply of this.replies) Deferred.doneUnsafe(reply, Exit.fail(new NotFound({ path: this.path })))
+        }))
+      ),
+      Effect.scoped
+    )
   }
 
   private handle(event: Event): Effect.Effect<Outcome> {
@@ -173,6 +190,18 @@ export class Supervisor implements Supervising {
       yield* logAt("Debug", this.path, "settling")
       yield* this.stopAll("graceful")
       return Exit.void
+    }).pipe(
+      Effect.withSpan("arbor.system.shutdown", { attributes: { "arbor.path": this.path }, parent: this.lifecycle.settleSpan })
+    )
+  }
+
+  /** Stops every child, announces that the system gives up with `error`, and fails with it. */
+  private giveUp(error: SystemError, message: string, cause?: Cause.Cause<unknown>): Effect.Effect<Outcome> {
+    return Effect.gen({ self: this }, function*() {
+      yield* this.telemetry.emit({ _tag: "Escalated", path: this.path, error: error._tag, message: error.message }, "Error", message, cause)
+      yield* count(metrics.escalations, this.path)
+      yield* this.stopAll("graceful")
+      return Exit.fail(error)
     })
   }
 
@@ -188,9 +217,7 @@ export class Supervisor implements Supervising {
         return
       }
       if (this.firstStart) {
-        yield* logAt("Error", this.path, `first start failed at ${error.path}; stopping the children already started`)
-        yield* this.stopAll("graceful")
-        return Exit.fail(error)
+        return yield* this.giveUp(error, `first start failed at ${error.path}; stopping the children already started`)
       }
       return yield* this.restart(undefined, error.path, Cause.fail(error))
     })
@@ -214,7 +241,11 @@ export class Supervisor implements Supervising {
       const mode = this.config.autoShutdown
       const othersRunning = this.children.some((c) => c !== child && c.spec.config.significant && c.state !== "stopped")
       if (mode === "never" || (mode === "allSignificant" && othersRunning)) return
-      yield* logAt("Info", this.path, `significant child ${child.path} finished; shutting down (autoShutdown: ${mode})`)
+      yield* this.telemetry.emit(
+        { _tag: "ShutdownRequested", path: this.path, reason: "autoShutdown" },
+        "Info",
+        `significant child ${child.path} finished; shutting down (autoShutdown: ${mode})`
+      )
       yield* this.stopAll("graceful")
       return Exit.void
     })
@@ -228,23 +259,31 @@ export class Supervisor implements Supervising {
    * request meanwhile is handled at once.
    */
   private restart(child: ChildRecord | undefined, childPath: string, cause: Cause.Cause<unknown>): Effect.Effect<Outcome> {
-    return Effect.gen({ self: this }, function*() {
+    return this.traced(childPath, Effect.gen({ self: this }, function*() {
       const decided = yield* this.budget.next(childPath, cause)
       if (decided._tag === "GiveUp") {
-        yield* logAt("Error", this.path, `${decided.error.message}; stopping all children and escalating`, cause)
-        yield* this.stopAll("graceful")
-        return Exit.fail(decided.error)
+        return yield* this.giveUp(decided.error, `${decided.error.message}; stopping all children and escalating`, cause)
       }
       const { delay, count } = decided
-      if (this.config.strategy === "one_for_one" && child !== undefined) {
-        yield* logAt("Info", child.path, `restarting (one_for_one)${delayNote(delay)}${count}`)
+      const { strategy } = this.config
+      const restarting = {
+        _tag: "SystemRestarting",
+        path: this.path,
+        child: childPath,
+        strategy,
+        restart: decided.restart,
+        maxRestarts: decided.maxRestarts,
+        delayMillis: Duration.toMillis(delay)
+      } as const
+      if (strategy === "one_for_one" && child !== undefined) {
+        yield* this.telemetry.emit(restarting, "Info", `restarting ${child.path} (one_for_one)${delayNote(delay)}${count}`)
         return yield* this.restartAfter(child, delay)
       }
       this.firstStart = false
       const index = child === undefined ? this.groupFrom : Math.max(0, this.children.indexOf(child))
-      const from = Math.min(this.config.strategy === "rest_for_one" ? index : 0, this.pending?.from ?? Number.POSITIVE_INFINITY)
+      const from = Math.min(strategy === "rest_for_one" ? index : 0, this.pending?.from ?? Number.POSITIVE_INFINITY)
       const which = from === 0 ? "all children" : `${this.children[from]?.path ?? childPath} and the children after it`
-      yield* logAt("Info", this.path, `restarting ${which} (${this.config.strategy})${delayNote(delay)}${count}`)
+      yield* this.telemetry.emit(restarting, "Info", `restarting ${which} (${strategy})${delayNote(delay)}${count}`)
       yield* this.stopFrom(from, "graceful")
       // A settle request that came in meanwhile is next in the mailbox: starting again would only delay it.
       if (yield* this.lifecycle.isSettling) return
@@ -253,16 +292,21 @@ export class Supervisor implements Supervising {
         return yield* this.replay(from)
       }
       const token = ++this.tokens
-      this.pending = { token, from }
+      this.pending = { token, from, child: childPath }
       yield* this.after(delay, { _tag: "Resume", token })
-    })
+    }))
+  }
+
+  /** A restart's span: a group restart's new startups nest under it. */
+  private traced<A>(child: string, effect: Effect.Effect<A>): Effect.Effect<A> {
+    return Effect.withSpan(effect, "arbor.system.restart", { attributes: { "arbor.path": this.path, "arbor.child": child } })
   }
 
   private resumeGroup(token: number): Effect.Effect<Outcome> {
     const pending = this.pending
     if (pending === undefined || pending.token !== token) return Effect.undefined
     this.pending = undefined
-    return this.replay(pending.from)
+    return this.traced(pending.child, this.replay(pending.from))
   }
 
   /** Replays `start`, reusing the children before `from` that still run. */
@@ -495,7 +539,7 @@ export class Supervisor implements Supervising {
           this.declared.add(name)
           let child = this.byName.get(name)
           if (child === undefined) {
-            child = new ChildRecord(spec, path)
+            child = new ChildRecord(spec, this.path, this.telemetry)
             this.byName.set(name, child)
           } else {
             child.spec = spec
@@ -554,7 +598,7 @@ const isKnown = (child: ChildRecord): boolean => !(child.finished && child.spec.
  */
 const subsystemStartup = (system: System.System<unknown>, config: SystemConfig): ChildSpec["startup"] => (child) =>
   Effect.gen(function*() {
-    const supervisor = yield* Supervisor.make(system, config)
+    const supervisor = yield* Supervisor.make(system, config, child.telemetry)
     child.inner = supervisor
     const fiber = yield* Effect.forkChild(supervisor.run, { startImmediately: true })
     yield* Effect.raceFirst(Deferred.await(supervisor.stable), Fiber.join(fiber))

@@ -1,0 +1,246 @@
+/**
+ * Lifecycle events: what happens in a running tree, as typed values.
+ *
+ * `toplevel.events` streams them to every subscriber from the moment it
+ * subscribes until the tree has stopped. Each subscriber has its own bounded
+ * buffer that drops its *oldest* events when full, so a slow subscriber loses
+ * events instead of slowing supervision down. Every event is also logged (at
+ * a level that fits it) with its path as a log annotation.
+ *
+ * The events are plain JSON-serialisable objects, defined with
+ * `effect/Schema`, with `_tag`, the `path` they are about and `at` (epoch
+ * milliseconds from Effect's `Clock`).
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+
+const Kind = Schema.Literals(["worker", "system", "pool"])
+const ExitKind = Schema.Literals(["normal", "failure", "defect", "interrupted"])
+const base = { path: Schema.String, at: Schema.Number }
+
+/**
+ * A child's startup function begins (`restarts`: how many times it was started before).
+ *
+ * @example
+ * ```ts
+ * import { LifecycleEvent } from "@arbor/core"
+ *
+ * const event: LifecycleEvent.ChildStarting = { _tag: "ChildStarting", path: "app/db", at: 0, kind: "worker", restarts: 0 }
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export const ChildStarting = Schema.TaggedStruct("ChildStarting", { ...base, kind: Kind, restarts: Schema.Number })
+/** @since 0.1.0 */
+export type ChildStarting = typeof ChildStarting.Type
+
+/**
+ * A child's startup function returned: it runs. `startupMillis` is how long its startup took.
+ *
+ * @example
+ * ```ts
+ * import { LifecycleEvent } from "@arbor/core"
+ *
+ * const slow = (event: LifecycleEvent.ChildStarted) => event.startupMillis > 1000
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export const ChildStarted = Schema.TaggedStruct("ChildStarted", { ...base, kind: Kind, startupMillis: Schema.Number })
+/** @since 0.1.0 */
+export type ChildStarted = typeof ChildStarted.Type
+
+/**
+ * A child's startup function failed (`message`: a one-line summary of the cause).
+ *
+ * @example
+ * ```ts
+ * import { LifecycleEvent } from "@arbor/core"
+ *
+ * const line = (event: LifecycleEvent.ChildStartFailed) => `${event.path}: ${event.message}`
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export const ChildStartFailed = Schema.TaggedStruct("ChildStartFailed", { ...base, message: Schema.String })
+/** @since 0.1.0 */
+export type ChildStartFailed = typeof ChildStartFailed.Type
+
+/**
+ * A running child's main loop ended. `exit` says how, `message` sums up the
+ * cause, `decision` what its supervisor does: `"restart"`, `"stay down"` (its
+ * policy does not restart it) or `"stopped"` (its supervisor stopped it).
+ *
+ * @example
+ * ```ts
+ * import { LifecycleEvent } from "@arbor/core"
+ *
+ * const crashed = (event: LifecycleEvent.ChildExited) => event.exit === "failure" || event.exit === "defect"
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export const ChildExited = Schema.TaggedStruct("ChildExited", {
+  ...base,
+  exit: ExitKind,
+  message: Schema.String,
+  decision: Schema.Literals(["restart", "stay down", "stopped"])
+})
+/** @since 0.1.0 */
+export type ChildExited = typeof ChildExited.Type
+
+/**
+ * A child was asked to settle; it has `budget` (`"5s"`, `"infinity"`) before it is interrupted.
+ *
+ * @example
+ * ```ts
+ * import { LifecycleEvent } from "@arbor/core"
+ *
+ * const event: LifecycleEvent.ChildSettling = { _tag: "ChildSettling", path: "app/api", at: 0, budget: "5s" }
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export const ChildSettling = Schema.TaggedStruct("ChildSettling", { ...base, budget: Schema.String })
+/** @since 0.1.0 */
+export type ChildSettling = typeof ChildSettling.Type
+
+/**
+ * A child did not settle within its `budget` and was interrupted.
+ *
+ * @example
+ * ```ts
+ * import { LifecycleEvent } from "@arbor/core"
+ *
+ * const line = (event: LifecycleEvent.ChildInterrupted) => `${event.path} ignored settling for ${event.budget}`
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export const ChildInterrupted = Schema.TaggedStruct("ChildInterrupted", { ...base, budget: Schema.String })
+/** @since 0.1.0 */
+export type ChildInterrupted = typeof ChildInterrupted.Type
+
+/**
+ * A system (or pool) restarts because of `child`'s exit, under `strategy`
+ * (`"pool"` for a pool's child): restart number `restart` of at most
+ * `maxRestarts` in its intensity window, after `delayMillis` of backoff.
+ *
+ * @example
+ * ```ts
+ * import { LifecycleEvent } from "@arbor/core"
+ *
+ * const line = (e: LifecycleEvent.SystemRestarting) => `${e.path}: restart ${e.restart}/${e.maxRestarts} because of ${e.child}`
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export const SystemRestarting = Schema.TaggedStruct("SystemRestarting", {
+  ...base,
+  child: Schema.String,
+  strategy: Schema.Literals(["one_for_all", "rest_for_one", "one_for_one", "pool"]),
+  restart: Schema.Number,
+  maxRestarts: Schema.Number,
+  delayMillis: Schema.Number
+})
+/** @since 0.1.0 */
+export type SystemRestarting = typeof SystemRestarting.Type
+
+/**
+ * A system (or pool) gave up: it stopped its children and failed with
+ * `error` (`"TooManyRestarts"`, `"BackoffEnded"`, `"StartupFailed"`, ...),
+ * which its parent now handles.
+ *
+ * @example
+ * ```ts
+ * import { LifecycleEvent } from "@arbor/core"
+ *
+ * const line = (event: LifecycleEvent.Escalated) => `${event.path} escalated: ${event.message}`
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export const Escalated = Schema.TaggedStruct("Escalated", { ...base, error: Schema.String, message: Schema.String })
+/** @since 0.1.0 */
+export type Escalated = typeof Escalated.Type
+
+/**
+ * The tree (or a system, by `autoShutdown`) was asked to shut down.
+ *
+ * @example
+ * ```ts
+ * import { LifecycleEvent } from "@arbor/core"
+ *
+ * const event: LifecycleEvent.ShutdownRequested = { _tag: "ShutdownRequested", path: "app", at: 0, reason: "signal" }
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export const ShutdownRequested = Schema.TaggedStruct("ShutdownRequested", {
+  ...base,
+  reason: Schema.Literals(["signal", "autoShutdown"])
+})
+/** @since 0.1.0 */
+export type ShutdownRequested = typeof ShutdownRequested.Type
+
+/**
+ * A shutdown completed: of the tree (the toplevel's path) or of a pool.
+ * `forced` counts the children interrupted because they did not settle in
+ * time; more than zero means the shutdown was graceful but not complete.
+ *
+ * @example
+ * ```ts
+ * import { LifecycleEvent } from "@arbor/core"
+ *
+ * const clean = (event: LifecycleEvent.ShutdownCompleted) => event.forced === 0
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export const ShutdownCompleted = Schema.TaggedStruct("ShutdownCompleted", { ...base, stopped: Schema.Number, forced: Schema.Number })
+/** @since 0.1.0 */
+export type ShutdownCompleted = typeof ShutdownCompleted.Type
+
+/**
+ * Any lifecycle event.
+ *
+ * @example
+ * ```ts
+ * import { LifecycleEvent, Toplevel } from "@arbor/core"
+ * import { Effect, Schema, Stream } from "effect"
+ *
+ * declare const toplevel: Toplevel.Toplevel<never>
+ * const crashes = toplevel.events.pipe(
+ *   Stream.filter((event) => event._tag === "ChildExited" && event.exit !== "normal"),
+ *   Stream.map((event) => Schema.encodeSync(Schema.fromJsonString(LifecycleEvent.LifecycleEvent))(event))
+ * )
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export const LifecycleEvent = Schema.Union([
+  ChildStarting,
+  ChildStarted,
+  ChildStartFailed,
+  ChildExited,
+  ChildSettling,
+  ChildInterrupted,
+  SystemRestarting,
+  Escalated,
+  ShutdownRequested,
+  ShutdownCompleted
+])
+/** @since 0.1.0 */
+export type LifecycleEvent = typeof LifecycleEvent.Type

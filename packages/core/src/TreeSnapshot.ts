@@ -1,0 +1,131 @@
+/**
+ * Tree snapshots: the whole tree as JSON, at one moment.
+ *
+ * `toplevel.snapshot` reads it; `toplevel.changes` streams it again after
+ * every lifecycle event. Every node has its path, kind, restart policy,
+ * state, start time, restart count and last exit; systems and pools have
+ * their children (a pool lists at most the toplevel's `snapshotPoolLimit`
+ * children, and gives its counts).
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+
+/**
+ * How a child last ended: `kind`, a one-line `message`, and `at` (epoch milliseconds).
+ *
+ * @example
+ * ```ts
+ * import { TreeSnapshot } from "@arbor/core"
+ *
+ * const exit: TreeSnapshot.LastExit = { kind: "failure", message: "Error: connection refused", at: 1_700_000_000_000 }
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const LastExit = Schema.Struct({
+  kind: Schema.Literals(["normal", "failure", "defect", "interrupted"]),
+  message: Schema.String,
+  at: Schema.Number
+})
+/** @since 0.1.0 */
+export type LastExit = typeof LastExit.Type
+
+/**
+ * A pool's counts: all its children, those running, those waiting to restart.
+ *
+ * @example
+ * ```ts
+ * import { TreeSnapshot } from "@arbor/core"
+ *
+ * const counts: TreeSnapshot.PoolCounts = { children: 12_000, running: 11_998, restarting: 2 }
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const PoolCounts = Schema.Struct({ children: Schema.Number, running: Schema.Number, restarting: Schema.Number })
+/** @since 0.1.0 */
+export type PoolCounts = typeof PoolCounts.Type
+
+/**
+ * One node of the tree: a worker, a system or a pool.
+ *
+ * @example
+ * ```ts
+ * import type { TreeSnapshot } from "@arbor/core"
+ *
+ * const walk = (node: TreeSnapshot.Node): Array<string> => [
+ *   `${node.path}: ${node.state}`,
+ *   ...(node.children ?? []).flatMap(walk)
+ * ]
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Node {
+  readonly path: string
+  readonly name: string
+  readonly kind: "worker" | "system" | "pool"
+  readonly restart: "permanent" | "transient" | "temporary"
+  readonly state: "starting" | "running" | "settling" | "restarting" | "stopped"
+  /** When its current incarnation started (epoch milliseconds); null if it never ran. */
+  readonly startedAt: number | null
+  readonly restarts: number
+  readonly lastExit: LastExit | null
+  /** A system's strategy. */
+  readonly strategy?: string
+  /** A pool's counts; its `children` list may be cut at the snapshot limit. */
+  readonly counts?: PoolCounts
+  readonly children?: ReadonlyArray<Node>
+}
+
+/**
+ * The schema of a {@link Node}, for decoding a snapshot served as JSON.
+ *
+ * @example
+ * ```ts
+ * import { TreeSnapshot } from "@arbor/core"
+ * import { Schema } from "effect"
+ *
+ * declare const body: string
+ * const tree = Schema.decodeUnknownSync(Schema.fromJsonString(TreeSnapshot.TreeSnapshot))(body)
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const Node: Schema.Codec<Node> = Schema.Struct({
+  path: Schema.String,
+  name: Schema.String,
+  kind: Schema.Literals(["worker", "system", "pool"]),
+  restart: Schema.Literals(["permanent", "transient", "temporary"]),
+  state: Schema.Literals(["starting", "running", "settling", "restarting", "stopped"]),
+  startedAt: Schema.NullOr(Schema.Number),
+  restarts: Schema.Number,
+  lastExit: Schema.NullOr(LastExit),
+  strategy: Schema.optionalKey(Schema.String),
+  counts: Schema.optionalKey(PoolCounts),
+  children: Schema.optionalKey(Schema.Array(Schema.suspend((): Schema.Codec<Node> => Node)))
+})
+
+/**
+ * The whole tree: its root node and when the snapshot was taken.
+ *
+ * @example
+ * ```ts
+ * import { Toplevel } from "@arbor/core"
+ * import { Effect } from "effect"
+ *
+ * declare const toplevel: Toplevel.Toplevel<never>
+ * const json = Effect.map(toplevel.snapshot, (snapshot) => JSON.stringify(snapshot, null, 2))
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const TreeSnapshot = Schema.Struct({ at: Schema.Number, root: Node })
+/** @since 0.1.0 */
+export type TreeSnapshot = typeof TreeSnapshot.Type

@@ -1,0 +1,86 @@
+import type * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import type * as LogLevel from "effect/LogLevel"
+import * as Metric from "effect/Metric"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
+import type { LifecycleEvent } from "../LifecycleEvent.ts"
+import { logAt } from "./log.ts"
+
+type Omit_<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never
+
+/** An event as its emitter makes it: the time is added when it is emitted. */
+export type EventInput = Omit_<LifecycleEvent, "at">
+
+/**
+ * A toplevel's lifecycle event hub: every subscriber of `events` has its own
+ * sliding buffer, so a slow one drops its oldest events instead of holding
+ * the emitter up. `emit` also logs the event's line, annotated with its path.
+ */
+export class Telemetry {
+  private readonly subscribers = new Set<Queue.Queue<LifecycleEvent, Cause.Done>>()
+  private ended = false
+  private stopped = 0
+  private forced = 0
+  readonly events: Stream.Stream<LifecycleEvent>
+
+  constructor(buffer: number) {
+    this.events = Stream.callback<LifecycleEvent>((queue) =>
+      Effect.suspend(() => {
+        if (this.ended) return Queue.end(queue)
+        this.subscribers.add(queue)
+        return Effect.addFinalizer(() => Effect.sync(() => this.subscribers.delete(queue)))
+      }), { bufferSize: buffer, strategy: "sliding" })
+  }
+
+  /** Publishes `event` (stamped with the current time) and logs `message` about its path. */
+  emit(event: EventInput, level: LogLevel.Severity, message: string, cause?: Cause.Cause<unknown>): Effect.Effect<void> {
+    if (event._tag === "ChildInterrupted") this.forced++
+    else if (event._tag === "ChildExited" && event.decision === "stopped") this.stopped++
+    return Effect.flatMap(Clock.currentTimeMillis, (at) => {
+      if (this.subscribers.size > 0) {
+        const stamped = { ...event, at } as LifecycleEvent
+        for (const queue of this.subscribers) Queue.offerUnsafe(queue, stamped)
+      }
+      return logAt(level, event.path, message, cause)
+    })
+  }
+
+  /** How many children were stopped by their supervisor, and how many of them had to be interrupted, so far. */
+  get stops(): { readonly stopped: number; readonly forced: number } {
+    return { stopped: this.stopped, forced: this.forced }
+  }
+
+  /** The tree has stopped: every subscriber's stream ends once it has read what it was sent. */
+  end(): void {
+    this.ended = true
+    for (const queue of this.subscribers) Queue.endUnsafe(queue)
+    this.subscribers.clear()
+  }
+}
+
+/** The metrics Arbor keeps; each is labelled with a `path`. */
+export const metrics = {
+  restarts: Metric.counter("arbor_child_restarts_total", {
+    description: "Restarts of a child (a pool's children are counted under the pool's path)",
+    incremental: true
+  }),
+  startup: Metric.histogram("arbor_child_startup_seconds", {
+    description: "How long child startup functions took (a pool's children under the pool's path)",
+    boundaries: Metric.exponentialBoundaries({ start: 0.001, factor: 4, count: 9 })
+  }),
+  forced: Metric.counter("arbor_shutdown_forced_total", {
+    description: "Children interrupted because they did not settle within their budget, by their system or pool",
+    incremental: true
+  }),
+  escalations: Metric.counter("arbor_escalations_total", {
+    description: "Systems and pools that gave up and escalated to their parent",
+    incremental: true
+  }),
+  children: Metric.gauge("arbor_children", { description: "Children of a system or pool, by state" })
+}
+
+/** Adds `value` to `metric`'s series for `path`. */
+export const count = (metric: Metric.Metric<number, unknown>, path: string, value = 1): Effect.Effect<void> =>
+  Metric.update(Metric.withAttributes(metric, { path }), value)
