@@ -297,14 +297,19 @@ class ToplevelImpl implements Toplevel<never> {
           Effect.andThen(Effect.sync(() => lifecycle.requestSettle()))
         ))
         this.state = "starting"
-        this.startedAt = yield* Clock.currentTimeMillis
+        const startedAt = this.startedAt = yield* Clock.currentTimeMillis
+        yield* telemetry.emit({ _tag: "ChildStarting", path: this.name, kind: "system", restarts: 0 }, "Debug", "starting")
         const supervisor = yield* Effect.provideService(Supervisor.make(this.system, config.system, telemetry), Lifecycle, lifecycle)
         this.root = supervisor
         // The root's first start is one span; its children's startups nest under it.
         const running = yield* Effect.gen({ self: this }, function*() {
           const fiber = yield* Effect.forkChild(Effect.provideService(supervisor.run, Lifecycle, lifecycle), { startImmediately: true })
           yield* Effect.raceFirst(Deferred.await(supervisor.stable), Effect.asVoid(Fiber.await(fiber)))
-          if (this.state === "starting") this.state = "running"
+          if (Deferred.isDoneUnsafe(supervisor.stable)) {
+            if (this.state === "starting") this.state = "running"
+            const startupMillis = (yield* Clock.currentTimeMillis) - startedAt
+            yield* telemetry.emit({ _tag: "ChildStarted", path: this.name, kind: "system", startupMillis }, "Debug", "started")
+          }
           return fiber
         }).pipe(Effect.withSpan("arbor.toplevel.start", { attributes: { "arbor.path": this.name } }))
         // Interrupting start() interrupts the supervisor (all children at once) before the scope closes under it.

@@ -14,6 +14,8 @@ export * as LifecycleEvent from "./LifecycleEvent.ts"
 export * as Lifecycle from "./Lifecycle.ts"
 /** A child's main loop and the value it hands back. */
 export * as MainLoop from "./MainLoop.ts"
+/** The metrics a tree keeps. */
+export * as Metrics from "./Metrics.ts"
 /** Schemas of the options, for validating configuration. */
 export * as Options from "./Options.ts"
 /** Pools of dynamic children. */

@@ -21,7 +21,8 @@ import type { MainLoop, SpawnContext } from "../MainLoop.ts"
 import { LifecycleHandle } from "./lifecycle.ts"
 import { summary } from "./summary.ts"
 import type { Telemetry } from "./telemetry.ts"
-import { count, metrics } from "./telemetry.ts"
+import * as Metrics from "../Metrics.ts"
+import { count } from "./telemetry.ts"
 import type { ChildConfig } from "./options.ts"
 
 export type { ChildKind, ChildState } from "../Toplevel.ts"
@@ -159,7 +160,7 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
     let startTime = 0
     const host = Effect.gen(function*() {
       startTime = yield* Clock.currentTimeMillis
-      if (restarted) yield* count(metrics.restarts, child.metricPath)
+      if (restarted) yield* count(Metrics.childRestarts, child.metricPath)
       yield* telemetry.emit({ _tag: "ChildStarting", path: child.path, kind, restarts: child.restarts }, "Debug", "starting")
       return yield* startup.pipe(
         Effect.withSpan("arbor.child.startup", { attributes: { "arbor.path": child.path, "arbor.kind": kind } })
@@ -172,7 +173,7 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
           child.startedAt = now
           const startupMillis = now - startTime
           return Effect.andThen(
-            Metric.update(Metric.withAttributes(metrics.startup, { path: child.metricPath }), startupMillis / 1000),
+            Metric.update(Metric.withAttributes(Metrics.childStartup, { path: child.metricPath }), startupMillis / 1000),
             telemetry.emit({ _tag: "ChildStarted", path: child.path, kind, startupMillis }, "Debug", "started")
           )
         })
@@ -261,9 +262,12 @@ export type StopMode = "graceful" | "force"
  * ending by itself. A child already being stopped is only waited for.
  */
 export const stop = (child: ChildRecord, mode: StopMode): Effect.Effect<boolean> =>
+  Effect.suspend(() =>
+    child.state === "stopped" || child.host === undefined ? Effect.succeed(false) : stopRunning(child, child.host, mode)
+  )
+
+const stopRunning = (child: ChildRecord, host: Fiber.Fiber<unknown, unknown>, mode: StopMode): Effect.Effect<boolean> =>
   Effect.gen(function*() {
-    const host = child.host
-    if (child.state === "stopped" || host === undefined) return false
     if (child.state === "settling") {
       yield* mode === "force" ? Fiber.interrupt(host) : Fiber.await(host)
       return false
@@ -286,7 +290,7 @@ export const stop = (child: ChildRecord, mode: StopMode): Effect.Effect<boolean>
         ? yield* Fiber.await(host)
         : Option.getOrUndefined(yield* Effect.timeoutOption(Fiber.await(host), budget))
       if (exit === undefined) {
-        yield* count(metrics.forced, child.parent)
+        yield* count(Metrics.shutdownForced, child.parent)
         yield* child.telemetry.emit(
           { _tag: "ChildInterrupted", path: child.path, budget: shown },
           "Warn",

@@ -2,7 +2,7 @@ import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import type { ChildState } from "../Toplevel.ts"
 import type { Supervising } from "./child.ts"
-import { metrics } from "./telemetry.ts"
+import * as Metrics from "../Metrics.ts"
 
 const states: ReadonlyArray<ChildState> = ["starting", "running", "settling", "restarting", "stopped"]
 
@@ -14,7 +14,7 @@ const states: ReadonlyArray<ChildState> = ["starting", "running", "settling", "r
 export const registerGauges = (node: Supervising): Effect.Effect<() => void> =>
   Effect.map(Effect.context<never>(), (context) => {
     const registrations = states.map((state) =>
-      Metric.registerUnsafe(Metric.withAttributes(metrics.children, { path: node.path, state }), context, {
+      Metric.registerUnsafe(Metric.withAttributes(Metrics.children, { path: node.path, state }), context, {
         get: () => {
           let value = 0
           for (const child of node.list()) if (child.shownState === state) value++

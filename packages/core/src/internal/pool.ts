@@ -18,7 +18,8 @@ import type { PoolConfig } from "./options.ts"
 import { validateName } from "./options.ts"
 import { delayNote, RestartBudget } from "./restartBudget.ts"
 import type { Telemetry } from "./telemetry.ts"
-import { count, metrics } from "./telemetry.ts"
+import * as Metrics from "../Metrics.ts"
+import { count } from "./telemetry.ts"
 
 type Event =
   | { readonly _tag: "Exited"; readonly child: PoolChildRecord; readonly incarnation: number; readonly exit: Exit.Exit<unknown, unknown> }
@@ -224,7 +225,7 @@ export class PoolRuntime implements Supervising {
         this.remove(child, exit)
         const escalated = { _tag: "Escalated", path: this.path, error: error._tag, message: error.message } as const
         yield* this.telemetry.emit(escalated, "Error", `${error.message}; stopping all children and escalating`, cause)
-        yield* count(metrics.escalations, this.path)
+        yield* count(Metrics.escalations, this.path)
         yield* this.shutdown("graceful")
         return Exit.fail(error)
       }

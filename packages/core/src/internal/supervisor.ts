@@ -22,7 +22,8 @@ import { registerGauges } from "./gauges.ts"
 import type { LifecycleHandle } from "./lifecycle.ts"
 import { delayNote, RestartBudget } from "./restartBudget.ts"
 import type { Telemetry } from "./telemetry.ts"
-import { count, metrics } from "./telemetry.ts"
+import * as Metrics from "../Metrics.ts"
+import { count } from "./telemetry.ts"
 
 type Event =
   | { readonly _tag: "Exited"; readonly child: ChildRecord; readonly incarnation: number; readonly exit: Exit.Exit<unknown, unknown> }
@@ -199,7 +200,7 @@ export class Supervisor implements Supervising {
   private giveUp(error: SystemError, message: string, cause?: Cause.Cause<unknown>): Effect.Effect<Outcome> {
     return Effect.gen({ self: this }, function*() {
       yield* this.telemetry.emit({ _tag: "Escalated", path: this.path, error: error._tag, message: error.message }, "Error", message, cause)
-      yield* count(metrics.escalations, this.path)
+      yield* count(Metrics.escalations, this.path)
       yield* this.stopAll("graceful")
       return Exit.fail(error)
     })

@@ -60,27 +60,6 @@ export class Telemetry {
   }
 }
 
-/** The metrics Arbor keeps; each is labelled with a `path`. */
-export const metrics = {
-  restarts: Metric.counter("arbor_child_restarts_total", {
-    description: "Restarts of a child (a pool's children are counted under the pool's path)",
-    incremental: true
-  }),
-  startup: Metric.histogram("arbor_child_startup_seconds", {
-    description: "How long child startup functions took (a pool's children under the pool's path)",
-    boundaries: Metric.exponentialBoundaries({ start: 0.001, factor: 4, count: 9 })
-  }),
-  forced: Metric.counter("arbor_shutdown_forced_total", {
-    description: "Children interrupted because they did not settle within their budget, by their system or pool",
-    incremental: true
-  }),
-  escalations: Metric.counter("arbor_escalations_total", {
-    description: "Systems and pools that gave up and escalated to their parent",
-    incremental: true
-  }),
-  children: Metric.gauge("arbor_children", { description: "Children of a system or pool, by state" })
-}
-
 /** Adds `value` to `metric`'s series for `path`. */
 export const count = (metric: Metric.Metric<number, unknown>, path: string, value = 1): Effect.Effect<void> =>
   Metric.update(Metric.withAttributes(metric, { path }), value)

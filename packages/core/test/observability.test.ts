@@ -1,0 +1,342 @@
+import { describe, expect, it } from "@effect/vitest"
+import { LifecycleEvent, MainLoop, Metrics, Pool, System, Toplevel, TreeSnapshot } from "@arbor/core"
+import { Deferred, Effect, Exit, Fiber, Metric, Option, Schedule, Schema, Stream, Tracer } from "effect"
+import { TestClock } from "effect/testing"
+import { eventually, flat, launch, Probe, quiesce, shutdown } from "./helpers.ts"
+
+/** Subscribes to the toplevel's events before it starts; the fiber resumes with all of them once the tree stopped. */
+const recordEvents = (toplevel: Toplevel.Toplevel<never>) =>
+  Effect.tap(Effect.forkChild(Stream.runCollect(toplevel.events), { startImmediately: true }), () => quiesce)
+
+/** Events as short lines, without timestamps, for exact sequences. */
+const lines = (events: ReadonlyArray<LifecycleEvent.LifecycleEvent>) =>
+  events.map((event) => {
+    switch (event._tag) {
+      case "ChildExited":
+        return `${event._tag} ${event.path} ${event.exit} ${event.decision}`
+      case "SystemRestarting":
+        return `${event._tag} ${event.path} ${event.child} ${event.strategy} ${event.restart}/${event.maxRestarts} ${event.delayMillis}ms`
+      case "Escalated":
+        return `${event._tag} ${event.path} ${event.error}`
+      case "ShutdownCompleted":
+        return `${event._tag} ${event.path} stopped=${event.stopped} forced=${event.forced}`
+      case "ShutdownRequested":
+        return `${event._tag} ${event.path} ${event.reason}`
+      default:
+        return `${event._tag} ${event.path}`
+    }
+  })
+
+const find = (node: TreeSnapshot.Node, path: string): TreeSnapshot.Node | undefined =>
+  node.path === path ? node : (node.children ?? []).map((child) => find(child, path)).find((n) => n !== undefined)
+
+describe("snapshot", () => {
+  it.effect("shows every node's path, kind, policy, state, start time, restarts and last exit", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const gate = yield* Deferred.make<void>()
+      const tree = System.make((scope) =>
+        Effect.gen(function*() {
+          yield* scope.child("db", probe.worker("db"))
+          yield* scope.system("api", flat(probe, ["http"]), { strategy: "one_for_one" })
+          yield* scope.child("slow", probe.worker("slow", { setup: Deferred.await(gate) }), { restart: "transient" })
+        })
+      )
+      const toplevel = Toplevel.make("app", tree)
+      expect((yield* toplevel.snapshot).root).toMatchObject({ path: "app", state: "stopped", startedAt: null })
+      yield* TestClock.adjust("1 second")
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("slow") === 1, "slow starting")
+      const starting = (yield* toplevel.snapshot).root
+      expect(starting).toMatchObject({ state: "starting", kind: "system", strategy: "one_for_all", startedAt: 1000 })
+      expect(find(starting, "app/slow")).toMatchObject({ state: "starting", restart: "transient", startedAt: null })
+      expect(find(starting, "app/api")).toMatchObject({ kind: "system", strategy: "one_for_one", state: "running" })
+      yield* Deferred.succeed(gate, undefined)
+      yield* TestClock.adjust("1 second")
+      yield* probe.crash("http")
+      yield* eventually(() => probe.startsOf("http") === 2, "http restarted")
+      const snapshot = yield* toplevel.snapshot
+      expect(snapshot.at).toBe(2000)
+      expect(snapshot.root.state).toBe("running")
+      expect(find(snapshot.root, "app/api/http")).toEqual({
+        path: "app/api/http",
+        name: "http",
+        kind: "worker",
+        restart: "permanent",
+        state: "running",
+        startedAt: 2000,
+        restarts: 1,
+        lastExit: { kind: "failure", message: "Error: http crashed", at: 2000 }
+      })
+      // The snapshot is plain data: it survives a JSON round trip through its schema.
+      const json = Schema.encodeSync(Schema.fromJsonString(TreeSnapshot.TreeSnapshot))(snapshot)
+      expect(Schema.decodeSync(Schema.fromJsonString(TreeSnapshot.TreeSnapshot))(json)).toEqual(snapshot)
+      yield* shutdown(toplevel, run)
+      expect((yield* toplevel.snapshot).root).toMatchObject({ state: "stopped", lastExit: null })
+      expect((yield* toplevel.snapshot).root.children).toBeUndefined()
+    }))
+
+  it.effect("shows settling during a shutdown and restarting during a backoff wait", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const tree = System.make((scope) =>
+        Effect.gen(function*() {
+          yield* scope.system("jobs", flat(probe, ["job"]), { backoff: Schedule.spaced("1 minute") })
+          yield* scope.child("stubborn", probe.worker("stubborn", { settles: false }), { shutdown: "10 seconds" })
+        })
+      )
+      const toplevel = Toplevel.make("app", tree)
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("stubborn") === 1, "started")
+      yield* probe.crash("job")
+      yield* quiesce
+      const restarting = (yield* toplevel.snapshot).root
+      expect(find(restarting, "app/jobs")).toMatchObject({ state: "restarting" })
+      expect(find(restarting, "app/jobs/job")).toMatchObject({ state: "stopped", lastExit: { kind: "failure" } })
+      toplevel.shutdownToken.signal()
+      yield* eventually(() => probe.journal.includes("settle stubborn"), "stubborn settling")
+      const settling = (yield* toplevel.snapshot).root
+      expect(settling.state).toBe("settling")
+      expect(find(settling, "app/stubborn")?.state).toBe("settling")
+      yield* TestClock.adjust("10 seconds")
+      expect(Exit.isSuccess(yield* Fiber.await(run))).toBe(true)
+    }))
+
+  it.effect("gives a pool's counts and lists its children up to snapshotPoolLimit", () =>
+    Effect.gen(function*() {
+      let pool: Pool.Pool | undefined
+      const tree = System.make((scope) => Effect.map(scope.pool("jobs"), (p) => void (pool = p)))
+      const toplevel = Toplevel.make("app", tree, { snapshotPoolLimit: 2 })
+      const run = yield* launch(toplevel)
+      yield* eventually(() => pool !== undefined, "pool started")
+      for (let i = 0; i < 5; i++) yield* pool!.spawn(MainLoop.spawn(Effect.never))
+      const node = find((yield* toplevel.snapshot).root, "app/jobs")
+      expect(node?.kind).toBe("pool")
+      expect(node?.counts).toEqual({ children: 5, running: 5, restarting: 0 })
+      expect(node?.children?.map((child) => child.name)).toEqual(["1", "2"])
+      toplevel.shutdownToken.signal()
+      yield* quiesce
+      yield* TestClock.adjust("5 seconds")
+      yield* Fiber.join(run)
+    }))
+
+  it.effect("changes streams the snapshot again after every event", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", flat(probe, ["a"]))
+      const states = yield* Effect.forkChild(
+        Stream.runCollect(Stream.map(toplevel.changes, (snapshot) => snapshot.root.state)),
+        { startImmediately: true }
+      )
+      yield* quiesce
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("a") === 1, "started")
+      yield* quiesce
+      yield* shutdown(toplevel, run)
+      const seen = yield* Fiber.join(states)
+      expect(seen[0]).toBe("stopped")
+      expect(seen).toContain("running")
+      expect(seen).toContain("settling")
+      expect(seen[seen.length - 1]).toBe("stopped")
+    }))
+})
+
+describe("events", () => {
+  it.effect("a restart: the exit with the decision, the stops in reverse order, the restart, the new starts", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", flat(probe, ["a", "b"]))
+      const recorder = yield* recordEvents(toplevel)
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("b") === 1, "started")
+      yield* probe.crash("b")
+      yield* eventually(() => probe.startsOf("b") === 2, "restarted")
+      yield* shutdown(toplevel, run)
+      expect(lines(yield* Fiber.join(recorder))).toEqual([
+        "ChildStarting app",
+        "ChildStarting app/a",
+        "ChildStarted app/a",
+        "ChildStarting app/b",
+        "ChildStarted app/b",
+        "ChildStarted app",
+        "ChildExited app/b failure restart",
+        "SystemRestarting app app/b one_for_all 1/3 0ms",
+        "ChildSettling app/a",
+        "ChildExited app/a normal stopped",
+        "ChildStarting app/a",
+        "ChildStarted app/a",
+        "ChildStarting app/b",
+        "ChildStarted app/b",
+        "ShutdownRequested app signal",
+        "ChildSettling app/b",
+        "ChildExited app/b normal stopped",
+        "ChildSettling app/a",
+        "ChildExited app/a normal stopped",
+        "ShutdownCompleted app stopped=2 forced=0"
+      ])
+    }))
+
+  it.effect("an escalation: the subsystem gives up, its parent restarts it", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const tree = System.make((scope) => scope.system("sub", flat(probe, ["w"]), { intensity: { maxRestarts: 0, within: "1 minute" } }))
+      const toplevel = Toplevel.make("app", tree)
+      const recorder = yield* recordEvents(toplevel)
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("w") === 1, "started")
+      yield* probe.crash("w")
+      yield* eventually(() => probe.startsOf("w") === 2, "restarted by the parent")
+      yield* shutdown(toplevel, run)
+      const events = yield* Fiber.join(recorder)
+      expect(lines(events).slice(6, 13)).toEqual([
+        "ChildExited app/sub/w failure restart",
+        "Escalated app/sub TooManyRestarts",
+        "ChildExited app/sub failure restart",
+        "SystemRestarting app app/sub one_for_all 1/3 0ms",
+        "ChildStarting app/sub",
+        "ChildStarting app/sub/w",
+        "ChildStarted app/sub/w"
+      ])
+      const escalated = events.find((event) => event._tag === "Escalated")
+      expect(escalated).toMatchObject({ message: expect.stringContaining("app/sub: more than 0 restarts within 1m") })
+    }))
+
+  it.effect("a shutdown that had to interrupt: settling, interrupted after the budget, and the forced count", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const tree = System.make((scope) =>
+        Effect.gen(function*() {
+          yield* scope.child("polite", probe.worker("polite"))
+          yield* scope.child("stubborn", probe.worker("stubborn", { settles: false }), { shutdown: "3 seconds" })
+        })
+      )
+      const toplevel = Toplevel.make("app", tree)
+      const recorder = yield* recordEvents(toplevel)
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("stubborn") === 1, "started")
+      toplevel.shutdownToken.signal()
+      yield* eventually(() => probe.journal.includes("settle stubborn"), "settling")
+      yield* TestClock.adjust("3 seconds")
+      yield* Fiber.join(run)
+      const events = yield* Fiber.join(recorder)
+      expect(lines(events).slice(6)).toEqual([
+        "ShutdownRequested app signal",
+        "ChildSettling app/stubborn",
+        "ChildInterrupted app/stubborn",
+        "ChildExited app/stubborn interrupted stopped",
+        "ChildSettling app/polite",
+        "ChildExited app/polite normal stopped",
+        "ShutdownCompleted app stopped=2 forced=1"
+      ])
+      expect(events.find((event) => event._tag === "ChildInterrupted")).toMatchObject({ budget: "3s", at: 3000 })
+      // Every event is a valid LifecycleEvent and survives JSON.
+      const codec = Schema.fromJsonString(LifecycleEvent.LifecycleEvent)
+      for (const event of events) expect(Schema.decodeSync(codec)(Schema.encodeSync(codec)(event))).toEqual(event)
+    }))
+
+  it.effect("a slow subscriber never delays a restart: it loses its oldest events instead", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", flat(probe, ["a"]), { eventBuffer: 2, intensity: { maxRestarts: 10, within: "1 minute" } })
+      const stuck = yield* Deferred.make<void>()
+      const received: Array<string> = []
+      // Takes one event, then blocks until released.
+      const slow = yield* Effect.forkChild(
+        Stream.runForEach(toplevel.events, (event) => Effect.andThen(Effect.sync(() => received.push(event._tag)), Deferred.await(stuck))),
+        { startImmediately: true }
+      )
+      yield* quiesce
+      const run = yield* launch(toplevel)
+      for (let i = 1; i <= 5; i++) {
+        yield* eventually(() => probe.startsOf("a") === i, `start ${i}`)
+        yield* probe.crash("a")
+      }
+      yield* eventually(() => probe.startsOf("a") === 6, "five restarts went through")
+      yield* Deferred.succeed(stuck, undefined)
+      yield* shutdown(toplevel, run)
+      yield* Fiber.join(slow)
+      expect(received[0]).toBe("ChildStarting")
+      // It saw the first event, then only what its buffer kept: far fewer than were emitted.
+      expect(received.length).toBeLessThan(10)
+      expect(received[received.length - 1]).toBe("ShutdownCompleted")
+    }))
+})
+
+describe("metrics", () => {
+  it.effect("count restarts, escalations, forced stops, startups and children by state, labelled by path", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const tree = System.make((scope) =>
+        Effect.gen(function*() {
+          yield* scope.system("sub", flat(probe, ["w"]), { intensity: { maxRestarts: 1, within: "1 minute" } })
+          yield* scope.child("stubborn", probe.worker("stubborn", { settles: false }), { shutdown: "1 second" })
+        })
+      )
+      const toplevel = Toplevel.make("app", tree, { strategy: "one_for_one" })
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("stubborn") === 1, "started")
+      yield* probe.crash("w")
+      yield* eventually(() => probe.startsOf("w") === 2, "w restarted")
+      yield* probe.crash("w")
+      yield* eventually(() => probe.startsOf("w") === 3, "sub restarted by app")
+      const counter = (metric: typeof Metrics.childRestarts, path: string) =>
+        Effect.map(Metric.value(Metric.withAttributes(metric, { path })), (state) => state.count)
+      // w was restarted once by sub; then sub itself was restarted (a new sub starts a new w).
+      expect(yield* counter(Metrics.childRestarts, "app/sub/w")).toBe(1)
+      expect(yield* counter(Metrics.childRestarts, "app/sub")).toBe(1)
+      expect(yield* counter(Metrics.escalations, "app/sub")).toBe(1)
+      const gauge = (path: string, state: string) =>
+        Effect.map(Metric.value(Metric.withAttributes(Metrics.children, { path, state })), (s) => s.value)
+      expect([yield* gauge("app", "running"), yield* gauge("app", "stopped")]).toEqual([2, 0])
+      expect(yield* gauge("app/sub", "running")).toBe(1)
+      expect((yield* Metric.value(Metric.withAttributes(Metrics.childStartup, { path: "app/sub/w" }))).count).toBe(3)
+      toplevel.shutdownToken.signal()
+      yield* eventually(() => probe.journal.includes("settle stubborn"), "settling")
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(run)
+      expect(yield* counter(Metrics.shutdownForced, "app")).toBe(1)
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
+})
+
+describe("spans", () => {
+  it.effect("startups, restarts and shutdowns are spans nested like the tree", () =>
+    Effect.gen(function*() {
+      const spans: Array<Tracer.NativeSpan> = []
+      const tracer = Tracer.make({
+        span: (options) => {
+          const span = new Tracer.NativeSpan(options)
+          spans.push(span)
+          return span
+        }
+      })
+      const probe = new Probe()
+      const tree = System.make((scope) => scope.system("sub", flat(probe, ["w"])))
+      const toplevel = Toplevel.make("app", tree)
+      yield* Effect.gen(function*() {
+        const run = yield* launch(toplevel)
+        yield* eventually(() => probe.startsOf("w") === 1, "started")
+        yield* probe.crash("w")
+        yield* eventually(() => probe.startsOf("w") === 2, "restarted")
+        yield* shutdown(toplevel, run)
+      }).pipe(Effect.withTracer(tracer))
+      const label = (span: Tracer.NativeSpan) => `${span.name} ${String(span.attributes.get("arbor.path"))}`
+      const parentOf = (span: Tracer.NativeSpan) => {
+        const parent = Option.getOrUndefined(span.parent)
+        const found = spans.find((candidate) => candidate.spanId === parent?.spanId)
+        return found === undefined ? "(root)" : label(found)
+      }
+      const tree_ = spans.filter((span) => span.name.startsWith("arbor.")).map((span) => `${label(span)} <- ${parentOf(span)}`)
+      expect(tree_).toEqual([
+        "arbor.toplevel.start app <- (root)",
+        "arbor.child.startup app/sub <- arbor.toplevel.start app",
+        "arbor.child.startup app/sub/w <- arbor.child.startup app/sub",
+        "arbor.system.restart app/sub <- arbor.child.startup app/sub",
+        "arbor.child.startup app/sub/w <- arbor.system.restart app/sub",
+        "arbor.system.shutdown app <- arbor.toplevel.start app",
+        "arbor.child.stop app/sub <- arbor.system.shutdown app",
+        "arbor.system.shutdown app/sub <- arbor.child.stop app/sub",
+        "arbor.child.stop app/sub/w <- arbor.system.shutdown app/sub"
+      ])
+      expect(spans.every((span) => span.status._tag === "Ended")).toBe(true)
+    }))
+})
