@@ -203,6 +203,33 @@ export class BackoffEnded extends Schema.TaggedError<BackoffEnded>()("BackoffEnd
 }
 
 /**
+ * A child declared with `liveness: { deadline }` went longer than its
+ * deadline without a heartbeat (`Lifecycle.feed`). It was interrupted and
+ * fails with this error, which its restart policy then handles like any
+ * failure. `lastHeartbeat` is when it last made progress (epoch milliseconds).
+ *
+ * @example
+ * ```ts
+ * import { Errors } from "@arbor/core"
+ *
+ * new Errors.Hung({ path: "app/worker", deadline: "30s", lastHeartbeat: 0 }).message
+ * // "app/worker: no heartbeat within 30s; taken for hung"
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class Hung extends Schema.TaggedError<Hung>()("Hung", {
+  path: Schema.String,
+  deadline: Schema.String,
+  lastHeartbeat: Schema.Number
+}) {
+  override get message(): string {
+    return `${this.path}: no heartbeat within ${this.deadline}; taken for hung`
+  }
+}
+
+/**
  * A path names no child: no such system, pool or child, or a temporary child
  * that has finished (it is forgotten, as in OTP).
  *

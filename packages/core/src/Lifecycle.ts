@@ -47,6 +47,12 @@ export class Lifecycle extends Context.Service<Lifecycle, {
   readonly settling: Effect.Effect<void>
   /** Aborts when the child is asked to settle, for APIs that take an `AbortSignal`. */
   readonly signal: AbortSignal
+  /**
+   * Tells the supervisor the child makes progress. A child declared with
+   * `liveness: { deadline }` must do so at least once per deadline, or it is
+   * taken for hung: interrupted and failed with `Hung`.
+   */
+  readonly heartbeat: Effect.Effect<void>
 }>()("@arbor/core/Lifecycle") {}
 
 /**
@@ -84,3 +90,26 @@ export const isSettling: Effect.Effect<boolean, never, Lifecycle> = Lifecycle.us
  * @since 0.1.0
  */
 export const settling: Effect.Effect<void, never, Lifecycle> = Lifecycle.use((lifecycle) => lifecycle.settling)
+
+/**
+ * Records a heartbeat of the current child (see `liveness` in the child
+ * options): call it from the main loop each time it makes progress.
+ *
+ * @example
+ * ```ts
+ * import { Lifecycle, MainLoop } from "@arbor/core"
+ * import { Effect, Queue } from "effect"
+ *
+ * declare const jobs: Queue.Queue<string>
+ * declare const handle: (job: string) => Effect.Effect<void>
+ *
+ * // Declared with { liveness: { deadline: "30 seconds" } }: each job must finish within 30 s of the last one.
+ * const worker = MainLoop.spawn(Effect.forever(
+ *   Queue.take(jobs).pipe(Effect.flatMap(handle), Effect.andThen(Lifecycle.feed))
+ * ))
+ * ```
+ *
+ * @category accessors
+ * @since 0.1.0
+ */
+export const feed: Effect.Effect<void, never, Lifecycle> = Lifecycle.use((lifecycle) => lifecycle.heartbeat)

@@ -117,11 +117,28 @@ export const Backoff = Schema.Union([
  */
 export const AutoShutdown = Schema.Literals(["never", "anySignificant", "allSignificant"])
 
+/**
+ * A child's liveness deadline: it must call `Lifecycle.feed` at least once per `deadline` while it runs.
+ *
+ * @example
+ * ```ts
+ * import { Options } from "@arbor/core"
+ * import { Schema } from "effect"
+ *
+ * Schema.decodeUnknownSync(Options.Liveness)({ deadline: "30 seconds" })
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const Liveness = Schema.Struct({ deadline: PositiveDuration })
+
 const childFields = {
   restart: Schema.optionalKey(RestartPolicy),
   shutdown: Schema.optionalKey(ShutdownBudget),
   startTimeout: Schema.optionalKey(PositiveDuration),
-  significant: Schema.optionalKey(Schema.Boolean)
+  significant: Schema.optionalKey(Schema.Boolean),
+  liveness: Schema.optionalKey(Liveness)
 }
 
 const restartFields = {
@@ -227,7 +244,8 @@ export const PoolOptions = Schema.Struct({
   maxChildren: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
   restart: Schema.optionalKey(RestartPolicy),
   shutdown: Schema.optionalKey(ShutdownBudget),
-  startTimeout: Schema.optionalKey(PositiveDuration)
+  startTimeout: Schema.optionalKey(PositiveDuration),
+  liveness: Schema.optionalKey(Liveness)
 })
 
 /**

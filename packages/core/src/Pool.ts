@@ -184,6 +184,8 @@ export interface PoolOptions {
   readonly shutdown?: ShutdownBudget
   /** How long each child's startup may take; unbounded by default. */
   readonly startTimeout?: Duration.Input
+  /** Each running child must call `Lifecycle.feed` at least once per `deadline` (see `System.ChildOptions`). */
+  readonly liveness?: { readonly deadline: Duration.Input }
   /** The pool's restart intensity, over all its children; default 3 within 5 seconds. */
   readonly intensity?: IntensityOptions
   /** The delay before each child's restart; each child follows the schedule on its own. */

@@ -122,6 +122,12 @@ export interface ChildOptions<P extends RestartPolicy = RestartPolicy> {
    * Only for transient and temporary children.
    */
   readonly significant?: boolean
+  /**
+   * A running child must call `Lifecycle.feed` at least once per `deadline`;
+   * one that misses it is taken for hung: interrupted and failed with `Hung`
+   * (then restarted as its policy says, counted toward intensity).
+   */
+  readonly liveness?: { readonly deadline: Duration.Input }
 }
 
 /**

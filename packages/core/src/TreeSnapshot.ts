@@ -75,6 +75,8 @@ export interface Node {
   readonly startedAt: number | null
   readonly restarts: number
   readonly lastExit: LastExit | null
+  /** For a child with a liveness deadline: its last heartbeat (epoch milliseconds). */
+  readonly lastHeartbeat?: number
   /** A system's strategy. */
   readonly strategy?: string
   /** A pool's counts; its `children` list may be cut at the snapshot limit. */
@@ -106,6 +108,7 @@ export const Node: Schema.Codec<Node> = Schema.Struct({
   startedAt: Schema.NullOr(Schema.Number),
   restarts: Schema.Number,
   lastExit: Schema.NullOr(LastExit),
+  lastHeartbeat: Schema.optionalKey(Schema.Number),
   strategy: Schema.optionalKey(Schema.String),
   counts: Schema.optionalKey(PoolCounts),
   children: Schema.optionalKey(Schema.Array(Schema.suspend((): Schema.Codec<Node> => Node)))

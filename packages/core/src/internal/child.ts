@@ -15,7 +15,7 @@ import type { LastExit } from "../TreeSnapshot.ts"
 import { restartsAfter } from "../RestartPolicy.ts"
 import type { NotFound, Running, SystemError } from "../Errors.ts"
 import type { ChildKind, ChildState } from "../Toplevel.ts"
-import { StartupTimeout } from "../Errors.ts"
+import { Hung, StartupTimeout } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import type { MainLoop, SpawnContext } from "../MainLoop.ts"
 import { LifecycleHandle } from "./lifecycle.ts"
@@ -171,6 +171,7 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
       Effect.tap(() =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => {
           child.startedAt = now
+          lifecycle.lastHeartbeat = now
           const startupMillis = now - startTime
           return Effect.andThen(
             Metric.update(Metric.withAttributes(Metrics.childStartup, { path: child.metricPath }), startupMillis / 1000),
@@ -183,7 +184,12 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
         if (child.state === "starting") child.state = "running"
         child.value = loop.value
         Deferred.doneUnsafe(started, Exit.succeed(loop.value))
-        return Fiber.join(loop.fiber)
+        const { deadline } = child.spec.config
+        if (deadline === undefined) return Fiber.join(loop.fiber)
+        // A hung child fails with `Hung` first, then its main loop is interrupted.
+        return Effect.raceFirst(Fiber.join(loop.fiber), hungAfter(child.path, lifecycle, deadline)).pipe(
+          Effect.onError(() => Fiber.interrupt(loop.fiber))
+        )
       }),
       Effect.onInterrupt(() => main === undefined ? Effect.void : Fiber.interrupt(main)),
       Effect.onExit((exit) => {
@@ -207,6 +213,19 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
       fiber.addObserver((exit) => onExit(child, incarnation, exit))
       return Deferred.await(started)
     })
+  })
+
+/** Fails with `Hung` once the child has gone `deadline` without a heartbeat. */
+const hungAfter = (path: string, lifecycle: LifecycleHandle, deadline: Duration.Duration): Effect.Effect<never, Hung> =>
+  Effect.gen(function*() {
+    const millis = Duration.toMillis(deadline)
+    while (true) {
+      const late = (yield* Clock.currentTimeMillis) - lifecycle.lastHeartbeat
+      if (late >= millis) {
+        return yield* Effect.fail(new Hung({ path, deadline: Duration.format(deadline), lastHeartbeat: lifecycle.lastHeartbeat }))
+      }
+      yield* Effect.sleep(millis - late)
+    }
   })
 
 /**

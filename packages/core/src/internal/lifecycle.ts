@@ -1,3 +1,4 @@
+import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -19,6 +20,9 @@ export class LifecycleHandle implements Service {
   settleSpan: Tracer.AnySpan | undefined
   readonly isSettling: Effect.Effect<boolean>
   readonly settling: Effect.Effect<void>
+  /** When the child last made progress (epoch milliseconds): set when it starts running, then by each heartbeat. */
+  lastHeartbeat = 0
+  readonly heartbeat: Effect.Effect<void>
 
   readonly name: string
   readonly path: string
@@ -28,6 +32,9 @@ export class LifecycleHandle implements Service {
     this.path = path
     this.isSettling = Effect.sync(() => this.settleRequested)
     this.settling = Deferred.await(this.settled)
+    this.heartbeat = Effect.map(Clock.currentTimeMillis, (now) => {
+      this.lastHeartbeat = now
+    })
   }
 
   get settleRequested(): boolean {

@@ -17,6 +17,8 @@ export interface ChildConfig {
   readonly shutdown: Budget
   readonly startTimeout: Duration.Duration | undefined
   readonly significant: boolean
+  /** The liveness deadline: the longest a running child may go without a heartbeat. */
+  readonly deadline: Duration.Duration | undefined
 }
 
 /** A restart backoff once validated: the schedule starts over after `resetAfter` without a restart. */
@@ -57,7 +59,8 @@ const toChildConfig = (
   restart: options.restart ?? defaults.restart,
   shutdown: options.shutdown === undefined ? defaults.shutdown : toBudget(options.shutdown),
   startTimeout: options.startTimeout === undefined ? undefined : Duration.fromInputUnsafe(options.startTimeout),
-  significant: options.significant ?? false
+  significant: options.significant ?? false,
+  deadline: options.liveness === undefined ? undefined : Duration.fromInputUnsafe(options.liveness.deadline)
 })
 
 const toLimits = (options: typeof Options.SystemOptions.Type): RestartLimits => {
@@ -139,7 +142,8 @@ export const poolChildConfig: ChildConfig = {
   restart: "permanent",
   shutdown: "infinity",
   startTimeout: undefined,
-  significant: false
+  significant: false,
+  deadline: undefined
 }
 
 /** A toplevel's options once validated: its root system's, and how it is observed. */

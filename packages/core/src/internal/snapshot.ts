@@ -11,7 +11,10 @@ export const nodeOf = (child: ChildRecord, poolLimit: number): Node => {
     state: child.shownState,
     startedAt: child.startedAt ?? null,
     restarts: child.restarts,
-    lastExit: child.lastExit ?? null
+    lastExit: child.lastExit ?? null,
+    ...(child.spec.config.deadline !== undefined && child.lifecycle !== undefined
+      ? { lastHeartbeat: child.lifecycle.lastHeartbeat }
+      : {})
   }
   const inner = child.state === "stopped" ? undefined : child.inner
   return inner === undefined ? node : { ...node, ...innerOf(inner, poolLimit) }
