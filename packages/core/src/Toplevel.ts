@@ -25,6 +25,7 @@ import { kindOf } from "./ChildExit.ts"
 import type { InvalidOptions, Running, SystemError, ToplevelError } from "./Errors.ts"
 import { AlreadyStarted, NotFound } from "./Errors.ts"
 import type { ChildRecord, Supervising } from "./internal/child.ts"
+import { injectExit } from "./internal/child.ts"
 import { LifecycleHandle } from "./internal/lifecycle.ts"
 import { logAt } from "./internal/log.ts"
 import type { ToplevelConfig } from "./internal/options.ts"
@@ -99,6 +100,14 @@ export interface Toplevel<R = never> {
    * fails to start (it then stays stopped).
    */
   restartChild(path: string): Effect.Effect<void, NotFound | Running | SystemError>
+  /**
+   * Ends the running child at `path` as if its main loop had exited with
+   * `exit` (`Exit.fail(error)`, `Exit.die(defect)`, `Exit.void`, ...): its
+   * main loop is interrupted, and its supervisor handles `exit` as the
+   * child's own. For tests and chaos drills. Fails with `NotFound` unless
+   * the child is running.
+   */
+  exitChild(path: string, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void, NotFound>
   /**
    * The whole tree now, as JSON-serialisable data: every node's path, kind,
    * policy, state, start time, restart count and last exit. The root is the
@@ -372,6 +381,13 @@ class ToplevelImpl implements Toplevel<never> {
 
   restartChild(path: string): Effect.Effect<void, NotFound | Running | SystemError> {
     return this.parentOf(path, (node, name) => node.restartChild(name))
+  }
+
+  exitChild(path: string, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void, NotFound> {
+    return this.parentOf(path, (node, name) => {
+      const child = node.find(name)
+      return child === undefined || child.state !== "running" ? Effect.fail(new NotFound({ path })) : injectExit(child, exit)
+    })
   }
 
   /** The running system or pool at `path`. */

@@ -147,3 +147,25 @@ describe("child administration", () => {
       expect(Exit.isSuccess(yield* Fiber.await(run))).toBe(true)
     }))
 })
+
+describe("exitChild", () => {
+  it.effect("ends a running child with the given exit, which its supervisor handles as the child's own", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", tree(probe))
+      const run = yield* launch(toplevel)
+      yield* running(probe)
+      yield* toplevel.exitChild("app/api/grpc", Exit.fail(new Error("injected")))
+      yield* eventually(() => probe.startsOf("grpc") === 2, "grpc restarted")
+      expect(probe.entries("exit")).toContain("exit grpc interrupted")
+      const grpc = (yield* toplevel.snapshot).root.children?.find((c) => c.name === "api")?.children?.[1]
+      expect(grpc?.lastExit).toMatchObject({ kind: "failure", message: "Error: injected" })
+      // A normal exit of a transient child: it stays down.
+      yield* toplevel.exitChild("app/cache", Exit.void)
+      yield* quiesce
+      expect(probe.startsOf("cache")).toBe(1)
+      expect((yield* toplevel.whichChildren("app"))[1]).toMatchObject({ name: "cache", state: "stopped" })
+      expect(yield* Effect.flip(toplevel.exitChild("app/cache", Exit.void))).toBeInstanceOf(Errors.NotFound)
+      yield* shutdown(toplevel, run)
+    }))
+})

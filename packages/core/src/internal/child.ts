@@ -85,10 +85,14 @@ export class ChildRecord {
   listed = 0
   /** The supervisor it runs, for a subsystem or a pool. */
   inner: Supervising | undefined = undefined
+  /** An exit injected by `exitChild` into the current incarnation. */
+  injected: Exit.Exit<unknown, unknown> | undefined = undefined
   /** When its current incarnation started running (epoch milliseconds). */
   startedAt: number | undefined = undefined
   lastExit: LastExit | undefined = undefined
   host: Fiber.Fiber<unknown, unknown> | undefined = undefined
+  /** The fiber of its current main loop, once its startup returned. */
+  main: Fiber.Fiber<unknown, unknown> | undefined = undefined
   scope: Scope.Closeable | undefined = undefined
   lifecycle: LifecycleHandle | undefined = undefined
 
@@ -145,6 +149,7 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
     const started = Deferred.makeUnsafe<unknown, unknown>()
     child.state = "starting"
     child.stopping = false
+    child.injected = undefined
     child.scope = scope
     child.lifecycle = lifecycle
 
@@ -181,13 +186,18 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
       ),
       Effect.flatMap((loop) => {
         main = loop.fiber
+        child.main = loop.fiber
         if (child.state === "starting") child.state = "running"
         child.value = loop.value
         Deferred.doneUnsafe(started, Exit.succeed(loop.value))
         const { deadline } = child.spec.config
-        if (deadline === undefined) return Fiber.join(loop.fiber)
+        // An exit injected by `exitChild` replaces the interruption it caused.
+        const joined = Fiber.join(loop.fiber).pipe(
+          Effect.catchCause((cause) => child.injected ?? Effect.failCause(cause))
+        )
+        if (deadline === undefined) return joined
         // A hung child fails with `Hung` first, then its main loop is interrupted.
-        return Effect.raceFirst(Fiber.join(loop.fiber), hungAfter(child.path, lifecycle, deadline)).pipe(
+        return Effect.raceFirst(joined, hungAfter(child.path, lifecycle, deadline)).pipe(
           Effect.onError(() => Fiber.interrupt(loop.fiber))
         )
       }),
@@ -213,6 +223,19 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
       fiber.addObserver((exit) => onExit(child, incarnation, exit))
       return Deferred.await(started)
     })
+  })
+
+/**
+ * Ends a running child's main loop as if it had exited with `exit`: its main
+ * loop is interrupted and the exit its supervisor sees is `exit`. For tests
+ * and chaos drills.
+ */
+export const injectExit = (child: ChildRecord, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const main = child.main
+    if (child.state !== "running" || main === undefined) return Effect.void
+    child.injected = exit
+    return Fiber.interrupt(main)
   })
 
 /** Fails with `Hung` once the child has gone `deadline` without a heartbeat. */
