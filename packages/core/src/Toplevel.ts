@@ -320,7 +320,7 @@ class ToplevelImpl implements Toplevel<never> {
             yield* telemetry.emit({ _tag: "ChildStarted", path: this.name, kind: "system", startupMillis }, "Debug", "started")
           }
           return fiber
-        }).pipe(Effect.withSpan("arbor.toplevel.start", { attributes: { "arbor.path": this.name } }))
+        }).pipe(Effect.withSpan("arbor.toplevel.start", { attributes: { "arbor.path": this.name } }, { captureStackTrace: false }))
         // Interrupting start() interrupts the supervisor (all children at once) before the scope closes under it.
         const exit = yield* Effect.onInterrupt(Fiber.await(running), () => Fiber.interrupt(running))
         this.state = "stopped"

@@ -8,7 +8,6 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Clock from "effect/Clock"
 import type * as LogLevel from "effect/LogLevel"
-import * as Metric from "effect/Metric"
 import { kindOf } from "../ChildExit.ts"
 import type { ChildExited } from "../LifecycleEvent.ts"
 import type { LastExit } from "../TreeSnapshot.ts"
@@ -101,15 +100,20 @@ export class ChildRecord {
   /** The path of its system or pool. */
   readonly parent: string
   readonly telemetry: Telemetry
-  /** The path its metrics are labelled with: its own, or its pool's (pool children come and go). */
-  readonly metricPath: string
+  /** A pool's child: its metrics are labelled with the pool's path, and it has no spans of its own (they come and go). */
+  readonly pooled: boolean
 
   constructor(spec: ChildSpec, parent: string, telemetry: Telemetry, pooled = false) {
     this.spec = spec
     this.parent = parent
     this.path = `${parent}/${spec.name}`
     this.telemetry = telemetry
-    this.metricPath = pooled ? parent : this.path
+    this.pooled = pooled
+  }
+
+  /** The path its metrics are labelled with: its own, or its pool's. */
+  get metricPath(): string {
+    return this.pooled ? this.parent : this.path
   }
 
   /** Its state as administration and snapshots show it: a system or pool restarting its children is `restarting`. */
@@ -167,9 +171,12 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
       startTime = yield* Clock.currentTimeMillis
       if (restarted) yield* count(Metrics.childRestarts, child.metricPath)
       yield* telemetry.emit({ _tag: "ChildStarting", path: child.path, kind, restarts: child.restarts }, "Debug", "starting")
-      return yield* startup.pipe(
-        Effect.withSpan("arbor.child.startup", { attributes: { "arbor.path": child.path, "arbor.kind": kind } })
-      )
+      // A pool's children come and go too fast to be worth a span each: the pool's own startup has one.
+      if (child.pooled) return yield* startup
+      return yield* Effect.withSpan(startup, "arbor.child.startup", {
+        attributes: { "arbor.path": child.path, "arbor.kind": kind },
+        captureStackTrace: false
+      })
     }).pipe(
       Effect.provideService(Lifecycle, lifecycle),
       Effect.provideService(Scope.Scope, scope),
@@ -179,7 +186,7 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
           lifecycle.lastHeartbeat = now
           const startupMillis = now - startTime
           return Effect.andThen(
-            Metric.update(Metric.withAttributes(Metrics.childStartup, { path: child.metricPath }), startupMillis / 1000),
+            count(Metrics.childStartup, child.metricPath, startupMillis / 1000),
             telemetry.emit({ _tag: "ChildStarted", path: child.path, kind, startupMillis }, "Debug", "started")
           )
         })
@@ -359,4 +366,9 @@ const stopRunning = (child: ChildRecord, host: Fiber.Fiber<unknown, unknown>, mo
       yield* child.exited(exit, "stopped", "Debug", "stopped")
     }
     return forced
-  }).pipe(Effect.withSpan("arbor.child.stop", { attributes: { "arbor.path": child.path } }))
+  }).pipe((stopping) =>
+    child.pooled ? stopping : Effect.withSpan(stopping, "arbor.child.stop", {
+      attributes: { "arbor.path": child.path },
+      captureStackTrace: false
+    })
+  )

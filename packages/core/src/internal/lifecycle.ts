@@ -18,11 +18,8 @@ export class LifecycleHandle implements Service {
   private controller: AbortController | undefined
   /** The span of the stop that asked it to settle: a subsystem's shutdown span nests under it. */
   settleSpan: Tracer.AnySpan | undefined
-  readonly isSettling: Effect.Effect<boolean>
-  readonly settling: Effect.Effect<void>
   /** When the child last made progress (epoch milliseconds): set when it starts running, then by each heartbeat. */
   lastHeartbeat = 0
-  readonly heartbeat: Effect.Effect<void>
 
   readonly name: string
   readonly path: string
@@ -30,9 +27,19 @@ export class LifecycleHandle implements Service {
   constructor(name: string, path: string) {
     this.name = name
     this.path = path
-    this.isSettling = Effect.sync(() => this.settleRequested)
-    this.settling = Deferred.await(this.settled)
-    this.heartbeat = Effect.map(Clock.currentTimeMillis, (now) => {
+  }
+
+  // The effects are made when read, not per child: most children read one of them once, if at all.
+  get isSettling(): Effect.Effect<boolean> {
+    return Effect.sync(() => this.settleRequested)
+  }
+
+  get settling(): Effect.Effect<void> {
+    return Deferred.await(this.settled)
+  }
+
+  get heartbeat(): Effect.Effect<void> {
+    return Effect.map(Clock.currentTimeMillis, (now) => {
       this.lastHeartbeat = now
     })
   }

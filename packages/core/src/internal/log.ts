@@ -1,18 +1,23 @@
 import type * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import type * as LogLevel from "effect/LogLevel"
+import * as LogLevel from "effect/LogLevel"
+import * as References from "effect/References"
 
 /**
  * Logs a lifecycle line about `path`, annotated with it so that structured
- * loggers can filter by child. A cause, when given, is logged with it.
+ * loggers can filter by child. A cause, when given, is logged with it. A
+ * line below the minimum log level costs nothing more than that check: a
+ * large pool starts and stops children at a high rate.
  */
 export const logAt = (
   level: LogLevel.Severity,
   path: string,
   message: string,
   cause?: Cause.Cause<unknown>
-): Effect.Effect<void> => {
-  const line = `${path}: ${message}`
-  const logged = cause === undefined ? Effect.logWithLevel(level)(line) : Effect.logWithLevel(level)(line, cause)
-  return Effect.annotateLogs(logged, "path", path)
-}
+): Effect.Effect<void> =>
+  Effect.withFiber((fiber) => {
+    if (LogLevel.isLessThan(level, fiber.getRef(References.MinimumLogLevel))) return Effect.void
+    const line = `${path}: ${message}`
+    const logged = cause === undefined ? Effect.logWithLevel(level)(line) : Effect.logWithLevel(level)(line, cause)
+    return Effect.annotateLogs(logged, "path", path)
+  })

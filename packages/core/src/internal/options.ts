@@ -98,13 +98,17 @@ const checkSignificant = (path: string, config: ChildConfig, autoShutdown: AutoS
   return Effect.succeed(config)
 }
 
-/** Validates a child's name. */
+/** Validates a child's name; a plain good name (the usual case) skips the schema. */
 export const validateName = (path: string, name: unknown): Effect.Effect<string, InvalidOptions> =>
-  Effect.mapError(Options.decode(Options.ChildName, path, name), (e) => new InvalidOptions({ path, issue: `name ${e.issue}` }))
+  typeof name === "string" && name.length > 0 && !name.includes("/")
+    ? Effect.succeed(name)
+    : Effect.mapError(Options.decode(Options.ChildName, path, name), (e) => new InvalidOptions({ path, issue: `name ${e.issue}` }))
 
-/** Validates a worker's options; its budget defaults to 5 seconds. */
+const defaultWorker = toChildConfig({}, { restart: "permanent", shutdown: defaultWorkerShutdown })
+
+/** Validates a worker's options; its budget defaults to 5 seconds. Declared without options, it needs no decoding. */
 export const decodeWorker = (path: string, input: unknown, autoShutdown: AutoShutdown): Effect.Effect<ChildConfig, InvalidOptions> =>
-  Options.decode(Options.ChildOptions, path, input).pipe(
+  input === undefined ? Effect.succeed(defaultWorker) : Options.decode(Options.ChildOptions, path, input).pipe(
     Effect.flatMap((options) =>
       checkSignificant(path, toChildConfig(options, { restart: "permanent", shutdown: defaultWorkerShutdown }), autoShutdown)
     )

@@ -3,7 +3,6 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { BackoffEnded, TooManyRestarts } from "../Errors.ts"
-import * as RestartIntensity from "../RestartIntensity.ts"
 import { Backoff } from "./backoff.ts"
 import type { RestartLimits } from "./options.ts"
 
@@ -26,7 +25,7 @@ export type Decision =
  * schedule (whose end means no more restarts).
  */
 export class RestartBudget {
-  private window: RestartIntensity.Window = []
+  private readonly window = new SlidingWindow()
   /** The supervisor's own backoff; a pool gives each child its own (`makeBackoff`). */
   readonly backoff: Backoff
 
@@ -48,10 +47,9 @@ export class RestartBudget {
     return Effect.gen({ self: this }, function*() {
       const { intensity } = this.limits
       const now = yield* Clock.currentTimeMillis
-      const recorded = RestartIntensity.record(intensity, this.window, now)
-      this.window = recorded.window
+      const restarts = this.window.record(now, Duration.toMillis(intensity.within))
       const within = Duration.format(intensity.within)
-      if (recorded.exceeded) {
+      if (restarts > intensity.maxRestarts) {
         const error = new TooManyRestarts({ path: this.path, child, maxRestarts: intensity.maxRestarts, within, cause })
         return { _tag: "GiveUp", error } as const
       }
@@ -59,11 +57,34 @@ export class RestartBudget {
       if (delay === undefined) {
         return { _tag: "GiveUp", error: new BackoffEnded({ path: this.path, child, restarts: backoff.restarts, cause }) } as const
       }
-      const count = `, restart ${recorded.window.length} of at most ${intensity.maxRestarts} within ${within}`
-      return { _tag: "Restart", delay, restart: recorded.window.length, maxRestarts: intensity.maxRestarts, count } as const
+      const count = `, restart ${restarts} of at most ${intensity.maxRestarts} within ${within}`
+      return { _tag: "Restart", delay, restart: restarts, maxRestarts: intensity.maxRestarts, count } as const
     })
   }
 }
 
 /** How a restart log line mentions its backoff delay. */
 export const delayNote = (delay: Duration.Duration): string => Duration.isZero(delay) ? "" : ` after ${Duration.format(delay)}`
+
+/**
+ * The restart times of the intensity window, oldest first. Times only grow,
+ * so forgetting the old ones is a move of the head: recording a restart costs
+ * the same with 10 restarts in the window as with 10,000. The same rule as
+ * `RestartIntensity.record`: a restart counts while it is less than `within` old.
+ */
+class SlidingWindow {
+  private times: Array<number> = []
+  private head = 0
+
+  /** Records a restart at `now` and resumes with how many the window holds, this one included. */
+  record(now: number, within: number): number {
+    const horizon = now - within
+    while (this.head < this.times.length && this.times[this.head]! <= horizon) this.head++
+    if (this.head > 64 && this.head * 2 > this.times.length) {
+      this.times = this.times.slice(this.head)
+      this.head = 0
+    }
+    this.times.push(now)
+    return this.times.length - this.head
+  }
+}

@@ -192,7 +192,9 @@ export class Supervisor implements Supervising {
       yield* this.stopAll("graceful")
       return Exit.void
     }).pipe(
-      Effect.withSpan("arbor.system.shutdown", { attributes: { "arbor.path": this.path }, parent: this.lifecycle.settleSpan })
+      Effect.withSpan("arbor.system.shutdown", { attributes: { "arbor.path": this.path }, parent: this.lifecycle.settleSpan }, {
+        captureStackTrace: false
+      })
     )
   }
 
@@ -300,7 +302,10 @@ export class Supervisor implements Supervising {
 
   /** A restart's span: a group restart's new startups nest under it. */
   private traced<A>(child: string, effect: Effect.Effect<A>): Effect.Effect<A> {
-    return Effect.withSpan(effect, "arbor.system.restart", { attributes: { "arbor.path": this.path, "arbor.child": child } })
+    return Effect.withSpan(effect, "arbor.system.restart", {
+      attributes: { "arbor.path": this.path, "arbor.child": child },
+      captureStackTrace: false
+    })
   }
 
   private resumeGroup(token: number): Effect.Effect<Outcome> {

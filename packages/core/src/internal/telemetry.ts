@@ -60,6 +60,17 @@ export class Telemetry {
   }
 }
 
-/** Adds `value` to `metric`'s series for `path`. */
+const labelled = new WeakMap<Metric.Metric<number, unknown>, Map<string, Metric.Metric<number, unknown>>>()
+
+/** `metric` labelled with `path`, made once per path: labelling anew on every update would cost more than the update. */
+const forPath = (metric: Metric.Metric<number, unknown>, path: string): Metric.Metric<number, unknown> => {
+  let byPath = labelled.get(metric)
+  if (byPath === undefined) labelled.set(metric, byPath = new Map())
+  let series = byPath.get(path)
+  if (series === undefined) byPath.set(path, series = Metric.withAttributes(metric, { path }))
+  return series
+}
+
+/** Updates `metric`'s series for `path` with `value` (adds to a counter, records in a histogram). */
 export const count = (metric: Metric.Metric<number, unknown>, path: string, value = 1): Effect.Effect<void> =>
-  Metric.update(Metric.withAttributes(metric, { path }), value)
+  Metric.update(forPath(metric, path), value)

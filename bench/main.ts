@@ -1,0 +1,83 @@
+/**
+ * `npm run bench`: Arbor beside raw Effect fibers, measured in the same run.
+ *
+ * Prints a table (medians, p99 where it applies, and the ratio to the floor:
+ * lower is always better) and writes bench/results/latest.json.
+ * BENCH_QUICK=1 runs smaller sizes and fewer repeats, to try it out.
+ */
+import { mkdirSync, writeFileSync } from "node:fs"
+import { createRequire } from "node:module"
+import * as cases from "./cases.ts"
+import type { CaseResult } from "./harness.ts"
+import { median, quantile, repeat, result, table } from "./harness.ts"
+
+const quick = process.env["BENCH_QUICK"] === "1"
+const repeats = quick ? 2 : 5
+const big = quick ? 20_000 : 100_000
+const small = 10_000
+const crashes = quick ? 2_000 : 10_000
+
+const summary = (values: ReadonlyArray<number>) => ({ median: median(values) })
+const withP99 = (values: ReadonlyArray<number>) => ({ median: median(values), p99: quantile(values, 0.99) })
+const atMost = (limit: number) => ({ text: `<= ${limit}x floor`, met: (ratio: number) => ratio <= limit })
+
+const results: Array<CaseResult> = []
+const record = (entry: CaseResult) => {
+  results.push(entry)
+  console.log(table([entry]).split("\n")[1])
+}
+
+console.log(`node ${process.version}; ${repeats} repeats per case after a warm-up${quick ? " (BENCH_QUICK)" : ""}\n`)
+
+for (const n of [small, big]) {
+  const floor = summary(await repeat(repeats, () => cases.floorStart(n)))
+  record(result(`start ${n} static`, "us", summary(await repeat(repeats, () => cases.arborStartStatic(n))), floor, atMost(1.5)))
+  record(result(`start ${n} pool`, "us", summary(await repeat(repeats, () => cases.arborStartPool(n))), floor, atMost(1.5)))
+}
+
+{
+  const floor = summary(await repeat(repeats, () => cases.floorMemory(big)))
+  const arbor = summary(await repeat(repeats, () => cases.arborMemory(big)))
+  record(result(`memory per idle child (${big})`, "bytes", arbor, floor, {
+    text: "<= 2048 bytes",
+    met: (_, a) => a.median <= 2048
+  }))
+}
+
+{
+  const floor = withP99(await cases.floorRestart(crashes))
+  const alone = withP99(await cases.arborRestart(crashes, 0))
+  const crowded = withP99(await cases.arborRestart(crashes, big))
+  record(result(`restart latency (${crashes} crashes)`, "us", alone, floor, {
+    text: "p50 <= 2x floor, p99 < 100us",
+    met: (ratio, a) => ratio <= 2 && (a.p99 ?? Infinity) < 100
+  }))
+  const beside = result(`restart latency, ${big} idle siblings`, "us", crowded, alone, {
+    text: "<= 1.2x with no siblings",
+    met: (ratio) => ratio <= 1.2
+  })
+  record(beside)
+}
+
+{
+  const floor = summary(await repeat(repeats, () => cases.floorShutdown(big)))
+  record(result(`shutdown ${big} pool children`, "ms", summary(await repeat(repeats, () => cases.arborShutdown(big))), floor, atMost(2)))
+}
+
+{
+  const floor = summary(await repeat(repeats, () => cases.floorChurn(big)))
+  const arbor = summary(await repeat(repeats, () => cases.arborChurn(big)))
+  record(result("churn: short-lived pool tasks", "per_s", arbor, floor, {
+    text: ">= 300000 per s",
+    met: (_, a) => a.median >= 300_000
+  }, true))
+}
+
+console.log(`\n${table(results)}`)
+
+const require = createRequire(import.meta.url)
+const effectVersion = (require("effect/package.json") as { version: string }).version
+mkdirSync(new URL("./results/", import.meta.url), { recursive: true })
+const file = new URL("./results/latest.json", import.meta.url)
+writeFileSync(file, `${JSON.stringify({ node: process.version, effect: effectVersion, quick, cases: results }, null, 2)}\n`)
+console.log(`\nwritten to bench/results/latest.json`)
