@@ -166,7 +166,7 @@ export const layer = <R>(
       PrometheusMetrics.layerHttp({ path: "/metrics" }),
       HttpRouter.add("GET", "/healthz", healthz(toplevel, settings)),
       HttpRouter.add("GET", "/readyz", readyz(toplevel, settings)),
-      HttpRouter.add("GET", "/tree", Effect.map(toplevel.snapshot, (snapshot) => HttpServerResponse.jsonUnsafe(snapshot))),
+      HttpRouter.add("GET", "/tree", Effect.map(toplevel.snapshot, treeResponse)),
       HttpRouter.add("GET", "/events", Effect.sync(() => eventsResponse(toplevel, settings))),
       HttpRouter.add("GET", "/", HttpServerResponse.text(index))
     )
@@ -248,6 +248,13 @@ const healthz = <R>(toplevel: Toplevel.Toplevel<R>, settings: Settings) =>
       tree: root.state,
       ...(outcomes.length > 0 ? { checks } : {})
     })
+  })
+
+/** Indented: read by people with `curl | head` more often than by programs, which do not mind. */
+const treeResponse = (snapshot: TreeSnapshot.TreeSnapshot) =>
+  HttpServerResponse.text(JSON.stringify(snapshot, null, 2), {
+    contentType: "application/json",
+    headers: { "cache-control": "no-store" }
   })
 
 /** Why a tree in `state` is not ready. */
