@@ -21,6 +21,7 @@ import { Errors, Options as ArborOptions } from "@arbor/core"
 import { NodeHttpServer } from "@effect/platform-node"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -41,7 +42,7 @@ import { createServer } from "node:http"
  *   beyond the machine unless you say so (`"0.0.0.0"` in a container, behind the orchestrator's network).
  * - `ready`: named readiness checks. `/readyz` runs them (concurrently) once the tree runs; one that
  *   answers `false`, fails or takes longer than `checkTimeout` makes the process not ready.
- * - `health`: named liveness details. `/healthz` runs them and shows each value under its name; one that
+ * - `health`: named liveness details. `/healthz` runs them and shows each (JSON-serialisable) value under its name; one that
  *   fails or takes longer than `checkTimeout` makes the process unhealthy (503), so an orchestrator
  *   restarts it. Meant for facts such as an event-loop watchdog's last stall.
  * - `checkTimeout`: how long each check may take, default 1 second.
@@ -128,8 +129,9 @@ const OptionsSchema = Schema.Struct({
 /**
  * Serves `toplevel`'s endpoints while the layer is in use. It fails with
  * `InvalidOptions` for bad options, and with `ServeError` when it cannot
- * listen (the port is taken, say), before the tree starts. Closing it stops
- * listening; a client still reading `/events` is cut after 2 seconds.
+ * listen (the port is taken, say), before the tree starts. Closing it ends
+ * the `/events` streams, then stops listening (a request still in flight
+ * after 2 seconds is cut off).
  *
  * @example
  * ```ts
@@ -155,8 +157,11 @@ export const layer = <R>(
   toplevel: Toplevel.Toplevel<R>,
   options?: Options
 ): Layer.Layer<NodeObserver, Errors.InvalidOptions | HttpServerError.ServeError> =>
-  Layer.unwrap(Effect.map(ArborOptions.decode(OptionsSchema, toplevel.name, options), (config) => {
+  Layer.unwrap(Effect.gen(function*() {
+    const config = yield* ArborOptions.decode(OptionsSchema, toplevel.name, options)
+    const closing = yield* Deferred.make<void>()
     const settings: Settings = {
+      closing: Deferred.await(closing),
       ready: Object.entries(config.ready ?? {}) as Settings["ready"],
       health: Object.entries(config.health ?? {}),
       checkTimeout: config.checkTimeout ?? "1 second",
@@ -175,12 +180,14 @@ export const layer = <R>(
     const server = NodeHttpServer.layer(createServer, {
       port: config.port ?? defaultPort,
       host: config.host ?? "127.0.0.1",
-      // Only `/events` streams outlive a request; they end with the tree, so a wait past that is a stuck client.
+      // `/events` streams are ended before; what is left is a request in flight, or a client that stopped reading.
       gracefulShutdownTimeout: "2 seconds"
     })
     const address = Layer.effect(NodeObserver)(Effect.gen(function*() {
       const { address } = yield* HttpServer.HttpServer
       const url = HttpServer.formatAddress(address)
+      // This layer closes before the server's: `/events` streams end cleanly, so no client holds the close up.
+      yield* Effect.addFinalizer(() => Deferred.succeed(closing, undefined))
       yield* Effect.log(`observer listening on ${url}`)
       return { url, host: config.host ?? "127.0.0.1", port: address._tag === "UnixPathAddress" ? 0 : address.port }
     }))
@@ -189,6 +196,8 @@ export const layer = <R>(
   }))
 
 interface Settings {
+  /** Completes when the layer closes. */
+  readonly closing: Effect.Effect<void>
   readonly ready: ReadonlyArray<readonly [string, Effect.Effect<boolean, unknown>]>
   readonly health: ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown>]>
   readonly checkTimeout: Duration.Input
@@ -303,7 +312,7 @@ const eventsResponse = <R>(toplevel: Toplevel.Toplevel<R>, settings: Settings) =
     const heartbeats = Stream.tick(settings.heartbeat).pipe(Stream.drop(1), Stream.map(() => ": heartbeat\n\n"))
     return Stream.concat(
       Stream.make(`: ${toplevel.name} lifecycle events\n\n`),
-      Stream.merge(events, heartbeats, { haltStrategy: "left" })
+      Stream.merge(events, heartbeats, { haltStrategy: "left" }).pipe(Stream.interruptWhen(settings.closing))
     )
   }))
   return HttpServerResponse.stream(Stream.encodeText(frames), {

@@ -392,6 +392,23 @@ describe("NodeObserver", () => {
       expect(String((error.cause as any)?.cause?.code ?? (error.cause as any)?.cause)).toMatch(/ECONNREFUSED/)
     }))
 
+  it.live("closing the layer while the tree runs ends the /events streams instead of waiting for them", () =>
+    Effect.gen(function*() {
+      const tree = yield* scripted()
+      const fiber = yield* start(tree)
+      const events = yield* observing(tree, (url) =>
+        Effect.gen(function*() {
+          yield* running(url)
+          const events = sse(yield* Effect.promise(() => fetch(`${url}/events`)))
+          yield* events.until((text) => text.includes("\n\n"))
+          return events
+        }))
+      // The layer has closed although the tree still runs: the stream ended, cleanly, for the client.
+      yield* events.until(() => false)
+      expect(events.ended()).toBe(true)
+      yield* tree.stop(fiber)
+    }))
+
   it.live("a port in use fails the layer with ServeError before the tree starts", () =>
     Effect.gen(function*() {
       const tree = yield* scripted()
