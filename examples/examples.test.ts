@@ -1,7 +1,9 @@
 /**
  * Smoke tests: each example runs as a real process, the way a user runs it.
  */
+import { TreeSnapshot } from "@arbor/core"
 import { describe, expect, it } from "@effect/vitest"
+import { Schema } from "effect"
 import { fileURLToPath } from "node:url"
 import { run } from "../packages/node/test/process.ts"
 
@@ -32,12 +34,19 @@ describe("examples/hello", () => {
 
 describe("examples/crashy", () => {
   it("restarts the gateway, escalates the payments subsystem to the shop, and stops cleanly on Ctrl-C", async () => {
-    const program = run(example("crashy"), [], { CRASHY_SEED: "2" })
+    // Port 0: a free port, so that parallel runs do not collide.
+    const program = run(example("crashy"), [], { CRASHY_SEED: "2", ARBOR_OBSERVER_PORT: "0" })
+    await program.waitFor(/observer listening on http:\/\/127\.0\.0\.1:\d+/)
     await program.waitFor("shop/payments/gateway: exited abnormally (failure); restarting (permanent)")
     await program.waitFor("shop/payments: restarting all children")
     await program.waitFor("shop/payments: more than 2 restarts within 10s")
     await program.waitFor(/shop: restarting all children[^\n]*restart 1 of at most 8/)
     await program.waitFor("shop/api: started")
+    // The observer it printed serves the tree it runs.
+    const url = /observer listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(program.output())![1]!
+    const tree = Schema.decodeUnknownSync(TreeSnapshot.TreeSnapshot)(await (await fetch(`${url}/tree`)).json())
+    expect(tree.root.children?.map((child) => child.path)).toEqual(["shop/config", "shop/payments", "shop/api"])
+    expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/arbor_child_restarts_total\{path="shop\/payments"\} [1-9]/)
     program.child.kill("SIGINT")
     expect(await program.exited()).toBe(0)
     // Logs go to stdout and the signal notice to stderr: only lines on one stream are ordered.
@@ -46,6 +55,7 @@ describe("examples/crashy", () => {
       .map((line) => shutdown.indexOf(line))
     expect(order.every((position) => position > 0)).toBe(true)
     expect([...order].sort((a, b) => a - b)).toEqual(order)
+    await expect(fetch(`${url}/healthz`)).rejects.toThrow()
   })
 })
 

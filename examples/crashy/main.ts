@@ -13,10 +13,15 @@
  * `payments` gives up (TooManyRestarts) and `shop` restarts all its children.
  * Press Ctrl-C for a graceful stop, in reverse start order; twice to force it.
  *
+ * Meanwhile, watch it over HTTP (the URL is printed at start): `curl -N
+ * localhost:9464/events` streams the lifecycle events, `/tree` shows the
+ * tree, `/readyz` answers 503 while `shop` restarts, `/metrics` counts it all.
+ *
  *   npm start                          (CRASHY_SEED=2 npm start: the same crashes every run)
+ *   ARBOR_OBSERVER_PORT=0 npm start    (any free port; 9464 by default)
  */
 import { Lifecycle, MainLoop, System, Toplevel } from "@arbor/core"
-import { NodeToplevel } from "@arbor/node"
+import { NodeObserver, NodeToplevel } from "@arbor/node"
 import { Effect, Layer, Logger, Random, References } from "effect"
 
 interface Settings {
@@ -81,4 +86,7 @@ const toplevel = Toplevel.make("shop", new Shop(), { intensity: { maxRestarts: 8
 // Debug level shows every child starting and stopping, as well as the restarts.
 const logging = Layer.merge(Logger.layer([Logger.consolePretty()]), Layer.succeed(References.MinimumLogLevel, "Debug"))
 
-NodeToplevel.runMain(toplevel, { hardDeadline: "30 seconds", layer: logging })
+// The observer logs through the same logger, so its URL shows at start with the rest.
+const observer = NodeObserver.layer(toplevel, { port: Number(process.env["ARBOR_OBSERVER_PORT"] ?? NodeObserver.defaultPort) })
+
+NodeToplevel.runMain(toplevel, { hardDeadline: "30 seconds", layer: Layer.provideMerge(observer, logging) })

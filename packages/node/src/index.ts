@@ -6,3 +6,5 @@
 
 /** Running a toplevel as the process's main program: signals, exit codes, a hard deadline. */
 export * as NodeToplevel from "./NodeToplevel.ts"
+/** Watching a running tree over HTTP: metrics, health, readiness, the snapshot, the events. */
+export * as NodeObserver from "./NodeObserver.ts"

@@ -1,0 +1,322 @@
+/**
+ * Watching a running tree over HTTP.
+ *
+ * `NodeObserver.layer(toplevel)` serves the toplevel's metrics, health,
+ * snapshot and lifecycle events on a small HTTP server, loopback only unless
+ * told otherwise. Pass it as `runMain`'s `layer`: it listens before the tree
+ * starts and closes once the tree has stopped.
+ *
+ * | endpoint       | answers                                                                        |
+ * |----------------|--------------------------------------------------------------------------------|
+ * | `GET /metrics` | every metric of the `Metric.MetricRegistry`, in Prometheus text format         |
+ * | `GET /healthz` | liveness: 200 `{ "status": "ok" }` while the process serves (503 if a `health` check fails) |
+ * | `GET /readyz`  | readiness: 200 only while the tree runs and every `ready` check passes; else 503 with the reason |
+ * | `GET /tree`    | the tree's snapshot as JSON (`TreeSnapshot`)                                   |
+ * | `GET /events`  | the lifecycle events as Server-Sent Events, until the client leaves or the tree stops |
+ *
+ * @since 0.1.0
+ */
+import type { Toplevel, TreeSnapshot } from "@arbor/core"
+import { Errors, Options as ArborOptions } from "@arbor/core"
+import { NodeHttpServer } from "@effect/platform-node"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
+import type { HttpServerError } from "effect/http"
+import { PrometheusMetrics } from "effect/observability"
+import { createServer } from "node:http"
+
+/**
+ * Options of {@link layer}.
+ *
+ * - `port`: default 9464 (Prometheus exporters' usual port); `0` picks a free one (read it from {@link NodeObserver}).
+ * - `host`: default `"127.0.0.1"`: the endpoints describe the process's insides, so they are not exposed
+ *   beyond the machine unless you say so (`"0.0.0.0"` in a container, behind the orchestrator's network).
+ * - `ready`: named readiness checks. `/readyz` runs them (concurrently) once the tree runs; one that
+ *   answers `false`, fails or takes longer than `checkTimeout` makes the process not ready.
+ * - `health`: named liveness details. `/healthz` runs them and shows each (JSON-serialisable) value under its name; one that
+ *   fails or takes longer than `checkTimeout` makes the process unhealthy (503), so an orchestrator
+ *   restarts it. Meant for facts such as an event-loop watchdog's last stall.
+ * - `checkTimeout`: how long each check may take, default 1 second.
+ * - `heartbeat`: how often `/events` sends a comment line while no event happens, so proxies and clients
+ *   keep the connection open; default 15 seconds.
+ *
+ * @example
+ * ```ts
+ * import type { NodeObserver } from "@arbor/node"
+ * import { Effect } from "effect"
+ *
+ * declare const pingDatabase: Effect.Effect<boolean>
+ *
+ * const options: NodeObserver.Options = {
+ *   port: 9464,
+ *   ready: { database: pingDatabase },
+ *   health: { version: Effect.succeed("1.4.2") }
+ * }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Options {
+  readonly port?: number
+  readonly host?: string
+  readonly ready?: Readonly<Record<string, Effect.Effect<boolean, unknown>>>
+  readonly health?: Readonly<Record<string, Effect.Effect<unknown, unknown>>>
+  readonly checkTimeout?: Duration.Input
+  readonly heartbeat?: Duration.Input
+}
+
+/**
+ * Where the observer listens, once it does: `url` (`http://127.0.0.1:9464`),
+ * `host` and `port` (the port it was given, or the one picked for `0`).
+ *
+ * @example
+ * ```ts
+ * import { NodeObserver } from "@arbor/node"
+ * import { Effect } from "effect"
+ *
+ * const treeUrl = Effect.gen(function*() {
+ *   const observer = yield* NodeObserver.NodeObserver
+ *   return `${observer.url}/tree`
+ * })
+ * ```
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class NodeObserver extends Context.Service<NodeObserver, {
+  readonly url: string
+  readonly host: string
+  readonly port: number
+}>()("@arbor/node/NodeObserver") {}
+
+/**
+ * The default port: the one Prometheus exporters usually take.
+ *
+ * @example
+ * ```ts
+ * import { NodeObserver } from "@arbor/node"
+ *
+ * const port = Number(process.env["METRICS_PORT"] ?? NodeObserver.defaultPort)
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const defaultPort = 9464
+
+const isEffect = (u: unknown): u is Effect.Effect<unknown, unknown> => Effect.isEffect(u)
+const Checks = Schema.Record(Schema.String, Schema.declare(isEffect, { expected: "an Effect" }))
+
+const OptionsSchema = Schema.Struct({
+  port: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))),
+  host: Schema.optionalKey(Schema.NonEmptyString),
+  ready: Schema.optionalKey(Checks),
+  health: Schema.optionalKey(Checks),
+  checkTimeout: Schema.optionalKey(ArborOptions.PositiveDuration),
+  heartbeat: Schema.optionalKey(ArborOptions.PositiveDuration)
+})
+
+/**
+ * Serves `toplevel`'s endpoints while the layer is in use. It fails with
+ * `InvalidOptions` for bad options, and with `ServeError` when it cannot
+ * listen (the port is taken, say), before the tree starts. Closing it ends
+ * the `/events` streams, then stops listening (a request still in flight
+ * after 2 seconds is cut off).
+ *
+ * @example
+ * ```ts
+ * import { MainLoop, System, Toplevel } from "@arbor/core"
+ * import { NodeObserver, NodeToplevel } from "@arbor/node"
+ * import { Effect } from "effect"
+ *
+ * class App extends System.System {
+ *   start(scope: System.Scope) {
+ *     return scope.child("worker", MainLoop.spawn(Effect.never)).pipe(Effect.asVoid)
+ *   }
+ * }
+ *
+ * const toplevel = Toplevel.make("app", new App())
+ * // curl -s localhost:9464/tree
+ * NodeToplevel.runMain(toplevel, { layer: NodeObserver.layer(toplevel, { port: 9464 }) })
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = <R>(
+  toplevel: Toplevel.Toplevel<R>,
+  options?: Options
+): Layer.Layer<NodeObserver, Errors.InvalidOptions | HttpServerError.ServeError> =>
+  Layer.unwrap(Effect.gen(function*() {
+    const config = yield* ArborOptions.decode(OptionsSchema, toplevel.name, options)
+    const closing = yield* Deferred.make<void>()
+    const settings: Settings = {
+      closing: Deferred.await(closing),
+      ready: Object.entries(config.ready ?? {}) as Settings["ready"],
+      health: Object.entries(config.health ?? {}),
+      checkTimeout: config.checkTimeout ?? "1 second",
+      heartbeat: config.heartbeat ?? "15 seconds"
+    }
+    const routes = Layer.mergeAll(
+      PrometheusMetrics.layerHttp({ path: "/metrics" }),
+      HttpRouter.add("GET", "/healthz", healthz(toplevel, settings)),
+      HttpRouter.add("GET", "/readyz", readyz(toplevel, settings)),
+      HttpRouter.add("GET", "/tree", Effect.map(toplevel.snapshot, treeResponse)),
+      HttpRouter.add("GET", "/events", Effect.sync(() => eventsResponse(toplevel, settings))),
+      HttpRouter.add("GET", "/", HttpServerResponse.text(index))
+    )
+    // Requests are not logged: scrapes and probes every few seconds would drown the tree's own logs.
+    const serving = HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true })
+    const server = NodeHttpServer.layer(createServer, {
+      port: config.port ?? defaultPort,
+      host: config.host ?? "127.0.0.1",
+      // `/events` streams are ended before; what is left is a request in flight, or a client that stopped reading.
+      gracefulShutdownTimeout: "2 seconds"
+    })
+    const address = Layer.effect(NodeObserver)(Effect.gen(function*() {
+      const { address } = yield* HttpServer.HttpServer
+      const url = HttpServer.formatAddress(address)
+      // This layer closes before the server's: `/events` streams end cleanly, so no client holds the close up.
+      yield* Effect.addFinalizer(() => Deferred.succeed(closing, undefined))
+      yield* Effect.log(`observer listening on ${url}`)
+      return { url, host: config.host ?? "127.0.0.1", port: address._tag === "UnixPathAddress" ? 0 : address.port }
+    }))
+    // The routes are in place before the address is announced: a client told the URL finds them all.
+    return address.pipe(Layer.provide(serving), Layer.provide(server))
+  }))
+
+interface Settings {
+  /** Completes when the layer closes. */
+  readonly closing: Effect.Effect<void>
+  readonly ready: ReadonlyArray<readonly [string, Effect.Effect<boolean, unknown>]>
+  readonly health: ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown>]>
+  readonly checkTimeout: Duration.Input
+  readonly heartbeat: Duration.Input
+}
+
+const index = [
+  "GET /metrics   Prometheus metrics",
+  "GET /healthz   liveness",
+  "GET /readyz    readiness: 200 while the tree runs",
+  "GET /tree      the tree's snapshot (JSON)",
+  "GET /events    lifecycle events (Server-Sent Events)",
+  ""
+].join("\n")
+
+/** What a check answered: its value, or why it counts as failed. */
+type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: string }
+
+const runCheck = (check: Effect.Effect<unknown, unknown>, timeout: Duration.Input): Effect.Effect<Outcome> =>
+  check.pipe(
+    Effect.timeoutOption(timeout),
+    Effect.exit,
+    Effect.map((exit): Outcome => {
+      if (Exit.isFailure(exit)) return { ok: false, error: oneLine(exit.cause) }
+      return Option.isSome(exit.value)
+        ? { ok: true, value: exit.value.value }
+        : { ok: false, error: `no answer within ${Duration.format(Duration.fromInputUnsafe(timeout))}` }
+    })
+  )
+
+const runChecks = <A>(
+  checks: ReadonlyArray<readonly [string, Effect.Effect<A, unknown>]>,
+  timeout: Duration.Input
+): Effect.Effect<ReadonlyArray<readonly [string, Outcome]>> =>
+  Effect.forEach(checks, ([name, check]) => Effect.map(runCheck(check, timeout), (outcome) => [name, outcome] as const), {
+    concurrency: "unbounded"
+  })
+
+const oneLine = (cause: Cause.Cause<unknown>): string => {
+  if (Cause.hasInterruptsOnly(cause)) return "interrupted"
+  const error = Cause.squash(cause)
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+  return text.split("\n", 1)[0]!
+}
+
+const json = (status: number, body: unknown) =>
+  HttpServerResponse.jsonUnsafe(body, { status, headers: { "cache-control": "no-store" } })
+
+const healthz = <R>(toplevel: Toplevel.Toplevel<R>, settings: Settings) =>
+  Effect.gen(function*() {
+    const { root } = yield* toplevel.snapshot
+    const outcomes = yield* runChecks(settings.health, settings.checkTimeout)
+    const healthy = outcomes.every(([, outcome]) => outcome.ok)
+    const checks = Object.fromEntries(outcomes.map(([name, outcome]) => [name, outcome.ok ? outcome.value : { error: outcome.error }]))
+    return json(healthy ? 200 : 503, {
+      status: healthy ? "ok" : "unhealthy",
+      tree: root.state,
+      ...(outcomes.length > 0 ? { checks } : {})
+    })
+  })
+
+/** Indented: read by people with `curl | head` more often than by programs, which do not mind. */
+const treeResponse = (snapshot: TreeSnapshot.TreeSnapshot) =>
+  HttpServerResponse.text(JSON.stringify(snapshot, null, 2), {
+    contentType: "application/json",
+    headers: { "cache-control": "no-store" }
+  })
+
+/** Why a tree in `state` is not ready. */
+const notRunning = (root: TreeSnapshot.Node): string => {
+  switch (root.state) {
+    case "starting":
+      return "the tree is starting"
+    case "restarting":
+      return "the tree is restarting its children"
+    case "settling":
+      return "the tree is shutting down"
+    default:
+      return root.startedAt === null ? "the tree has not started" : "the tree has stopped"
+  }
+}
+
+const readyz = <R>(toplevel: Toplevel.Toplevel<R>, settings: Settings) =>
+  Effect.gen(function*() {
+    const { root } = yield* toplevel.snapshot
+    // The checks may depend on the tree's services: they are asked only once the tree runs.
+    if (root.state !== "running") return json(503, { status: "not ready", tree: root.state, reason: notRunning(root) })
+    const outcomes = yield* runChecks(settings.ready, settings.checkTimeout)
+    const failing = outcomes.flatMap(([name, outcome]) =>
+      outcome.ok && outcome.value === true ? [] : [`${name}: ${outcome.ok ? "not ready" : outcome.error}`]
+    )
+    const checks = Object.fromEntries(outcomes.map(([name, outcome]) =>
+      [name, outcome.ok ? (outcome.value === true ? "ok" : "not ready") : outcome.error]
+    ))
+    const extra = outcomes.length > 0 ? { checks } : {}
+    return failing.length === 0
+      ? json(200, { status: "ready", tree: root.state, ...extra })
+      : json(503, { status: "not ready", tree: root.state, reason: failing.join("; "), ...extra })
+  })
+
+/**
+ * One subscription per client. It is taken before the first line is sent, so
+ * a client that has read the opening comment misses no event after it.
+ */
+const eventsResponse = <R>(toplevel: Toplevel.Toplevel<R>, settings: Settings) => {
+  const frames = Stream.unwrap(Effect.gen(function*() {
+    const pull = yield* Stream.toPull(toplevel.events)
+    const events = Stream.fromPull(Effect.succeed(pull)).pipe(
+      // JSON.stringify never writes a raw newline, so each event is one `data:` line.
+      Stream.map((event) => `event: ${event._tag}\ndata: ${JSON.stringify(event)}\n\n`)
+    )
+    const heartbeats = Stream.tick(settings.heartbeat).pipe(Stream.drop(1), Stream.map(() => ": heartbeat\n\n"))
+    return Stream.concat(
+      Stream.make(`: ${toplevel.name} lifecycle events\n\n`),
+      Stream.merge(events, heartbeats, { haltStrategy: "left" }).pipe(Stream.interruptWhen(settings.closing))
+    )
+  }))
+  return HttpServerResponse.stream(Stream.encodeText(frames), {
+    contentType: "text/event-stream",
+    headers: { "cache-control": "no-store", "x-accel-buffering": "no" }
+  })
+}

@@ -1,0 +1,446 @@
+/**
+ * The observer against a real server on an ephemeral loopback port, read with
+ * Node's `fetch`. Each test runs a small tree whose crashes and settling the
+ * test scripts. Waits are bounded generously (two noisy cores): they check
+ * behaviour, not speed.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Errors, Lifecycle, LifecycleEvent, MainLoop, System, Toplevel, TreeSnapshot } from "@arbor/core"
+import type { Toplevel as ToplevelModel } from "@arbor/core"
+import { NodeObserver } from "@arbor/node"
+import { Deferred, Effect, Exit, Fiber, Layer, Metric, Queue, Ref, Schedule, Schema } from "effect"
+
+interface Reply {
+  readonly status: number
+  readonly type: string | null
+  readonly body: string
+}
+
+const get = (url: string, path: string): Effect.Effect<Reply> =>
+  Effect.promise(async () => {
+    const response = await fetch(`${url}${path}`)
+    return { status: response.status, type: response.headers.get("content-type"), body: await response.text() }
+  })
+
+const json = (reply: Reply): any => JSON.parse(reply.body)
+
+/** Asks again every 50 ms until `done` holds; fails with the last reply after 15 seconds. */
+const eventually = (url: string, path: string, done: (reply: Reply) => boolean): Effect.Effect<Reply> =>
+  Effect.gen(function*() {
+    let last: Reply | undefined
+    const attempt = Effect.flatMap(get(url, path), (reply) => {
+      last = reply
+      return done(reply) ? Effect.succeed(reply) : Effect.fail("not yet")
+    })
+    return yield* attempt.pipe(
+      Effect.retry(Schedule.spaced("50 millis")),
+      Effect.orDie,
+      Effect.timeoutOrElse({
+        duration: "15 seconds",
+        orElse: () => Effect.die(new Error(`${path} never answered as expected; last: ${JSON.stringify(last)}`))
+      })
+    )
+  })
+
+/**
+ * A tree: `steady` (on shutdown, settles only once the test releases it, so
+ * the tree stays `settling` meanwhile) and `crashy` (fails each time the test
+ * crashes it).
+ */
+const scripted = (options?: ToplevelModel.Options) =>
+  Effect.gen(function*() {
+    const crashes = yield* Queue.unbounded<void>()
+    const release = yield* Deferred.make<void>()
+    const held = Effect.suspend(() => toplevel.shutdownToken.isSignalled ? Deferred.await(release) : Effect.void)
+    const toplevel: Toplevel.Toplevel = Toplevel.make(
+      "app",
+      System.make((scope) =>
+        Effect.gen(function*() {
+          yield* scope.child("steady", MainLoop.spawn(Effect.andThen(Lifecycle.settling, held)), { shutdown: "1 minute" })
+          const crash = Effect.andThen(Queue.take(crashes), Effect.fail(new Error("scripted crash")))
+          yield* scope.child("crashy", MainLoop.spawn(Effect.raceFirst(crash, Lifecycle.settling)))
+        })
+      ),
+      options
+    )
+    return {
+      toplevel,
+      crash: Queue.offer(crashes, undefined),
+      release: Deferred.succeed(release, undefined),
+      /** Asks the tree to stop, lets it settle and waits for the end. */
+      stop: (fiber: Fiber.Fiber<void, unknown>) =>
+        Effect.andThen(Effect.sync(() => toplevel.shutdownToken.signal()), Deferred.succeed(release, undefined)).pipe(
+          Effect.andThen(Fiber.join(fiber))
+        )
+    }
+  })
+
+type Tree = Effect.Success<ReturnType<typeof scripted>>
+
+/**
+ * Serves `tree` on a free port with an isolated metric registry, and runs
+ * `body` with the observer's URL. The tree is not started: `body` starts it.
+ */
+const observing = <A, E>(
+  tree: Tree,
+  body: (url: string) => Effect.Effect<A, E>,
+  options: NodeObserver.Options = {}
+) =>
+  Effect.gen(function*() {
+    const { url } = yield* NodeObserver.NodeObserver
+    return yield* body(url)
+  }).pipe(
+    Effect.provide(NodeObserver.layer(tree.toplevel, { ...options, port: 0 })),
+    Effect.provideService(Metric.MetricRegistry, new Map())
+  )
+
+const start = (tree: Tree) => Effect.forkChild(tree.toplevel.start(), { startImmediately: true })
+
+const running = (url: string) => eventually(url, "/readyz", (reply) => reply.status === 200)
+
+/** Reads a Server-Sent Events response as it arrives. */
+const sse = (response: Response) => {
+  const reader = response.body!.getReader()
+  const decoder = new TextDecoder()
+  let text = ""
+  let ended = false
+  return {
+    text: () => text,
+    ended: () => ended,
+    /** Reads until `done(text)` holds, or the stream ends; fails after 15 seconds. */
+    until: (done: (text: string) => boolean) =>
+      Effect.promise(async () => {
+        const deadline = Date.now() + 15_000
+        while (!done(text) && !ended) {
+          if (Date.now() > deadline) throw new Error(`timed out; events so far:\n${text}`)
+          const chunk = await reader.read()
+          if (chunk.done) ended = true
+          else text += decoder.decode(chunk.value, { stream: true })
+        }
+        return text
+      }),
+    cancel: () => Effect.promise(() => reader.cancel())
+  }
+}
+
+/** The event frames of a Server-Sent Events text, checked for framing and decoded. */
+const frames = (text: string): Array<LifecycleEvent.LifecycleEvent> =>
+  text.split("\n\n").filter((frame) => frame.startsWith("event: ")).map((frame) => {
+    const [event, data, ...rest] = frame.split("\n")
+    expect(rest).toEqual([])
+    expect(data!.startsWith("data: ")).toBe(true)
+    const decoded = Schema.decodeUnknownSync(Schema.fromJsonString(LifecycleEvent.LifecycleEvent))(data!.slice("data: ".length))
+    expect(event).toBe(`event: ${decoded._tag}`)
+    return decoded
+  })
+
+describe("NodeObserver", () => {
+  it.live("serves every endpoint with its content type", () =>
+    Effect.gen(function*() {
+      const tree = yield* scripted()
+      yield* observing(tree, (url) =>
+        Effect.gen(function*() {
+          expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+          const fiber = yield* start(tree)
+          yield* running(url)
+
+          const metrics = yield* get(url, "/metrics")
+          expect(metrics.status).toBe(200)
+          expect(metrics.type).toMatch(/^text\/plain; version=0\.0\.4/)
+
+          const health = yield* get(url, "/healthz")
+          expect([health.status, health.type]).toEqual([200, "application/json"])
+          expect(json(health)).toEqual({ status: "ok", tree: "running" })
+
+          const ready = yield* get(url, "/readyz")
+          expect([ready.status, ready.type]).toEqual([200, "application/json"])
+          expect(json(ready)).toEqual({ status: "ready", tree: "running" })
+
+          const snapshot = yield* get(url, "/tree")
+          expect([snapshot.status, snapshot.type]).toEqual([200, "application/json"])
+
+          const events = yield* Effect.promise(() => fetch(`${url}/events`))
+          expect([events.status, events.headers.get("content-type")]).toEqual([200, "text/event-stream"])
+          expect(events.headers.get("cache-control")).toBe("no-store")
+          yield* sse(events).cancel()
+
+          const index = yield* get(url, "/")
+          expect(index.body).toContain("GET /events")
+          expect((yield* get(url, "/nothing-here")).status).toBe(404)
+          yield* tree.stop(fiber)
+        }))
+    }))
+
+  it.live("/readyz answers 503 before the tree runs, 200 while it runs and 503 while it shuts down", () =>
+    Effect.gen(function*() {
+      const tree = yield* scripted()
+      yield* observing(tree, (url) =>
+        Effect.gen(function*() {
+          const before = yield* get(url, "/readyz")
+          expect(before.status).toBe(503)
+          expect(json(before)).toEqual({ status: "not ready", tree: "stopped", reason: "the tree has not started" })
+          // Liveness does not depend on the tree: the process serves.
+          expect((yield* get(url, "/healthz")).status).toBe(200)
+
+          const fiber = yield* start(tree)
+          yield* running(url)
+
+          // `steady` holds the shutdown until released: the tree stays settling meanwhile.
+          tree.toplevel.shutdownToken.signal()
+          const settling = yield* eventually(url, "/readyz", (reply) => reply.status !== 200)
+          expect(settling.status).toBe(503)
+          expect(json(settling)).toEqual({ status: "not ready", tree: "settling", reason: "the tree is shutting down" })
+          expect(json(yield* get(url, "/healthz"))).toEqual({ status: "ok", tree: "settling" })
+          yield* tree.release
+          yield* Fiber.join(fiber)
+
+          const after = yield* get(url, "/readyz")
+          expect(after.status).toBe(503)
+          expect(json(after)).toMatchObject({ tree: "stopped", reason: "the tree has stopped" })
+        }))
+    }))
+
+  it.live("/readyz answers 503 while the root waits to restart its children", () =>
+    Effect.gen(function*() {
+      const tree = yield* scripted({ backoff: Schedule.spaced("1 second") })
+      yield* observing(tree, (url) =>
+        Effect.gen(function*() {
+          const fiber = yield* start(tree)
+          yield* running(url)
+          yield* tree.crash
+          const restarting = yield* eventually(url, "/readyz", (reply) => reply.status !== 200)
+          expect(json(restarting)).toEqual({
+            status: "not ready",
+            tree: "restarting",
+            reason: "the tree is restarting its children"
+          })
+          yield* running(url)
+          yield* tree.stop(fiber)
+        }))
+    }))
+
+  it.live("a ready check vetoes readiness: false, a failure and no answer in time each make it 503", () =>
+    Effect.gen(function*() {
+      const tree = yield* scripted()
+      const database = yield* Ref.make(false)
+      const ready = {
+        database: Ref.get(database),
+        cache: Effect.succeed(true)
+      }
+      yield* observing(tree, (url) =>
+        Effect.gen(function*() {
+          const fiber = yield* start(tree)
+          const vetoed = yield* eventually(url, "/readyz", (reply) => json(reply).tree === "running")
+          expect(vetoed.status).toBe(503)
+          expect(json(vetoed)).toEqual({
+            status: "not ready",
+            tree: "running",
+            reason: "database: not ready",
+            checks: { database: "not ready", cache: "ok" }
+          })
+          yield* Ref.set(database, true)
+          const passing = yield* get(url, "/readyz")
+          expect(passing.status).toBe(200)
+          expect(json(passing)).toEqual({ status: "ready", tree: "running", checks: { database: "ok", cache: "ok" } })
+          yield* tree.stop(fiber)
+        }), { ready })
+
+      const failing = yield* scripted()
+      yield* observing(failing, (url) =>
+        Effect.gen(function*() {
+          const fiber = yield* start(failing)
+          const reply = yield* eventually(url, "/readyz", (reply) => json(reply).tree === "running")
+          expect(reply.status).toBe(503)
+          expect(json(reply).checks).toEqual({ broken: "Error: no connection", slow: "no answer within 200ms" })
+          yield* failing.stop(fiber)
+        }), {
+        ready: { broken: Effect.fail(new Error("no connection")), slow: Effect.as(Effect.never, true) },
+        checkTimeout: "200 millis"
+      })
+    }))
+
+  it.live("/healthz shows each health check's value, and answers 503 when one fails", () =>
+    Effect.gen(function*() {
+      const tree = yield* scripted()
+      const stalled = yield* Ref.make(false)
+      const health = {
+        watchdog: Effect.flatMap(Ref.get(stalled), (stalled) =>
+          stalled ? Effect.fail(new Error("event loop stalled for 12s")) : Effect.succeed({ lastStallMillis: 40 })
+        )
+      }
+      yield* observing(tree, (url) =>
+        Effect.gen(function*() {
+          const ok = yield* get(url, "/healthz")
+          expect(ok.status).toBe(200)
+          expect(json(ok)).toEqual({ status: "ok", tree: "stopped", checks: { watchdog: { lastStallMillis: 40 } } })
+          yield* Ref.set(stalled, true)
+          const unhealthy = yield* get(url, "/healthz")
+          expect(unhealthy.status).toBe(503)
+          expect(json(unhealthy)).toEqual({
+            status: "unhealthy",
+            tree: "stopped",
+            checks: { watchdog: { error: "Error: event loop stalled for 12s" } }
+          })
+        }), { health })
+    }))
+
+  it.live("/metrics shows the children by state and counts a scripted crash's restart", () =>
+    Effect.gen(function*() {
+      const tree = yield* scripted()
+      yield* observing(tree, (url) =>
+        Effect.gen(function*() {
+          const fiber = yield* start(tree)
+          yield* running(url)
+          const before = (yield* get(url, "/metrics")).body
+          expect(before).toContain("arbor_children{path=\"app\",state=\"running\"} 2")
+          expect(before).not.toContain("arbor_child_restarts_total{path=\"app/crashy\"}")
+
+          yield* tree.crash
+          const after = yield* eventually(url, "/metrics", (reply) =>
+            reply.body.includes("arbor_child_restarts_total{path=\"app/crashy\"} 1") &&
+            reply.body.includes("arbor_children{path=\"app\",state=\"running\"} 2"))
+          expect(after.body).toContain("# TYPE arbor_child_restarts_total counter")
+          // one_for_all: the sibling was restarted with it.
+          expect(after.body).toContain("arbor_child_restarts_total{path=\"app/steady\"} 1")
+          expect(after.body).toMatch(/arbor_child_startup_seconds_count\{path="app\/crashy"\} 2/)
+          yield* tree.stop(fiber)
+        }))
+    }))
+
+  it.live("/tree answers the snapshot, decodable with the TreeSnapshot schema", () =>
+    Effect.gen(function*() {
+      const tree = yield* scripted()
+      yield* observing(tree, (url) =>
+        Effect.gen(function*() {
+          const fiber = yield* start(tree)
+          yield* running(url)
+          yield* tree.crash
+          const reply = yield* eventually(url, "/tree", (reply) => {
+            const crashy = json(reply).root.children?.find((child: TreeSnapshot.Node) => child.name === "crashy")
+            return crashy?.restarts === 1 && crashy.state === "running"
+          })
+          const snapshot = Schema.decodeUnknownSync(Schema.fromJsonString(TreeSnapshot.TreeSnapshot))(reply.body)
+          expect(snapshot.root).toMatchObject({ path: "app", kind: "system", state: "running", strategy: "one_for_all" })
+          expect(snapshot.root.children!.map((child) => child.path)).toEqual(["app/steady", "app/crashy"])
+          expect(snapshot.root.children![1]!.lastExit).toMatchObject({ kind: "failure", message: "Error: scripted crash" })
+          yield* tree.stop(fiber)
+        }))
+    }))
+
+  it.live("/events streams each lifecycle event as an SSE frame, and ends when the tree stops", () =>
+    Effect.gen(function*() {
+      const tree = yield* scripted()
+      yield* observing(tree, (url) =>
+        Effect.gen(function*() {
+          const fiber = yield* start(tree)
+          yield* running(url)
+          const events = sse(yield* Effect.promise(() => fetch(`${url}/events`)))
+          // The subscription is taken before the opening comment: nothing after it is missed.
+          const opening = yield* events.until((text) => text.includes("\n\n"))
+          expect(opening).toBe(": app lifecycle events\n\n")
+
+          yield* tree.crash
+          yield* events.until((text) => frames(text).some((e) => e._tag === "ChildStarted" && e.path === "app/crashy"))
+          const restart = frames(events.text())
+          expect(restart[0]).toMatchObject({ _tag: "ChildExited", path: "app/crashy", exit: "failure", decision: "restart" })
+          expect(restart[1]).toMatchObject({ _tag: "SystemRestarting", path: "app", child: "app/crashy", restart: 1 })
+          expect(restart.map((e) => `${e._tag} ${e.path}`)).toEqual([
+            "ChildExited app/crashy",
+            "SystemRestarting app",
+            "ChildSettling app/steady",
+            "ChildExited app/steady",
+            "ChildStarting app/steady",
+            "ChildStarted app/steady",
+            "ChildStarting app/crashy",
+            "ChildStarted app/crashy"
+          ])
+
+          yield* tree.stop(fiber)
+          const all = frames(yield* events.until(() => false))
+          expect(events.ended()).toBe(true)
+          expect(all.at(-2)).toMatchObject({ _tag: "ChildExited", path: "app/steady", decision: "stopped" })
+          expect(all.at(-1)).toMatchObject({ _tag: "ShutdownCompleted", path: "app", stopped: 2, forced: 0 })
+        }))
+    }))
+
+  it.live("/events sends a heartbeat comment while nothing happens", () =>
+    Effect.gen(function*() {
+      const tree = yield* scripted()
+      yield* observing(tree, (url) =>
+        Effect.gen(function*() {
+          const fiber = yield* start(tree)
+          yield* running(url)
+          const events = sse(yield* Effect.promise(() => fetch(`${url}/events`)))
+          const text = yield* events.until((text) => text.split(": heartbeat\n\n").length > 2)
+          expect(text.startsWith(": app lifecycle events\n\n: heartbeat\n\n")).toBe(true)
+          yield* events.cancel()
+          yield* tree.stop(fiber)
+        }), { heartbeat: "100 millis" })
+    }))
+
+  it.live("the server is gone once the tree has stopped", () =>
+    Effect.gen(function*() {
+      const tree = yield* scripted()
+      const url = yield* observing(tree, (url) =>
+        Effect.gen(function*() {
+          const fiber = yield* start(tree)
+          yield* running(url)
+          yield* tree.stop(fiber)
+          return url
+        }))
+      const error = yield* Effect.flip(Effect.tryPromise(() => fetch(`${url}/healthz`)))
+      expect(String((error.cause as any)?.cause?.code ?? (error.cause as any)?.cause)).toMatch(/ECONNREFUSED/)
+    }))
+
+  it.live("closing the layer while the tree runs ends the /events streams instead of waiting for them", () =>
+    Effect.gen(function*() {
+      const tree = yield* scripted()
+      const fiber = yield* start(tree)
+      const events = yield* observing(tree, (url) =>
+        Effect.gen(function*() {
+          yield* running(url)
+          const events = sse(yield* Effect.promise(() => fetch(`${url}/events`)))
+          yield* events.until((text) => text.includes("\n\n"))
+          return events
+        }))
+      // The layer has closed although the tree still runs: the stream ended, cleanly, for the client.
+      yield* events.until(() => false)
+      expect(events.ended()).toBe(true)
+      yield* tree.stop(fiber)
+    }))
+
+  it.live("a port in use fails the layer with ServeError before the tree starts", () =>
+    Effect.gen(function*() {
+      const tree = yield* scripted()
+      const exit = yield* observing(tree, (url) => {
+        const port = Number(new URL(url).port)
+        return Effect.exit(Effect.provide(Effect.void, NodeObserver.layer(tree.toplevel, { port })))
+      })
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect(JSON.stringify(exit)).toContain("ServeError")
+    }))
+
+  it.live("bad options fail the layer with InvalidOptions naming the option", () =>
+    Effect.gen(function*() {
+      const tree = yield* scripted()
+      const invalid = (options: unknown) =>
+        Effect.flip(Layer.build(NodeObserver.layer(tree.toplevel, options as NodeObserver.Options)).pipe(Effect.scoped))
+      for (
+        const [options, option] of [
+          [{ port: -1 }, "port"],
+          [{ port: 65_536 }, "port"],
+          [{ port: 1.5 }, "port"],
+          [{ host: "" }, "host"],
+          [{ ready: { database: true } }, "database"],
+          [{ checkTimeout: "-1 seconds" }, "checkTimeout"],
+          [{ heartbeat: 0 }, "heartbeat"],
+          [{ prot: 9464 }, "prot"]
+        ] as const
+      ) {
+        const error = yield* invalid(options)
+        expect(error).toBeInstanceOf(Errors.InvalidOptions)
+        expect(error).toMatchObject({ path: "app" })
+        expect((error as Errors.InvalidOptions).issue).toContain(option)
+      }
+    }))
+})
