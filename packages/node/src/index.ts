@@ -6,3 +6,5 @@
 
 /** Running a toplevel as the process's main program: signals, exit codes, a hard deadline. */
 export * as NodeToplevel from "./NodeToplevel.ts"
+/** The event-loop watchdog: stalls of the main thread detected, explained and, if asked, ended. */
+export * as Watchdog from "./Watchdog.ts"
