@@ -2,7 +2,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { Errors } from "@arbor/core"
 import { Watchdog } from "@arbor/node"
 import { Effect, Layer } from "effect"
-import { readFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { run } from "./process.ts"
 
@@ -68,6 +70,24 @@ describe("Watchdog", () => {
     const [event] = stallEvents(output)
     expect(event!.stack).toEqual([])
     expect(event!.stackUnavailable).toMatch(/^no JavaScript stack/)
+  })
+
+  it("records a CPU profile of the stalled main thread when asked to", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "arbor-watchdog-"))
+    try {
+      const program = run(fixture, ["profile", directory])
+      expect(await program.exited()).toBe(0)
+      const line = program.output().split("\n").find((line) => line.startsWith("{\"type\":\"arbor.watchdog.profile\""))
+      const summary = JSON.parse(line!)
+      expect(summary.path.startsWith(directory)).toBe(true)
+      expect(summary.samples).toBeGreaterThan(0)
+      const profile = JSON.parse(readFileSync(summary.path, "utf8"))
+      expect(profile.nodes.length).toBeGreaterThan(0)
+      expect(profile.samples.length).toBe(summary.samples)
+      expect(stallEvents(program.output())[0]).toMatchObject({ profile: summary.path })
+    } finally {
+      rmSync(directory, { recursive: true, force: true })
+    }
   })
 
   it("feed() within a long expected job prevents a false alarm", async () => {

@@ -164,7 +164,8 @@ const summarizeProfile = (profile: any, urls: Map<string, string>) => {
     .map(({ hits, node }) => ({
       functionName: node.callFrame.functionName || "(anonymous)",
       url: node.callFrame.url || urls.get(node.callFrame.scriptId) || "",
-      line: node.callFrame.lineNumber + 1,
+      // -1 when V8 has no position for it, as for code compiled before the profile started.
+      ...(node.callFrame.lineNumber >= 0 ? { line: node.callFrame.lineNumber + 1 } : {}),
       selfPercent: Math.round(hits / Math.max(total, 1) * 1000) / 10
     }))
   return { samples: total, top }
