@@ -117,6 +117,7 @@ describe("Watchdog", () => {
     const program = run(fixture, ["forever"], { NODE_OPTIONS: "--inspect=127.0.0.1:0" })
     await program.waitFor("\"type\":\"arbor.watchdog.stall\"")
     expect(reports(program.output())[0]).toMatchObject({ action: "log", note: "not exiting: a debugger is attached" })
+    expect(reports(program.output())[0]!.stackUnavailable).toMatch(/^not captured: the inspector is active/)
     await new Promise((resolve) => setTimeout(resolve, 1_000))
     expect(program.child.exitCode).toBeNull()
     program.child.kill("SIGKILL")

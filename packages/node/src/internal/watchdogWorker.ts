@@ -204,8 +204,15 @@ let stalls = 0
 /** Everything the worker does about one stall, in order; the main thread hears of it once it is over. */
 const investigate = async (stall: Stall, silentFor: number): Promise<Omit<Extract<FromWorker, { _tag: "Recovered" }>, "_tag" | "stalledFor">> => {
   const recentCpu = cpu()
-  const connection = config.captureStack || config.profile !== undefined ? connect() : undefined
-  let capture: Capture = { stack: [], stackUnavailable: "stack capture is off (captureStack: false)" }
+  // A debugger may hold the main thread at a breakpoint: a capture would resume it behind the user's back.
+  const debuggerAttached = Atomics.load(cells, Cell.debugger) === 1n
+  const connection = !debuggerAttached && (config.captureStack || config.profile !== undefined) ? connect() : undefined
+  let capture: Capture = {
+    stack: [],
+    stackUnavailable: debuggerAttached
+      ? "not captured: the inspector is active, a debugger may hold the main thread at a breakpoint"
+      : "stack capture is off (captureStack: false)"
+  }
   let heap: { usedSize: number; totalSize: number } | undefined
   let answered = false
   try {
@@ -223,7 +230,6 @@ const investigate = async (stall: Stall, silentFor: number): Promise<Omit<Extrac
   } catch (error) {
     capture = { stack: [], stackUnavailable: `no JavaScript stack: the capture failed: ${String(error)}` }
   }
-  const debuggerAttached = Atomics.load(cells, Cell.debugger) === 1n
   const exits = config.action === "exit" && !debuggerAttached
   write({
     type: "arbor.watchdog.stall",
