@@ -37,10 +37,9 @@ const child = (args: ReadonlyArray<string>): { process: ChildProcess; lines: Arr
 
 /** A child: idle for the window, with or without a watchdog; prints its CPU use as a percentage of one core. */
 const idle = async (armed: boolean, seconds: number) => {
-  if (armed) {
-    const { Watchdog } = await import("@arbor/node")
-    await Watchdog.arm().ready
-  }
+  // Both load the same modules: the difference is the watchdog's alone.
+  const { Watchdog } = await import("@arbor/node")
+  if (armed) await Watchdog.arm().ready
   await new Promise((resolve) => setTimeout(resolve, 2_000))
   const before = process.cpuUsage()
   const started = process.hrtime.bigint()
@@ -48,6 +47,7 @@ const idle = async (armed: boolean, seconds: number) => {
   const used = process.cpuUsage(before)
   const elapsed = Number(process.hrtime.bigint() - started) / 1_000
   console.log(`cpu ${((used.user + used.system) / elapsed * 100).toFixed(4)}`)
+  console.log(`rss ${process.memoryUsage.rss()}`)
 }
 
 /** A child: blocks its event loop for threshold + 1.5 s and prints when the block began. */
@@ -74,9 +74,14 @@ const main = async () => {
   console.log(`idle CPU over ${seconds} s (after a 2 s warm-up), % of one core:`)
   const runs = [child(["idle", "none", String(seconds)]), child(["idle", "armed", String(seconds)])]
   await Promise.all(runs.map((run) => run.exited))
-  const [none, armed] = runs.map((run) => Number(run.lines.find((line) => line.text.startsWith("cpu "))!.text.slice(4)))
-  console.log(`  without a watchdog     ${none!.toFixed(3)} %`)
-  console.log(`  Watchdog.arm() default ${armed!.toFixed(3)} %   (difference ${(armed! - none!).toFixed(3)} %)`)
+  const read = (key: string) => runs.map((run) => Number(run.lines.find((line) => line.text.startsWith(`${key} `))!.text.slice(4)))
+  const [none, armed] = read("cpu")
+  const [noneRss, armedRss] = read("rss").map((bytes) => bytes / 2 ** 20)
+  console.log(`  without a watchdog     ${none!.toFixed(3)} %   RSS ${noneRss!.toFixed(1)} MiB`)
+  console.log(
+    `  Watchdog.arm() default ${armed!.toFixed(3)} %   RSS ${armedRss!.toFixed(1)} MiB ` +
+      `(difference ${(armed! - none!).toFixed(3)} %, ${(armedRss! - noneRss!).toFixed(1)} MiB)`
+  )
 
   for (const [threshold, trials] of [[500, 5], [1_000, 5], [5_000, 3]] as const) {
     const late: Array<number> = []

@@ -113,15 +113,20 @@ export const start = (config: Config, onStall: (stall: Extract<FromWorker, { _ta
     Atomics.store(view, Cell.debugger, inspector.url() === undefined ? 0n : 1n)
   }
   beat()
-  const timer = setInterval(beat, config.heartbeat).unref()
-
   const { logTo: _, heartbeat: __, ...rest } = config
-  const worker = new Worker(workerUrl(), {
-    workerData: { shared, config: { ...rest, fd } } satisfies WorkerData,
-    // Not the main thread's flags: --inspect, --import hooks or --cpu-prof would apply to the worker too.
-    execArgv: [],
-    name: "arbor-watchdog"
-  })
+  let worker: Worker
+  try {
+    worker = new Worker(workerUrl(), {
+      workerData: { shared, config: { ...rest, fd } } satisfies WorkerData,
+      // Not the main thread's flags: --inspect, --import hooks or --cpu-prof would apply to the worker too.
+      execArgv: [],
+      name: "arbor-watchdog"
+    })
+  } catch (error) {
+    if (opened) closeSync(fd)
+    throw error
+  }
+  const timer = setInterval(beat, config.heartbeat).unref()
 
   let resolveReady: () => void
   let rejectReady: (error: unknown) => void

@@ -67,7 +67,13 @@ const connect = () => {
       ),
       config.captureTimeout
     )
-  return { session, post, urls }
+  let open = true
+  // Disconnecting also resumes the main thread if a pause landed after its capture was given up.
+  const close = () => {
+    if (open) session.disconnect()
+    open = false
+  }
+  return { session, post, urls, close, isOpen: () => open }
 }
 
 type Connection = ReturnType<typeof connect>
@@ -99,6 +105,8 @@ const captureStack = async (connection: Connection, beat: bigint): Promise<Captu
     await post("Debugger.disable")
   } catch (error) {
     if (!(error instanceof Timeout)) throw error
+    // The main thread went into native code mid-capture: let go of it rather than leave a pause pending.
+    connection.close()
     return { stack: [], stackUnavailable: noAnswer("no JavaScript stack") }
   }
   // A pause that lands after the heartbeat resumed shows whatever ran next, not the stall.
@@ -228,6 +236,7 @@ const investigate = async (stall: Stall, silentFor: number): Promise<Omit<Extrac
       if (answered && config.captureStack) capture = await captureStack(connection, stall.beat)
     }
   } catch (error) {
+    connection?.close()
     capture = { stack: [], stackUnavailable: `no JavaScript stack: the capture failed: ${String(error)}` }
   }
   const exits = config.action === "exit" && !debuggerAttached
@@ -252,10 +261,10 @@ const investigate = async (stall: Stall, silentFor: number): Promise<Omit<Extrac
     ...(config.action === "exit" && debuggerAttached ? { note: "not exiting: a debugger is attached" } : {})
   })
   let profile: string | undefined
-  if (connection !== undefined && config.profile !== undefined && answered) {
+  if (connection !== undefined && config.profile !== undefined && answered && connection.isOpen()) {
     profile = await recordProfile(connection, stall.number)
   }
-  connection?.session.disconnect()
+  connection?.close()
   if (exits) await exit(stall)
   return { at: stall.at, stack: capture.stack, stackUnavailable: capture.stackUnavailable, profile }
 }
