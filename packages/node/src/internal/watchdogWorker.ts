@@ -80,7 +80,8 @@ type Connection = ReturnType<typeof connect>
 
 const noAnswer = (what: string) =>
   `${what}: the main thread did not answer the inspector within ${config.captureTimeout} ms ` +
-  "(it is running native code, such as a long JSON.parse or a synchronous fs, crypto or child_process call)"
+  "(it is running native code, such as a long JSON.parse or a synchronous fs, crypto or child_process call, " +
+  "or the machine is too overloaded to schedule it)"
 
 interface Capture {
   readonly stack: ReadonlyArray<Frame>
