@@ -272,7 +272,8 @@ const armWith = (config: internal.Config): Armed => {
 
 /**
  * Arms a watchdog from plain code. Throws `InvalidOptions` for bad options.
- * It never keeps the process alive; `disarm()` stops it earlier.
+ * It never keeps the process alive once its worker watches (50–100 ms after
+ * arming, so that awaiting `ready` works); `disarm()` stops it earlier.
  *
  * @example
  * ```ts

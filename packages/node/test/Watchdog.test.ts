@@ -162,6 +162,7 @@ describe("Watchdog", () => {
 
     it("a negative threshold, an unknown action or signal, a misspelt key", () => {
       expect(rejected({ threshold: "-1 seconds" }).issue).toContain("[\"threshold\"]")
+      expect(rejected({ threshold: "30 days" }).issue).toContain("must be at most 24 days")
       expect(rejected({ action: "restart" }).issue).toContain("[\"action\"]")
       expect(rejected({ action: "exit", signal: "SIGTERM" }).issue).toContain("[\"signal\"]")
       expect(rejected({ treshold: "1 second" }).issue).toContain("[\"treshold\"]")

@@ -49,6 +49,8 @@ const invalid = (issue: string, key: string) => new Errors.InvalidOptions({ path
 export const decode = (input: unknown): Effect.Effect<Config, Errors.InvalidOptions> =>
   Effect.flatMap(Options.decode(OptionsSchema, path, input), (options) => {
     const threshold = millis(options.threshold ?? "5 seconds")
+    // Node's timers cannot wait longer: a longer delay silently becomes 1 ms.
+    if (threshold > 2 ** 31 - 1) return Effect.fail(invalid("must be at most 24 days", "threshold"))
     const heartbeat = options.heartbeat === undefined ? threshold / 5 : millis(options.heartbeat)
     // A heartbeat close to the threshold lets a healthy loop look stalled between two beats.
     if (heartbeat > threshold / 2) {
