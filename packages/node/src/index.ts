@@ -8,3 +8,5 @@
 export * as NodeToplevel from "./NodeToplevel.ts"
 /** Watching a running tree over HTTP: metrics, health, readiness, the snapshot, the events. */
 export * as NodeObserver from "./NodeObserver.ts"
+/** The event-loop watchdog: stalls of the main thread detected, explained and, if asked, ended. */
+export * as Watchdog from "./Watchdog.ts"

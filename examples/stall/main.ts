@@ -1,0 +1,75 @@
+/**
+ * Stall: a service whose request handler now and then blocks the event loop.
+ *
+ *   app                  toplevel, with the event-loop watchdog (threshold 1 s)
+ *   ├── server           permanent: handles requests from its queue
+ *   └── traffic          permanent: a request every 100 ms
+ *
+ * Every 30th request (the 8th first) asks for a report whose synchronous
+ * loop runs for 1.5 s. No fiber can run meanwhile — not the server, not its
+ * supervisor — but the watchdog's worker thread can: a second after the last
+ * heartbeat it writes a JSON line to stderr naming `buildReport` and the line
+ * it is stuck on, with the last snapshot the app shared.
+ *
+ *   npm run example:stall                            (WATCHDOG_ACTION=log: report, carry on; Ctrl-C to stop)
+ *   WATCHDOG_ACTION=exit npm run example:stall       (report, then SIGKILL: exit code 137)
+ */
+import { Lifecycle, MainLoop, System, Toplevel } from "@arbor/core"
+import { NodeToplevel, Watchdog } from "@arbor/node"
+import { Effect, Queue } from "effect"
+
+interface Request {
+  readonly id: number
+  readonly path: "/orders" | "/report"
+}
+
+/** The slow part: fine for 1,000 orders, far too slow on the main thread for the year's. */
+function buildReport(orders: number): number {
+  const started = Date.now()
+  let total = 0
+  for (let order = 0; Date.now() - started < 1_500; order = (order + 1) % orders) {
+    total += Math.sqrt(order) * 1.07
+  }
+  return total
+}
+
+const server = Effect.gen(function*() {
+  const inbox = yield* Queue.unbounded<Request>()
+  const watchdog = yield* Watchdog.Watchdog
+  let handled = 0
+  const handle = (request: Request) =>
+    Effect.gen(function*() {
+      if (request.path === "/report") {
+        yield* Effect.log(`request ${request.id}: ${request.path}`)
+        yield* Effect.sync(() => buildReport(365_000))
+      }
+      handled++
+      // What the watchdog's report shows if the loop stalls; Toplevel's tree snapshot belongs here.
+      yield* watchdog.shareSnapshot({ app: "app", children: [{ name: "server", state: "running", handled }] })
+    })
+  return yield* MainLoop.spawn(
+    Effect.raceFirst(Effect.forever(Effect.flatMap(Queue.take(inbox), handle)), Lifecycle.settling),
+    inbox
+  )
+})
+
+const traffic = (inbox: Queue.Queue<Request>) =>
+  MainLoop.spawn(Effect.gen(function*() {
+    for (let id = 1; !(yield* Lifecycle.isSettling); id++) {
+      yield* Queue.offer(inbox, { id, path: id % 30 === 8 ? "/report" : "/orders" })
+      yield* Effect.sleep("100 millis")
+    }
+  }))
+
+const app = System.make((scope) =>
+  Effect.gen(function*() {
+    const inbox = yield* scope.child("server", server)
+    yield* scope.child("traffic", traffic(inbox))
+  })
+)
+
+const action = process.env["WATCHDOG_ACTION"] === "exit" ? "exit" : "log"
+
+NodeToplevel.runMain(Toplevel.make("app", app), {
+  layer: Watchdog.layer({ threshold: "1 second", action })
+})
