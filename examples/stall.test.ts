@@ -18,9 +18,17 @@ describe("examples/stall", () => {
     const program = run(example, [], { WATCHDOG_ACTION: "log" })
     await program.waitFor("\"type\":\"arbor.watchdog.stall\"")
     expect(report(program.output()).stack[0]).toMatchObject({ functionName: "buildReport", line: loopLine })
-    expect(report(program.output()).snapshot.children[0].name).toBe("server")
-    // Once free, the main thread hears of it: the layer logs it as a warning.
+    // The report shows the tree as last shared: its children and their states.
+    const children = report(program.output()).snapshot.root.children
+    expect(children.map((child: { name: string; state: string }) => `${child.name}:${child.state}`)).toEqual([
+      "server:running",
+      "traffic:running"
+    ])
+    // Once free, the main thread hears of it: the layer logs it as a warning, and /healthz tells it.
     await program.waitFor(/event loop stalled for [^\n]* at buildReport \(file:[^\n]*main\.ts:\d+:\d+\)/)
+    const url = /observer listening on (http:\/\/[\d.:]+)/.exec(program.output())![1]!
+    const health = await (await fetch(`${url}/healthz`)).json() as { checks: { eventLoop: { lastStall: { where: string } } } }
+    expect(health.checks.eventLoop.lastStall.where).toMatch(/^buildReport \(file:/)
     program.child.kill("SIGINT")
     expect(await program.exited()).toBe(0)
   })

@@ -15,8 +15,8 @@
  *   WATCHDOG_ACTION=exit npm run example:stall       (report, then SIGKILL: exit code 137)
  */
 import { Lifecycle, MainLoop, System, Toplevel } from "@arbor/core"
-import { NodeToplevel, Watchdog } from "@arbor/node"
-import { Effect, Queue } from "effect"
+import { NodeObserver, NodeToplevel, Watchdog } from "@arbor/node"
+import { Effect, Layer, Queue } from "effect"
 
 interface Request {
   readonly id: number
@@ -35,17 +35,12 @@ function buildReport(orders: number): number {
 
 const server = Effect.gen(function*() {
   const inbox = yield* Queue.unbounded<Request>()
-  const watchdog = yield* Watchdog.Watchdog
-  let handled = 0
   const handle = (request: Request) =>
     Effect.gen(function*() {
       if (request.path === "/report") {
         yield* Effect.log(`request ${request.id}: ${request.path}`)
         yield* Effect.sync(() => buildReport(365_000))
       }
-      handled++
-      // What the watchdog's report shows if the loop stalls; Toplevel's tree snapshot belongs here.
-      yield* watchdog.shareSnapshot({ app: "app", children: [{ name: "server", state: "running", handled }] })
     })
   return yield* MainLoop.spawn(
     Effect.raceFirst(Effect.forever(Effect.flatMap(Queue.take(inbox), handle)), Lifecycle.settling),
@@ -56,7 +51,7 @@ const server = Effect.gen(function*() {
 const traffic = (inbox: Queue.Queue<Request>) =>
   MainLoop.spawn(Effect.gen(function*() {
     for (let id = 1; !(yield* Lifecycle.isSettling); id++) {
-      yield* Queue.offer(inbox, { id, path: id % 30 === 8 ? "/report" : "/orders" })
+      yield* Queue.offer(inbox, { id, path: id % 30 === 20 ? "/report" : "/orders" })
       yield* Effect.sleep("100 millis")
     }
   }))
@@ -69,7 +64,11 @@ const app = System.make((scope) =>
 )
 
 const action = process.env["WATCHDOG_ACTION"] === "exit" ? "exit" : "log"
+const toplevel = Toplevel.make("app", app)
 
-NodeToplevel.runMain(Toplevel.make("app", app), {
-  layer: Watchdog.layer({ threshold: "1 second", action })
-})
+// With the toplevel, the watchdog's reports show the tree, its stalls join the tree's events,
+// and the observer's /healthz tells the last one.
+const watchdog = Watchdog.layer({ threshold: "1 second", action, toplevel })
+const observer = NodeObserver.layer(toplevel, { port: Number(process.env["ARBOR_OBSERVER_PORT"] ?? 0) })
+
+NodeToplevel.runMain(toplevel, { layer: Layer.provideMerge(observer, watchdog) })

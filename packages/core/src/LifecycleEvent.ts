@@ -213,6 +213,26 @@ export const ShutdownCompleted = Schema.TaggedStruct("ShutdownCompleted", { ...b
 export type ShutdownCompleted = typeof ShutdownCompleted.Type
 
 /**
+ * The process's event loop was stalled: no fiber (supervisors included) could
+ * run for `stalledForMillis`. Reported by an event-loop watchdog after the
+ * loop recovered (`path` is the toplevel's); `where` is the stuck JavaScript
+ * frame, or why there is none (native code).
+ *
+ * @example
+ * ```ts
+ * import { LifecycleEvent } from "@arbor/core"
+ *
+ * const line = (event: LifecycleEvent.StallDetected) => `stalled ${event.stalledForMillis} ms at ${event.where}`
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export const StallDetected = Schema.TaggedStruct("StallDetected", { ...base, stalledForMillis: Schema.Number, where: Schema.String })
+/** @since 0.1.0 */
+export type StallDetected = typeof StallDetected.Type
+
+/**
  * Any lifecycle event.
  *
  * @example
@@ -240,7 +260,8 @@ export const LifecycleEvent = Schema.Union([
   SystemRestarting,
   Escalated,
   ShutdownRequested,
-  ShutdownCompleted
+  ShutdownCompleted,
+  StallDetected
 ])
 /** @since 0.1.0 */
 export type LifecycleEvent = typeof LifecycleEvent.Type

@@ -127,6 +127,12 @@ export interface Toplevel<R = never> {
    * subscriber never slows supervision down.
    */
   readonly events: Stream.Stream<LifecycleEvent.LifecycleEvent>
+  /**
+   * Publishes a `StallDetected` event: for an event-loop watchdog (such as
+   * `Watchdog.layer({ toplevel })` in `@arbor/node`) to put the stalls it
+   * saw among the tree's events.
+   */
+  reportStall(stall: { readonly stalledForMillis: number; readonly where: string }): Effect.Effect<void>
 }
 
 /**
@@ -337,6 +343,11 @@ class ToplevelImpl implements Toplevel<never> {
         return yield* exit
       }))
     })
+  }
+
+  reportStall(stall: { readonly stalledForMillis: number; readonly where: string }): Effect.Effect<void> {
+    const event = { _tag: "StallDetected", path: this.name, ...stall } as const
+    return this.telemetry.emit(event, "Debug", `event loop stalled for ${stall.stalledForMillis} ms at ${stall.where}`)
   }
 
   private rootNode(): TreeSnapshot.Node {

@@ -340,3 +340,24 @@ describe("spans", () => {
       expect(spans.every((span) => span.status._tag === "Ended")).toBe(true)
     }))
 })
+
+describe("reportStall", () => {
+  it.effect("puts a watchdog's stall among the tree's events", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", flat(probe, ["a"]))
+      const recorder = yield* recordEvents(toplevel)
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("a") === 1, "started")
+      yield* toplevel.reportStall({ stalledForMillis: 1500, where: "buildReport (file:///app/report.js:12:5)" })
+      yield* shutdown(toplevel, run)
+      const stall = (yield* Fiber.join(recorder)).find((event) => event._tag === "StallDetected")
+      expect(stall).toEqual({
+        _tag: "StallDetected",
+        path: "app",
+        at: 0,
+        stalledForMillis: 1500,
+        where: "buildReport (file:///app/report.js:12:5)"
+      })
+    }))
+})

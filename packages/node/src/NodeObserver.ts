@@ -33,6 +33,7 @@ import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import type { HttpServerError } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import { createServer } from "node:http"
+import * as Watchdog from "./Watchdog.ts"
 
 /**
  * Options of {@link layer}.
@@ -160,10 +161,16 @@ export const layer = <R>(
   Layer.unwrap(Effect.gen(function*() {
     const config = yield* ArborOptions.decode(OptionsSchema, toplevel.name, options)
     const closing = yield* Deferred.make<void>()
+    // With a watchdog in context, /healthz tells the last event-loop stall.
+    const watchdog = yield* Effect.serviceOption(Watchdog.Watchdog)
+    const eventLoop = Option.match(watchdog, {
+      onNone: () => [],
+      onSome: (watchdog) => [["eventLoop", Effect.map(watchdog.lastStall, lastStallJson)] as const]
+    })
     const settings: Settings = {
       closing: Deferred.await(closing),
       ready: Object.entries(config.ready ?? {}) as Settings["ready"],
-      health: Object.entries(config.health ?? {}),
+      health: [...eventLoop, ...Object.entries(config.health ?? {})],
       checkTimeout: config.checkTimeout ?? "1 second",
       heartbeat: config.heartbeat ?? "15 seconds"
     }
@@ -194,6 +201,17 @@ export const layer = <R>(
     // The routes are in place before the address is announced: a client told the URL finds them all.
     return address.pipe(Layer.provide(serving), Layer.provide(server))
   }))
+
+const lastStallJson = (stall: Option.Option<Watchdog.StallDetected>) => ({
+  lastStall: Option.match(stall, {
+    onNone: () => null,
+    onSome: (stall) => ({
+      at: stall.at.toISOString(),
+      stalledForMillis: stall.stalledFor,
+      where: stall.stack[0] === undefined ? stall.stackUnavailable ?? "no JavaScript stack" : String(stall.stack[0])
+    })
+  })
+})
 
 interface Settings {
   /** Completes when the layer closes. */

@@ -19,6 +19,7 @@
  *
  * @since 0.1.0
  */
+import type { Toplevel } from "@arbor/core"
 import { Errors } from "@arbor/core"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -29,6 +30,7 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as internal from "./internal/watchdog.ts"
@@ -301,9 +303,34 @@ export const arm = (options: Options = {}): Armed => {
   return armWith(config.value)
 }
 
+const whereOf = (stall: StallDetected): string =>
+  stall.stack[0] === undefined ? `(${stall.stackUnavailable ?? "no JavaScript stack"})` : String(stall.stack[0])
+
 const describe = (stall: StallDetected): string =>
   `event loop stalled for ${Duration.format(Duration.millis(stall.stalledFor))}` +
-  (stall.stack[0] === undefined ? ` (${stall.stackUnavailable ?? "no JavaScript stack"})` : ` at ${stall.stack[0]}`)
+  (stall.stack[0] === undefined ? ` ${whereOf(stall)}` : ` at ${whereOf(stall)}`)
+
+/**
+ * Options of `Watchdog.layer`: the watchdog's, plus the `toplevel` of the
+ * tree it watches, if any. With it, the tree's snapshot is shared with the
+ * worker once a second (a report shows which children existed and their
+ * states), and each stall becomes a `StallDetected` event of the toplevel.
+ *
+ * @example
+ * ```ts
+ * import type { Watchdog } from "@arbor/node"
+ * import type { Toplevel } from "@arbor/core"
+ *
+ * declare const toplevel: Toplevel.Toplevel<never>
+ * const options: Watchdog.LayerOptions = { threshold: "2 seconds", toplevel }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface LayerOptions extends Options {
+  readonly toplevel?: Toplevel.Toplevel<unknown>
+}
 
 /**
  * Provides the {@link Watchdog} for the lifetime of the layer: armed when it
@@ -329,11 +356,12 @@ const describe = (stall: StallDetected): string =>
  * @category layers
  * @since 0.1.0
  */
-export const layer = (options: Options = {}): Layer.Layer<Watchdog, Errors.InvalidOptions> =>
+export const layer = (options: LayerOptions = {}): Layer.Layer<Watchdog, Errors.InvalidOptions> =>
   Layer.effect(
     Watchdog,
     Effect.gen(function*() {
-      const config = yield* internal.decode(options)
+      const { toplevel, ...rest } = options
+      const config = yield* internal.decode(rest)
       const pubsub = yield* Effect.acquireRelease(PubSub.sliding<StallDetected>(64), PubSub.shutdown)
       const armed = yield* Effect.acquireRelease(
         Effect.suspend(() => {
@@ -356,9 +384,15 @@ export const layer = (options: Options = {}): Layer.Layer<Watchdog, Errors.Inval
           Metric.update(stallsTotal, 1),
           Metric.update(stallSeconds, stall.stalledFor / 1000),
           Effect.logWarning(describe(stall)),
-          PubSub.publish(pubsub, stall)
+          PubSub.publish(pubsub, stall),
+          toplevel === undefined ? Effect.void : toplevel.reportStall({ stalledForMillis: stall.stalledFor, where: whereOf(stall) })
         ], { discard: true })
       )))
+      if (toplevel !== undefined) {
+        // A report shows the tree as last shared: once a second is fresh enough, and cheap whatever the tree does.
+        const share = Effect.map(toplevel.snapshot, (snapshot) => armed.shareSnapshot(snapshot))
+        yield* Effect.forkScoped(Effect.repeat(share, Schedule.spaced("1 second")))
+      }
       return Watchdog.of({
         feed: Effect.sync(armed.feed),
         feedUnsafe: armed.feed,
