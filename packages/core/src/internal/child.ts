@@ -35,6 +35,8 @@ export interface ChildSpec {
   readonly name: string
   readonly kind: ChildKind
   readonly startup: (child: ChildRecord) => Effect.Effect<MainLoop<unknown>, unknown, SpawnContext>
+  /** A pool's fire-and-forget task: the child's main loop, with no startup function (`startup` is then unused). */
+  readonly task?: Effect.Effect<unknown, unknown, SpawnContext>
   readonly config: ChildConfig
 }
 
@@ -154,64 +156,42 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
     child.state = "starting"
     child.stopping = false
     child.injected = undefined
+    child.main = undefined
     child.scope = scope
     child.lifecycle = lifecycle
 
-    const { kind } = child.spec
-    const { startTimeout } = child.spec.config
-    const run = child.spec.startup(child)
-    const startup = startTimeout === undefined ? run : Effect.timeoutOrElse(run, {
-      duration: startTimeout,
-      orElse: () => Effect.fail(new StartupTimeout({ path: child.path, timeout: Duration.format(startTimeout) }))
-    })
-
-    let main: Fiber.Fiber<unknown, unknown> | undefined
-    let startTime = 0
+    const { kind, task } = child.spec
     const host = Effect.gen(function*() {
-      startTime = yield* Clock.currentTimeMillis
+      const startTime = yield* Clock.currentTimeMillis
       if (restarted) yield* count(Metrics.childRestarts, child.metricPath)
       yield* telemetry.emit({ _tag: "ChildStarting", path: child.path, kind, restarts: child.restarts }, "Debug", "starting")
-      // A pool's children come and go too fast to be worth a span each: the pool's own startup has one.
-      if (child.pooled) return yield* startup
-      return yield* Effect.withSpan(startup, "arbor.child.startup", {
-        attributes: { "arbor.path": child.path, "arbor.kind": kind },
-        captureStackTrace: false
-      })
+      const loop = task === undefined ? yield* startupOf(child) : undefined
+      const now = yield* Clock.currentTimeMillis
+      child.startedAt = now
+      lifecycle.lastHeartbeat = now
+      if (loop !== undefined) yield* count(Metrics.childStartup, child.metricPath, (now - startTime) / 1000)
+      yield* telemetry.emit({ _tag: "ChildStarted", path: child.path, kind, startupMillis: now - startTime }, "Debug", "started")
+      if (child.state === "starting") child.state = "running"
+      child.value = loop?.value
+      Deferred.doneUnsafe(started, Exit.succeed(child.value))
+      // A task is its own main loop, run by this fiber; a startup forked one, which this fiber waits for.
+      const main = loop === undefined ? task! : Fiber.join(loop.fiber)
+      child.main = loop === undefined ? yield* Effect.withFiber(Effect.succeed) : loop.fiber
+      const { deadline } = child.spec.config
+      if (deadline === undefined) return yield* main
+      // A hung child fails with `Hung` first, then its main loop is interrupted.
+      return yield* Effect.raceFirst(main, hungAfter(child.path, lifecycle, deadline))
     }).pipe(
       Effect.provideService(Lifecycle, lifecycle),
       Effect.provideService(Scope.Scope, scope),
-      Effect.tap(() =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          child.startedAt = now
-          lifecycle.lastHeartbeat = now
-          const startupMillis = now - startTime
-          return Effect.andThen(
-            count(Metrics.childStartup, child.metricPath, startupMillis / 1000),
-            telemetry.emit({ _tag: "ChildStarted", path: child.path, kind, startupMillis }, "Debug", "started")
-          )
-        })
-      ),
-      Effect.flatMap((loop) => {
-        main = loop.fiber
-        child.main = loop.fiber
-        if (child.state === "starting") child.state = "running"
-        child.value = loop.value
-        Deferred.doneUnsafe(started, Exit.succeed(loop.value))
-        const { deadline } = child.spec.config
-        // An exit injected by `exitChild` replaces the interruption it caused.
-        const joined = Fiber.join(loop.fiber).pipe(
-          Effect.catchCause((cause) => child.injected ?? Effect.failCause(cause))
-        )
-        if (deadline === undefined) return joined
-        // A hung child fails with `Hung` first, then its main loop is interrupted.
-        return Effect.raceFirst(joined, hungAfter(child.path, lifecycle, deadline)).pipe(
-          Effect.onError(() => Fiber.interrupt(loop.fiber))
-        )
-      }),
-      Effect.onInterrupt(() => main === undefined ? Effect.void : Fiber.interrupt(main)),
       Effect.onExit((exit) => {
+        const main = child.main
+        // An interrupted or failed host takes its main loop with it.
+        const stopMain = main !== undefined && Exit.isFailure(exit) && main.pollUnsafe() === undefined && task === undefined
+          ? Fiber.interrupt(main)
+          : Effect.void
         // Past startup, the exit is the main loop's: the supervisor handles it.
-        if (!Deferred.doneUnsafe(started, exit) || Exit.isSuccess(exit)) return Effect.void
+        if (!Deferred.doneUnsafe(started, exit) || Exit.isSuccess(exit)) return stopMain
         // A failed startup is reported here, whoever waits for it; a subsystem has logged its own.
         if (child.stopping && Cause.hasInterruptsOnly(exit.cause)) return Effect.void
         return Effect.flatMap(Clock.currentTimeMillis, (at) => {
@@ -227,10 +207,27 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
 
     return Effect.flatMap(Effect.forkIn(host, scope, { startImmediately: true }), (fiber) => {
       child.host = fiber
-      fiber.addObserver((exit) => onExit(child, incarnation, exit))
+      // An exit injected by `exitChild` replaces the interruption it caused.
+      fiber.addObserver((exit) => onExit(child, incarnation, child.injected ?? exit))
       return Deferred.await(started)
     })
   })
+
+/** A child's startup function, bounded by its `startTimeout`, in a span unless the child is a pool's. */
+const startupOf = (child: ChildRecord): Effect.Effect<MainLoop<unknown>, unknown, SpawnContext> => {
+  const { startTimeout } = child.spec.config
+  const run = child.spec.startup(child)
+  const startup = startTimeout === undefined ? run : Effect.timeoutOrElse(run, {
+    duration: startTimeout,
+    orElse: () => Effect.fail(new StartupTimeout({ path: child.path, timeout: Duration.format(startTimeout) }))
+  })
+  // A pool's children come and go too fast to be worth a span each: the pool's own startup has one.
+  if (child.pooled) return startup
+  return Effect.withSpan(startup, "arbor.child.startup", {
+    attributes: { "arbor.path": child.path, "arbor.kind": child.spec.kind },
+    captureStackTrace: false
+  })
+}
 
 /**
  * Ends a running child's main loop as if it had exited with `exit`: its main

@@ -33,9 +33,60 @@ type Outcome = Exit.Exit<void, SystemError> | undefined
 
 /** A pool's child: a record that also knows its final exit and follows its own backoff. */
 class PoolChildRecord extends ChildRecord {
-  readonly final = Deferred.makeUnsafe<Exit.Exit<unknown, unknown>>()
+  private final: Deferred.Deferred<Exit.Exit<unknown, unknown>> | undefined
+  private finalExit: Exit.Exit<unknown, unknown> | undefined
   /** Made at its first restart: most pool children never restart. */
   backoff: Backoff | undefined = undefined
+
+  /** Resumes with its last exit once it is gone; the Deferred is made only for a child someone waits for. */
+  get awaitFinal(): Effect.Effect<Exit.Exit<unknown, unknown>> {
+    if (this.finalExit !== undefined) return Effect.succeed(this.finalExit)
+    this.final ??= Deferred.makeUnsafe()
+    return Deferred.await(this.final)
+  }
+
+  finish(exit: Exit.Exit<unknown, unknown>): void {
+    if (this.finalExit !== undefined) return
+    this.finalExit = exit
+    if (this.final !== undefined) Deferred.doneUnsafe(this.final, Exit.succeed(exit))
+  }
+}
+
+type Startup = Effect.Effect<MainLoop.MainLoop<unknown>, unknown, MainLoop.SpawnContext>
+type Task = Effect.Effect<unknown, unknown, MainLoop.SpawnContext>
+
+/** What a pool child runs: a startup function (`spawn`) or a task that is its own main loop (`run`). */
+type Body = { readonly startup: Startup; readonly task?: undefined } | { readonly startup?: undefined; readonly task: Task }
+
+const noStartup = () => Effect.die(new Error("a task has no startup function"))
+
+/** A child's handle, with its effects made when asked for: most handles of a busy pool are never used. */
+class Handle implements PoolChild<unknown> {
+  private readonly pool: PoolRuntime
+  private readonly child: PoolChildRecord
+  readonly value: unknown
+
+  constructor(pool: PoolRuntime, child: PoolChildRecord, value: unknown) {
+    this.pool = pool
+    this.child = child
+    this.value = value
+  }
+
+  get name(): string {
+    return this.child.spec.name
+  }
+
+  get path(): string {
+    return this.child.path
+  }
+
+  get await(): Effect.Effect<Exit.Exit<unknown, unknown>> {
+    return this.child.awaitFinal
+  }
+
+  get stop(): Effect.Effect<void> {
+    return this.pool.stopChild(this.child)
+  }
 }
 
 /**
@@ -78,11 +129,10 @@ export class PoolRuntime implements Supervising {
     this.scope = scope
     this.mailbox = mailbox
     this.budget = new RestartBudget(lifecycle.path, config)
-    const spawn = this.spawn.bind(this)
     this.handle = {
       path: lifecycle.path,
-      spawn: spawn as Pool["spawn"],
-      run: (task, options) => spawn(MainLoop.spawn(task) as Effect.Effect<MainLoop.MainLoop<void>, never, MainLoop.SpawnContext>, options) as never,
+      spawn: ((startup: Startup, options?: { readonly name?: string }) => this.spawn({ startup }, options)) as Pool["spawn"],
+      run: ((task: Task, options?: { readonly name?: string }) => this.spawn({ task }, options)) as Pool["run"],
       size: Effect.sync(() => this.records.size),
       shutdownReport: Deferred.await(this.report)
     }
@@ -109,21 +159,18 @@ export class PoolRuntime implements Supervising {
       return Effect.fail(child === undefined ? new NotFound({ path: `${this.path}/${name}` }) : new Running({ path: child.path }))
     })
 
-  private spawn(
-    startup: Effect.Effect<MainLoop.MainLoop<unknown>, unknown, MainLoop.SpawnContext>,
-    options?: { readonly name?: string }
-  ): Effect.Effect<PoolChild<unknown>, SpawnError> {
+  private spawn(body: Body, options?: { readonly name?: string }): Effect.Effect<PoolChild<unknown>, SpawnError> {
     return Effect.suspend(() => {
       if (this.closed) return Effect.fail(new PoolClosed({ path: this.path }))
       if (this.records.size >= this.config.maxChildren) {
         return Effect.fail(new PoolFull({ path: this.path, maxChildren: this.config.maxChildren }))
       }
       const given = options?.name
-      if (given === undefined) return this.start(this.freshName(), startup)
+      if (given === undefined) return this.start(this.freshName(), body)
       return Effect.flatMap(validateName(`${this.path}/${given}`, given), (name) =>
         this.records.has(name)
           ? Effect.fail(new DuplicateChild({ path: `${this.path}/${name}` }))
-          : this.start(name, startup))
+          : this.start(name, body))
     })
   }
 
@@ -133,21 +180,14 @@ export class PoolRuntime implements Supervising {
     return name
   }
 
-  private start(
-    name: string,
-    startup: Effect.Effect<MainLoop.MainLoop<unknown>, unknown, MainLoop.SpawnContext>
-  ): Effect.Effect<PoolChild<unknown>, SpawnError> {
-    const spec: ChildSpec = { name, kind: "worker", startup: () => startup, config: this.config.child }
+  private start(name: string, body: Body): Effect.Effect<PoolChild<unknown>, SpawnError> {
+    const spec: ChildSpec = body.task === undefined
+      ? { name, kind: "worker", startup: () => body.startup, config: this.config.child }
+      : { name, kind: "worker", startup: noStartup, task: body.task, config: this.config.child }
     const child = new PoolChildRecord(spec, this.path, this.telemetry, true)
     this.records.set(name, child)
     return launch(child, this.scope, this.onExit).pipe(
-      Effect.map((value): PoolChild<unknown> => ({
-        name,
-        path: child.path,
-        value,
-        await: Deferred.await(child.final),
-        stop: this.stopChild(child)
-      })),
+      Effect.map((value) => new Handle(this, child, value)),
       // A child that fails to start is not restarted: the caller hears about it instead.
       Effect.catchCause((cause) =>
         Effect.andThen(stop(child, "force"), () => {
@@ -158,9 +198,10 @@ export class PoolRuntime implements Supervising {
     )
   }
 
-  private stopChild(child: PoolChildRecord): Effect.Effect<void> {
+  /** @internal the effect of a child handle's `stop` */
+  stopChild(child: PoolChildRecord): Effect.Effect<void> {
     return Effect.suspend(() => {
-      if (this.records.get(child.spec.name) !== child) return Effect.asVoid(Deferred.await(child.final))
+      if (this.records.get(child.spec.name) !== child) return Effect.asVoid(child.awaitFinal)
       return Effect.map(stop(child, "graceful"), () => this.remove(child))
     })
   }
@@ -168,7 +209,7 @@ export class PoolRuntime implements Supervising {
   /** Forgets a child for good and resolves its `await`. */
   private remove(child: PoolChildRecord, exit: Exit.Exit<unknown, unknown> = child.host?.pollUnsafe() ?? Exit.void): void {
     if (this.records.get(child.spec.name) === child) this.records.delete(child.spec.name)
-    Deferred.doneUnsafe(child.final, Exit.succeed(exit))
+    child.finish(exit)
   }
 
   /** Supervises the pool until it settles (success) or gives up (failure). */
