@@ -69,6 +69,17 @@ describe("TestTree", () => {
       expect(crash).toEqual(new Errors.NotFound({ path: "app/n" }))
     }))
 
+  it.effect("a crash is never lost: a child whose main loop already ended, its exit not yet handled, cannot be crashed again", () =>
+    Effect.gen(function*() {
+      const tree = yield* TestTree.start(Toplevel.make("app", workers(["w"]), { strategy: "one_for_one" }))
+      yield* tree.toplevel.exitChild("app/w", Exit.fail("first"))
+      const second = yield* Effect.flip(tree.toplevel.exitChild("app/w", Exit.die("second")))
+      expect(second).toEqual(new Errors.NotFound({ path: "app/w" }))
+      yield* tree.awaitState("app/w", "running")
+      yield* tree.expectEvents(["ChildExited app/w failure restart", "ChildStarted app/w"])
+      yield* tree.expectShape({ w: "running restarts=1" })
+    }))
+
   it.effect("rest_for_one: the crashed child and those after it restart; those before it run on", () =>
     Effect.gen(function*() {
       const broker = System.make((scope) =>
