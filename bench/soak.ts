@@ -129,8 +129,8 @@ const walk = (node: TreeSnapshot.Node, visit: (node: TreeSnapshot.Node) => void)
 }
 
 let logLines = 0
-const countingLogger = Logger.make((options) => {
-  logLines += String(options.message).length > 0 ? 1 : 0
+const countingLogger = Logger.make(() => {
+  logLines++
 })
 
 const program = Effect.gen(function*() {

@@ -80,7 +80,8 @@ export type Crash = "failure" | "defect" | "normal" | "interrupt" | Exit.Exit<un
  * Options of `TestTree.start`.
  *
  * - `turns`: how many scheduler turns a wait that does not move the clock
- *   (`flush`, `awaitState`, `exit`) lets the fibers have; default 1,000.
+ *   (`awaitState`, `exit`) lets the fibers have; default 1,000. A `flush`
+ *   takes 100 of them at most.
  * - `stopWithin`: how far the stop at the end of the test may move the clock
  *   on before the tree counts as hung; default 10 minutes.
  *
@@ -186,8 +187,9 @@ export interface TestTree {
   awaitState(path: string, state: State): Effect.Effect<void, StateNotReached>
   /**
    * Ends the running child at `path` as `how` says (default `"failure"`),
-   * through `Toplevel.exitChild`, then lets the fibers run: a restart that
-   * needs no delay has happened when it resumes.
+   * through `Toplevel.exitChild`, then lets the fibers run (`flush`): a
+   * restart that needs no delay has then usually happened; `awaitState`
+   * makes sure. Fails with `NotFound` unless the child's main loop runs.
    */
   crash(path: string, how?: Crash): Effect.Effect<void, Errors.NotFound>
   /** Compares the tree with `shape` (of the root: its children, or its state). See `TreeShape`. */
