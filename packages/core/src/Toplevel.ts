@@ -105,7 +105,8 @@ export interface Toplevel<R = never> {
    * `exit` (`Exit.fail(error)`, `Exit.die(defect)`, `Exit.void`, ...): its
    * main loop is interrupted, and its supervisor handles `exit` as the
    * child's own. For tests and chaos drills. Fails with `NotFound` unless
-   * the child is running.
+   * the child's main loop runs (one that has just ended, its exit not yet
+   * handled by its supervisor, no longer does).
    */
   exitChild(path: string, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void, NotFound>
   /**
@@ -397,7 +398,8 @@ class ToplevelImpl implements Toplevel<never> {
   exitChild(path: string, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void, NotFound> {
     return this.parentOf(path, (node, name) => {
       const child = node.find(name)
-      return child === undefined || child.state !== "running" ? Effect.fail(new NotFound({ path })) : injectExit(child, exit)
+      if (child === undefined) return Effect.fail(new NotFound({ path }))
+      return Effect.flatMap(injectExit(child, exit), (injected) => injected ? Effect.void : Effect.fail(new NotFound({ path })))
     })
   }
 

@@ -232,14 +232,19 @@ const startupOf = (child: ChildRecord): Effect.Effect<MainLoop<unknown>, unknown
 /**
  * Ends a running child's main loop as if it had exited with `exit`: its main
  * loop is interrupted and the exit its supervisor sees is `exit`. For tests
- * and chaos drills.
+ * and chaos drills. Resumes with false, doing nothing, unless the child's
+ * main loop runs: a child stays `running` from the end of its main loop until
+ * its supervisor has handled that exit, and an exit injected in between would
+ * replace the pending one and be lost.
  */
-export const injectExit = (child: ChildRecord, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
+export const injectExit = (child: ChildRecord, exit: Exit.Exit<unknown, unknown>): Effect.Effect<boolean> =>
   Effect.suspend(() => {
     const main = child.main
-    if (child.state !== "running" || main === undefined) return Effect.void
+    if (child.state !== "running" || child.injected !== undefined || main === undefined || main.pollUnsafe() !== undefined) {
+      return Effect.succeed(false)
+    }
     child.injected = exit
-    return Fiber.interrupt(main)
+    return Effect.as(Fiber.interrupt(main), true)
   })
 
 /** Fails with `Hung` once the child has gone `deadline` without a heartbeat. */
