@@ -385,12 +385,23 @@ export class Supervisor implements Supervising {
       Effect.suspend(() => {
         const child = this.find(name)
         if (child === undefined) return Effect.sync(() => this.answer(reply, Exit.fail(new NotFound({ path: `${this.path}/${name}` }))))
-        if (child.state !== "stopped") return Effect.sync(() => this.answer(reply, Exit.fail(new Running({ path: child.path }))))
+        if (child.state !== "stopped" || this.waitsForGroup(child)) {
+          return Effect.sync(() => this.answer(reply, Exit.fail(new Running({ path: child.path }))))
+        }
         child.terminated = false
         child.finished = false
         return Effect.andThen(logAt("Info", child.path, "restarting on request"), this.relaunch(child, reply))
       })
     )
+
+  /**
+   * Whether `child` belongs to a group restart waiting for its backoff delay: the replay will start it
+   * (or, if it finished for good, leave it down). Starting it meanwhile would leave it running outside
+   * the replayed generation, where a failed replay could not stop it in order.
+   */
+  private waitsForGroup(child: ChildRecord): boolean {
+    return this.pending !== undefined && this.children.indexOf(child) >= this.pending.from
+  }
 
   /** Runs `body` on the supervisor's fiber and resumes with what it answers. */
   private call(body: (reply: Reply) => Effect.Effect<Outcome>): Effect.Effect<void, NotFound | Running | SystemError> {
