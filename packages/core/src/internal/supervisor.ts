@@ -77,6 +77,8 @@ export class Supervisor implements Supervising {
   private groupFrom = 0
   /** A group restart waiting for its backoff delay. */
   private pending: { readonly token: number; readonly from: number; readonly child: string } | undefined
+  /** Stopping the group of a restart, before its replay: the system shows as `restarting` meanwhile. */
+  private stoppingGroup = false
   private tokens = 0
   private readonly budget: RestartBudget
   private readonly replies = new Set<Reply>()
@@ -130,8 +132,9 @@ export class Supervisor implements Supervising {
     return this.config.strategy
   }
 
+  /** Restarting its children: from the restart decision (stopping the group) until the replay has declared them all. */
   get restarting(): boolean {
-    return this.pending !== undefined || (!this.firstStart && this.declaration !== undefined)
+    return this.pending !== undefined || this.stoppingGroup || (!this.firstStart && this.declaration !== undefined)
   }
 
   readonly list = (): ReadonlyArray<ChildRecord> => this.children.filter(isKnown)
@@ -285,7 +288,10 @@ export class Supervisor implements Supervising {
       const from = Math.min(strategy === "rest_for_one" ? index : 0, this.pending?.from ?? Number.POSITIVE_INFINITY)
       const which = from === 0 ? "all children" : `${this.children[from]?.path ?? childPath} and the children after it`
       yield* this.telemetry.emit(restarting, "Info", `restarting ${which} (${strategy})${delayNote(delay)}${count}`)
-      yield* this.stopFrom(from, "graceful")
+      this.stoppingGroup = true
+      yield* Effect.ensuring(this.stopFrom(from, "graceful"), Effect.sync(() => {
+        this.stoppingGroup = false
+      }))
       // A settle request that came in meanwhile is next in the mailbox: starting again would only delay it.
       if (yield* this.lifecycle.isSettling) return
       if (Duration.isZero(delay)) {

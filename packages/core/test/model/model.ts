@@ -278,6 +278,7 @@ export class Sup {
   private window: Array<number> = []
   private backoff: { index: number; lastRestart: number } | undefined
   private settleRequested = false
+  private stoppingGroup = false
   alive = true
   readonly stable = new Signal<void>()
   private readonly mailbox: Array<Event> = []
@@ -305,8 +306,9 @@ export class Sup {
     return this.model.kernel
   }
 
+  /** Restarting its own children: from the restart decision (stopping the group) until the replay has declared them all. */
   get restarting(): boolean {
-    return this.pending !== undefined || (!this.firstStart && this.declaration !== undefined)
+    return this.pending !== undefined || this.stoppingGroup || (!this.firstStart && this.declaration !== undefined)
   }
 
   find(name: string): Rec | undefined {
@@ -589,7 +591,9 @@ export class Sup {
     this.firstStart = false
     const index = rec === undefined ? this.groupFrom : Math.max(0, this.children.indexOf(rec))
     const from = Math.min(strategy === "rest_for_one" ? index : 0, this.pending?.from ?? Number.POSITIVE_INFINITY)
+    this.stoppingGroup = true
     yield* this.stopFrom(from, "graceful")
+    this.stoppingGroup = false
     if (this.settleRequested) return undefined
     if (delay === 0) {
       this.pending = undefined
