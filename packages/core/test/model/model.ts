@@ -69,7 +69,7 @@ class Rec {
   }
 }
 
-type Reply = (result: string) => void
+type Reply = (result: string) => undefined
 
 type Event =
   | { readonly _tag: "Settle" }
@@ -204,9 +204,15 @@ export class Model {
 
   /** Posts an administration request; its answer lands in `results` when given. */
   call(what: "terminate" | "restart", path: string): void {
-    const answer = (result: string) => this.results.push(`${what} ${path}: ${result}`)
+    const answer = (result: string): undefined => {
+      this.results.push(`${what} ${path}: ${result}`)
+      return undefined
+    }
     const found = this.parentOf(path)
-    if (found === undefined) return answer("NotFound")
+    if (found === undefined) {
+      answer("NotFound")
+      return
+    }
     const [sup, name] = found
     sup.call(answer, (reply) => what === "terminate" ? sup.terminateChild(name, reply) : sup.restartChild(name, reply))
   }
@@ -362,11 +368,14 @@ export class Sup {
   }
 
   call(reply: Reply, run: (reply: Reply) => Proc<ModelExit | undefined>): void {
-    if (!this.alive) return reply("NotFound")
+    if (!this.alive) {
+      reply("NotFound")
+      return
+    }
     this.replies.add(reply)
     const answer: Reply = (result) => {
-      if (!this.replies.delete(reply)) return
-      reply(result)
+      if (this.replies.delete(reply)) reply(result)
+      return undefined
     }
     this.post({ _tag: "Call", run: () => run(answer) })
   }
