@@ -18,6 +18,7 @@ import { Hung, StartupTimeout } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import type { MainLoop, SpawnContext } from "../MainLoop.ts"
 import { LifecycleHandle } from "./lifecycle.ts"
+import { logAt } from "./log.ts"
 import { summary } from "./summary.ts"
 import type { Telemetry } from "./telemetry.ts"
 import * as Metrics from "../Metrics.ts"
@@ -271,7 +272,7 @@ export const ended = (child: ChildRecord, incarnation: number, exit: Exit.Exit<u
   Effect.gen(function*() {
     if (incarnation !== child.incarnation || child.stopping || child.state !== "running") return undefined
     child.state = "stopped"
-    if (child.scope !== undefined) yield* Scope.close(child.scope, exit)
+    yield* closeScope(child, exit)
     const kind = kindOf(exit)
     const restart = restartsAfter(child.spec.config.restart, kind)
     const decision = `${restart ? "restarting" : "not restarted"} (${child.spec.config.restart})`
@@ -281,6 +282,19 @@ export const ended = (child: ChildRecord, incarnation: number, exit: Exit.Exit<u
     yield* child.exited(exit, restart ? "restart" : "stay down", level, message)
     return restart
   })
+
+/**
+ * Closes the scope of a child's incarnation once its main loop has ended. A
+ * finalizer that fails is the child's fault, not its supervisor's: it is
+ * logged with the child's path and cause, and the supervisor carries on with
+ * the exit of the main loop (which alone decides about a restart).
+ */
+const closeScope = (child: ChildRecord, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => {
+  const scope = child.scope
+  if (scope === undefined) return Effect.void
+  return Effect.catchCause(Scope.close(scope, exit), (cause) =>
+    logAt("Error", child.path, "a finalizer failed while its scope closed", cause))
+}
 
 /**
  * Starts a new incarnation of `child` on a fiber of its own (a child of the
@@ -354,7 +368,7 @@ const stopRunning = (child: ChildRecord, host: Fiber.Fiber<unknown, unknown>, mo
       yield* Fiber.interrupt(host)
       exit = yield* Fiber.await(host)
     }
-    if (child.scope !== undefined) yield* Scope.close(child.scope, exit)
+    yield* closeScope(child, exit)
     child.state = "stopped"
 
     // A failed startup was reported by `launch`; a main loop that failed is reported here, even one that

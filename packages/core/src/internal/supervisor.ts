@@ -77,6 +77,8 @@ export class Supervisor implements Supervising {
   private groupFrom = 0
   /** A group restart waiting for its backoff delay. */
   private pending: { readonly token: number; readonly from: number; readonly child: string } | undefined
+  /** Stopping the group of a restart, before its replay: the system shows as `restarting` meanwhile. */
+  private stoppingGroup = false
   private tokens = 0
   private readonly budget: RestartBudget
   private readonly replies = new Set<Reply>()
@@ -130,8 +132,9 @@ export class Supervisor implements Supervising {
     return this.config.strategy
   }
 
+  /** Restarting its children: from the restart decision (stopping the group) until the replay has declared them all. */
   get restarting(): boolean {
-    return this.pending !== undefined || (!this.firstStart && this.declaration !== undefined)
+    return this.pending !== undefined || this.stoppingGroup || (!this.firstStart && this.declaration !== undefined)
   }
 
   readonly list = (): ReadonlyArray<ChildRecord> => this.children.filter(isKnown)
@@ -287,7 +290,10 @@ export class Supervisor implements Supervising {
       const from = Math.min(strategy === "rest_for_one" ? index : 0, this.pending?.from ?? Number.POSITIVE_INFINITY)
       const which = from === 0 ? "all children" : `${this.children[from]?.path ?? childPath} and the children after it`
       yield* this.telemetry.emit(restarting, "Info", `restarting ${which} (${strategy})${delayNote(delay)}${count}`)
-      yield* this.stopFrom(from, "graceful")
+      this.stoppingGroup = true
+      yield* Effect.ensuring(this.stopFrom(from, "graceful"), Effect.sync(() => {
+        this.stoppingGroup = false
+      }))
       // A settle request that came in meanwhile is next in the mailbox: starting again would only delay it.
       if (yield* this.lifecycle.isSettling) return
       if (Duration.isZero(delay)) {
@@ -390,12 +396,23 @@ export class Supervisor implements Supervising {
       Effect.suspend(() => {
         const child = this.find(name)
         if (child === undefined) return Effect.sync(() => this.answer(reply, Exit.fail(new NotFound({ path: `${this.path}/${name}` }))))
-        if (child.state !== "stopped") return Effect.sync(() => this.answer(reply, Exit.fail(new Running({ path: child.path }))))
+        if (child.state !== "stopped" || this.waitsForGroup(child)) {
+          return Effect.sync(() => this.answer(reply, Exit.fail(new Running({ path: child.path }))))
+        }
         child.terminated = false
         child.finished = false
         return Effect.andThen(logAt("Info", child.path, "restarting on request"), this.relaunch(child, reply))
       })
     )
+
+  /**
+   * Whether `child` belongs to a group restart waiting for its backoff delay: the replay will start it
+   * (or, if it finished for good, leave it down). Starting it meanwhile would leave it running outside
+   * the replayed generation, where a failed replay could not stop it in order.
+   */
+  private waitsForGroup(child: ChildRecord): boolean {
+    return this.pending !== undefined && this.children.indexOf(child) >= this.pending.from
+  }
 
   /** Runs `body` on the supervisor's fiber and resumes with what it answers. */
   private call(body: (reply: Reply) => Effect.Effect<Outcome>): Effect.Effect<void, NotFound | Running | SystemError> {

@@ -1,0 +1,185 @@
+/**
+ * A tiny deterministic discrete-event kernel for the reference model: processes
+ * are generators that wait for timers and signals, time only moves when the
+ * test says so, and timers due at the same instant fire in the order they were
+ * registered — the way `TestClock` wakes sleepers. Each timer's cascade runs
+ * to quiescence before the next timer fires, as `TestClock.adjust` does.
+ */
+
+export type Wait =
+  | { readonly _tag: "Sleep"; readonly ms: number; readonly label: string }
+  | { readonly _tag: "Await"; readonly signal: Signal<any> }
+  /** Waits for the signal, at most `ms`: resumes with `true` if the signal came first. */
+  | { readonly _tag: "AwaitFor"; readonly signal: Signal<any>; readonly ms: number; readonly label: string }
+
+export type Proc<A = void> = Generator<Wait, A, any>
+
+export class Signal<A> {
+  private resolved: { readonly value: A } | undefined
+  readonly waiters: Array<(value: A) => void> = []
+
+  get done(): boolean {
+    return this.resolved !== undefined
+  }
+
+  get value(): A {
+    if (this.resolved === undefined) throw new Error("signal not resolved")
+    return this.resolved.value
+  }
+
+  resolve(kernel: Kernel, value: A): boolean {
+    if (this.resolved !== undefined) return false
+    this.resolved = { value }
+    const waiters = this.waiters.splice(0)
+    for (const waiter of waiters) kernel.schedule(() => waiter(value))
+    return true
+  }
+}
+
+export interface Timer {
+  readonly due: number
+  readonly seq: number
+  readonly label: string
+  readonly fire: () => void
+  cancelled: boolean
+}
+
+export class Task {
+  alive = true
+  timer: Timer | undefined
+  waiter: { readonly signal: Signal<any>; readonly resume: (value: any) => void } | undefined
+  readonly done = new Signal<unknown>()
+  readonly gen: Proc<unknown>
+  constructor(gen: Proc<unknown>) {
+    this.gen = gen
+  }
+}
+
+export class Kernel {
+  now = 0
+  private seq = 0
+  private timers: Array<Timer> = []
+  private readonly queue: Array<() => void> = []
+
+  schedule(run: () => void): void {
+    this.queue.push(run)
+  }
+
+  /** Registers a timer `ms` from now; a timer for a time not after now fires at once, as `Effect.sleep` returns at once. */
+  timer(ms: number, label: string, fire: () => void): Timer {
+    const timer: Timer = { due: this.now + ms, seq: ++this.seq, label, fire, cancelled: false }
+    this.timers.push(timer)
+    return timer
+  }
+
+  cancel(timer: Timer | undefined): void {
+    if (timer === undefined) return
+    timer.cancelled = true
+    this.timers = this.timers.filter((t) => t !== timer)
+  }
+
+  pendingTimers(): ReadonlyArray<Timer> {
+    return this.timers
+  }
+
+  /** Starts a process at once (as a fork with `startImmediately`). */
+  spawn<A>(gen: Proc<A>): Task {
+    const task = new Task(gen as Proc<unknown>)
+    this.step(task, undefined)
+    return task
+  }
+
+  kill(task: Task | undefined): void {
+    if (task === undefined || !task.alive) return
+    task.alive = false
+    this.cancel(task.timer)
+    task.timer = undefined
+    if (task.waiter !== undefined) {
+      const { signal, resume } = task.waiter
+      const index = signal.waiters.indexOf(resume)
+      if (index >= 0) signal.waiters.splice(index, 1)
+      task.waiter = undefined
+    }
+  }
+
+  private step(task: Task, input: unknown): void {
+    let value = input
+    while (task.alive) {
+      const next = task.gen.next(value)
+      if (next.done) {
+        task.alive = false
+        task.done.resolve(this, next.value)
+        return
+      }
+      const wait = next.value
+      if (wait._tag === "Sleep") {
+        if (wait.ms <= 0) {
+          value = undefined
+          continue
+        }
+        task.timer = this.timer(wait.ms, wait.label, () => {
+          task.timer = undefined
+          this.step(task, undefined)
+        })
+        return
+      }
+      if (wait.signal.done) {
+        value = wait._tag === "Await" ? wait.signal.value : true
+        continue
+      }
+      const resume = (v: unknown) => {
+        if (!task.alive) return
+        task.waiter = undefined
+        if (task.timer !== undefined) {
+          this.cancel(task.timer)
+          task.timer = undefined
+        }
+        this.step(task, wait._tag === "Await" ? v : true)
+      }
+      task.waiter = { signal: wait.signal, resume }
+      wait.signal.waiters.push(resume)
+      if (wait._tag === "AwaitFor") {
+        task.timer = this.timer(wait.ms, wait.label, () => {
+          task.timer = undefined
+          const index = wait.signal.waiters.indexOf(resume)
+          if (index >= 0) wait.signal.waiters.splice(index, 1)
+          task.waiter = undefined
+          this.step(task, false)
+        })
+      }
+      return
+    }
+  }
+
+  /** Runs everything that can run now. */
+  drain(): void {
+    for (let guard = 0; this.queue.length > 0; guard++) {
+      if (guard > 1_000_000) throw new Error("model: the run queue never drains")
+      this.queue.shift()!()
+    }
+  }
+
+  /** Moves the clock `ms` forward, firing due timers one at a time, each cascade to quiescence. */
+  advance(ms: number): void {
+    const target = this.now + ms
+    this.drain()
+    while (true) {
+      let next: Timer | undefined
+      for (const timer of this.timers) {
+        if (timer.due <= target && (next === undefined || timer.due < next.due || (timer.due === next.due && timer.seq < next.seq))) {
+          next = timer
+        }
+      }
+      if (next === undefined) break
+      this.timers = this.timers.filter((t) => t !== next)
+      this.now = Math.max(this.now, next.due)
+      next.fire()
+      this.drain()
+    }
+    this.now = target
+  }
+}
+
+export const sleep = (ms: number, label: string): Wait => ({ _tag: "Sleep", ms, label })
+export const wait = <A>(signal: Signal<A>): Wait => ({ _tag: "Await", signal })
+export const waitFor = (signal: Signal<any>, ms: number, label: string): Wait => ({ _tag: "AwaitFor", signal, ms, label })
