@@ -125,7 +125,12 @@ export class ChildRecord {
   }
 
   /** Remembers how it ended and tells the world; `decision` is what its supervisor does about it. */
-  exited(exit: Exit.Exit<unknown, unknown>, decision: ChildExited["decision"], level: LogLevel.Severity, message: string) {
+  exited(
+    exit: Exit.Exit<unknown, unknown>,
+    decision: ChildExited["decision"],
+    level: LogLevel.Severity,
+    message: string | (() => string)
+  ) {
     return Effect.flatMap(Clock.currentTimeMillis, (at) => {
       const kind = kindOf(exit)
       const summarised = Exit.isSuccess(exit) ? "normal exit" : summary(exit.cause)
@@ -163,11 +168,13 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
 
     const { kind, task } = child.spec
     const host = Effect.gen(function*() {
-      const startTime = yield* Clock.currentTimeMillis
+      const fiber = yield* Effect.withFiber(Effect.succeed)
+      const clock = fiber.getRef(Clock.Clock)
+      const startTime = clock.currentTimeMillisUnsafe()
       if (restarted) yield* count(Metrics.childRestarts, child.metricPath)
       yield* telemetry.emit({ _tag: "ChildStarting", path: child.path, kind, restarts: child.restarts }, "Debug", "starting")
       const loop = task === undefined ? yield* startupOf(child) : undefined
-      const now = yield* Clock.currentTimeMillis
+      const now = clock.currentTimeMillisUnsafe()
       child.startedAt = now
       lifecycle.lastHeartbeat = now
       if (loop !== undefined) yield* count(Metrics.childStartup, child.metricPath, (now - startTime) / 1000)
@@ -177,7 +184,7 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
       Deferred.doneUnsafe(started, Exit.succeed(child.value))
       // A task is its own main loop, run by this fiber; a startup forked one, which this fiber waits for.
       const main = loop === undefined ? task! : Fiber.join(loop.fiber)
-      child.main = loop === undefined ? yield* Effect.withFiber(Effect.succeed) : loop.fiber
+      child.main = loop === undefined ? fiber : loop.fiber
       const { deadline } = child.spec.config
       if (deadline === undefined) return yield* main
       // A hung child fails with `Hung` first, then its main loop is interrupted.
@@ -275,11 +282,12 @@ export const ended = (child: ChildRecord, incarnation: number, exit: Exit.Exit<u
     yield* closeScope(child, exit)
     const kind = kindOf(exit)
     const restart = restartsAfter(child.spec.config.restart, kind)
-    const decision = `${restart ? "restarting" : "not restarted"} (${child.spec.config.restart})`
-    const [level, message]: [LogLevel.Severity, string] = Exit.isSuccess(exit)
-      ? [restart ? "Info" : "Debug", `exited normally; ${decision}`]
-      : ["Warn", `exited abnormally (${kind}); ${decision}`]
-    yield* child.exited(exit, restart ? "restart" : "stay down", level, message)
+    const decision = () => `${restart ? "restarting" : "not restarted"} (${child.spec.config.restart})`
+    if (Exit.isSuccess(exit)) {
+      yield* child.exited(exit, restart ? "restart" : "stay down", restart ? "Info" : "Debug", () => `exited normally; ${decision()}`)
+    } else {
+      yield* child.exited(exit, restart ? "restart" : "stay down", "Warn", () => `exited abnormally (${kind}); ${decision()}`)
+    }
     return restart
   })
 

@@ -6,7 +6,7 @@ import * as Metric from "effect/Metric"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import type { LifecycleEvent } from "../LifecycleEvent.ts"
-import { logAt } from "./log.ts"
+import { logged, logLine } from "./log.ts"
 
 type Omit_<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never
 
@@ -34,16 +34,26 @@ export class Telemetry {
       }), { bufferSize: buffer, strategy: "sliding" })
   }
 
-  /** Publishes `event` (stamped with the current time) and logs `message` about its path. */
-  emit(event: EventInput, level: LogLevel.Severity, message: string, cause?: Cause.Cause<unknown>): Effect.Effect<void> {
+  /**
+   * Publishes `event` (stamped with the current time) and logs `message`
+   * about its path. The message may be a function, so that a line below the
+   * log level is never even built.
+   */
+  emit(
+    event: EventInput,
+    level: LogLevel.Severity,
+    message: string | (() => string),
+    cause?: Cause.Cause<unknown>
+  ): Effect.Effect<void> {
     if (event._tag === "ChildInterrupted") this.forced++
     else if (event._tag === "ChildExited" && event.decision === "stopped") this.stopped++
-    return Effect.flatMap(Clock.currentTimeMillis, (at) => {
+    return Effect.withFiber((fiber) => {
       if (this.subscribers.size > 0) {
-        const stamped = { ...event, at } as LifecycleEvent
+        const stamped = { ...event, at: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe() } as LifecycleEvent
         for (const queue of this.subscribers) Queue.offerUnsafe(queue, stamped)
       }
-      return logAt(level, event.path, message, cause)
+      if (!logged(fiber, level)) return Effect.void
+      return logLine(level, event.path, typeof message === "string" ? message : message(), cause)
     })
   }
 
