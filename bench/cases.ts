@@ -35,7 +35,7 @@ const withTree = <A>(
 const idleSystem = (n: number, ready: Deferred.Deferred<void>, extra?: (scope: System.Scope) => Effect.Effect<void>) =>
   System.make((scope) =>
     Effect.gen(function*() {
-      for (let i = 0; i < n; i++) yield* scope.child(`c${i}`, MainLoop.spawn(Lifecycle.settling))
+      for (let i = 0; i < n; i++) yield* scope.child(`c${i}`, MainLoop.run(Lifecycle.settling))
       if (extra !== undefined) yield* extra(scope)
       yield* Deferred.succeed(ready, undefined)
     })
@@ -74,7 +74,7 @@ export const arborStartPool = async (n: number): Promise<number> => {
   return withTree(poolSystem(ready, pool), {}, ready, () =>
     Effect.gen(function*() {
       const start = performance.now()
-      for (let i = 0; i < n; i++) yield* pool.current!.spawn(MainLoop.spawn(Lifecycle.settling))
+      for (let i = 0; i < n; i++) yield* pool.current!.spawn(MainLoop.run(Lifecycle.settling))
       return ((performance.now() - start) * 1000) / n
     }).pipe(Effect.orDie))
 }
@@ -139,7 +139,7 @@ export const arborRestart = async (crashes: number, siblings: number): Promise<A
     const firstInstruction = performance.now()
     trigger = Deferred.makeUnsafe<void>()
     Deferred.doneUnsafe(started, Exit.succeed(firstInstruction))
-    return MainLoop.spawn(Effect.andThen(Deferred.await(trigger), Effect.fail("crash")))
+    return MainLoop.run(Effect.andThen(Deferred.await(trigger), Effect.fail("crash")))
   })
   const system = idleSystem(siblings, ready, (scope) => Effect.asVoid(scope.child("crashy", crashy)))
   const options: Toplevel.Options = { strategy: "one_for_one", intensity: { maxRestarts: crashes + 1, within: "1 hour" } }

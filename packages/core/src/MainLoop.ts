@@ -40,6 +40,8 @@ export interface MainLoop<out A> {
   readonly fiber: Fiber.Fiber<unknown, unknown>
   /** The value returned to the system that declared the child. */
   readonly value: A
+  /** For {@link run}: the body the child's own fiber runs once the startup function has returned. */
+  readonly body?: Effect.Effect<unknown, unknown, Lifecycle | Scope.Scope> | undefined
 }
 
 /**
@@ -92,7 +94,8 @@ export const make: {
 
 /**
  * Forks `body` as the main loop, in the child's own scope, started at once,
- * and returns the `MainLoop`. The most common way to end a startup function.
+ * and returns the `MainLoop`. Use it when the main loop must already run
+ * while the startup function goes on; otherwise {@link run} saves a fiber.
  *
  * @example
  * ```ts
@@ -118,6 +121,38 @@ export const spawn: {
   Effect.map(
     Effect.forkScoped(body, { startImmediately: true }),
     (fiber) => make(fiber, value as A)
+  )
+
+/**
+ * Makes `body` the child's main loop, run by the child's own fiber once the
+ * startup function has returned: one fiber per child, where `spawn` forks a
+ * second. Prefer it for children that need nothing running before their
+ * startup returns (most do not); return it from the startup function, as it
+ * only runs there.
+ *
+ * @example
+ * ```ts
+ * import { Lifecycle, MainLoop, System } from "@arbor/core"
+ * import { Effect, Queue } from "effect"
+ *
+ * const workers = System.make((scope) =>
+ *   Effect.gen(function* () {
+ *     const jobs = yield* scope.child("jobs", Effect.flatMap(Queue.unbounded<string>(), (queue) =>
+ *       MainLoop.run(Lifecycle.settling, queue)))
+ *     yield* scope.child("worker", MainLoop.run(Effect.forever(Effect.flatMap(Queue.take(jobs), Effect.log))))
+ *   })
+ * )
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const run: {
+  <E, R>(body: Effect.Effect<unknown, E, R>): Effect.Effect<MainLoop<void>, never, R>
+  <E, R, A>(body: Effect.Effect<unknown, E, R>, value: A): Effect.Effect<MainLoop<A>, never, R>
+} = <E, R, A>(body: Effect.Effect<unknown, E, R>, value?: A): Effect.Effect<MainLoop<A>, never, R> =>
+  Effect.withFiber((fiber) =>
+    Effect.succeed({ [TypeId]: TypeId, fiber, value: value as A, body: body as MainLoop<A>["body"] })
   )
 
 /**

@@ -1,9 +1,10 @@
 /**
  * The metrics a tree keeps, as Effect `Metric`s: export them with any Effect
  * metrics exporter (`PrometheusMetrics`, OTLP), or read them with
- * `Metric.value`. Each is labelled with a `path`: a child's for restarts and
- * startups (a pool's children under the pool's path, since they come and go),
- * the system's or pool's for forced stops, escalations and children by state.
+ * `Metric.value`. Each is labelled with a `path`: a child's for restarts (a
+ * pool's children under the pool's path, since they come and go), the
+ * system's or pool's for startups, forced stops, escalations and children by
+ * state (a histogram per child would weigh more than the child).
  *
  * @since 0.1.0
  */
@@ -32,21 +33,22 @@ export const childRestarts = Metric.counter("arbor_child_restarts_total", {
 })
 
 /**
- * `arbor_child_startup_seconds{path}`: how long startup functions took.
+ * `arbor_child_startup_seconds{path}`: how long the startup functions of the
+ * children of the system or pool at `path` took.
  *
  * @example
  * ```ts
  * import { Metrics } from "@arbor/core"
  * import { Effect, Metric } from "effect"
  *
- * const startups = Effect.map(Metric.value(Metric.withAttributes(Metrics.childStartup, { path: "app/db" })), (s) => s.count)
+ * const startups = Effect.map(Metric.value(Metric.withAttributes(Metrics.childStartup, { path: "app" })), (s) => s.count)
  * ```
  *
  * @category metrics
  * @since 0.1.0
  */
 export const childStartup = Metric.histogram("arbor_child_startup_seconds", {
-  description: "How long child startup functions took (a pool's children under the pool's path)",
+  description: "How long the startup functions of a system's or pool's children took",
   boundaries: Metric.exponentialBoundaries({ start: 0.001, factor: 4, count: 9 })
 })
 

@@ -139,3 +139,55 @@ describe("Lifecycle", () => {
       yield* shutdown(toplevel, run)
     }))
 })
+
+describe("MainLoop.run", () => {
+  it.effect("runs the body on the child's own fiber once the startup returned; it settles, crashes and restarts like any main loop", () =>
+    Effect.gen(function*() {
+      const journal: Array<string> = []
+      let crash: Deferred.Deferred<void> | undefined
+      const worker = Effect.gen(function*() {
+        const self = yield* Effect.withFiber(Effect.succeed)
+        journal.push("startup")
+        crash = Deferred.makeUnsafe<void>()
+        const gate = crash
+        return yield* MainLoop.run(Effect.gen(function*() {
+          journal.push((yield* Effect.withFiber(Effect.succeed)) === self ? "body on the child's fiber" : "body elsewhere")
+          yield* Effect.raceFirst(Effect.andThen(Deferred.await(gate), Effect.fail("crash")), Lifecycle.settling)
+          journal.push("settled")
+        }), "value")
+      })
+      const seen: Array<unknown> = []
+      const toplevel = Toplevel.make("app", System.make((scope) => Effect.map(scope.child("w", worker), (v) => void seen.push(v))))
+      const run = yield* launch(toplevel)
+      yield* eventually(() => journal.length === 2, "started")
+      yield* Deferred.succeed(crash!, undefined)
+      yield* eventually(() => journal.length === 4, "restarted")
+      yield* shutdown(toplevel, run)
+      expect(journal).toEqual(["startup", "body on the child's fiber", "startup", "body on the child's fiber", "settled"])
+      expect(seen).toEqual(["value", "value"])
+    }))
+
+  it.effect("fibers the body forks stop with the child", () =>
+    Effect.gen(function*() {
+      const forked: Array<Fiber.Fiber<unknown>> = []
+      const worker = MainLoop.run(Effect.gen(function*() {
+        forked.push(yield* Effect.forkChild(Effect.never))
+        forked.push(yield* Effect.forkScoped(Effect.never))
+        yield* Lifecycle.settling
+      }))
+      const toplevel = Toplevel.make("app", System.make((scope) => scope.child("w", worker)))
+      const run = yield* launch(toplevel)
+      yield* eventually(() => forked.length === 2, "forked")
+      yield* shutdown(toplevel, run)
+      expect(forked.every((fiber) => fiber.pollUnsafe() !== undefined)).toBe(true)
+    }))
+
+  it.effect("a MainLoop.run made on another fiber than the child's is a defect of its startup", () =>
+    Effect.gen(function*() {
+      const elsewhere = Effect.flatMap(Effect.forkChild(MainLoop.run(Effect.never)), Fiber.join)
+      const toplevel = Toplevel.make("app", System.make((scope) => scope.child("w", elsewhere)))
+      const error = yield* Effect.flip(toplevel.start())
+      expect(error._tag).toBe("StartupFailed")
+      expect(error.message).toContain("MainLoop.run works only when returned by the child's startup function")
+    }))
+})

@@ -302,7 +302,8 @@ describe("NodeObserver", () => {
           expect(after.body).toContain("# TYPE arbor_child_restarts_total counter")
           // one_for_all: the sibling was restarted with it.
           expect(after.body).toContain("arbor_child_restarts_total{path=\"app/steady\"} 1")
-          expect(after.body).toMatch(/arbor_child_startup_seconds_count\{path="app\/crashy"\} 2/)
+          // Startups by system: both children, twice each.
+          expect(after.body).toMatch(/arbor_child_startup_seconds_count\{path="app"\} 4/)
           yield* tree.stop(fiber)
         }))
     }))

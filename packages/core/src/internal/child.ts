@@ -167,24 +167,30 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
     child.lifecycle = lifecycle
 
     const { kind, task } = child.spec
+    let hostFiber: Fiber.Fiber<unknown, unknown> | undefined
     const host = Effect.gen(function*() {
-      const fiber = yield* Effect.withFiber(Effect.succeed)
+      const fiber = hostFiber = yield* Effect.withFiber(Effect.succeed)
       const clock = fiber.getRef(Clock.Clock)
       const startTime = clock.currentTimeMillisUnsafe()
       if (restarted) yield* count(Metrics.childRestarts, child.metricPath)
       yield* telemetry.emit({ _tag: "ChildStarting", path: child.path, kind, restarts: child.restarts }, "Debug", "starting")
       const loop = task === undefined ? yield* startupOf(child) : undefined
+      const body = loop === undefined ? task : loop.body
+      if (body !== undefined && loop !== undefined && loop.fiber !== fiber) {
+        return yield* Effect.die(new Error(`${child.path}: MainLoop.run works only when returned by the child's startup function`))
+      }
       const now = clock.currentTimeMillisUnsafe()
       child.startedAt = now
       lifecycle.lastHeartbeat = now
-      if (loop !== undefined) yield* count(Metrics.childStartup, child.metricPath, (now - startTime) / 1000)
+      // By system or pool: a histogram per child would cost each child more memory than the child itself.
+      if (loop !== undefined) yield* count(Metrics.childStartup, child.parent, (now - startTime) / 1000)
       yield* telemetry.emit({ _tag: "ChildStarted", path: child.path, kind, startupMillis: now - startTime }, "Debug", "started")
       if (child.state === "starting") child.state = "running"
       child.value = loop?.value
       Deferred.doneUnsafe(started, Exit.succeed(child.value))
-      // A task is its own main loop, run by this fiber; a startup forked one, which this fiber waits for.
-      const main = loop === undefined ? task! : Fiber.join(loop.fiber)
-      child.main = loop === undefined ? fiber : loop.fiber
+      // A task, or a main loop made with `MainLoop.run`, is run by this fiber; a forked one is waited for.
+      const main = body ?? Fiber.join(loop!.fiber)
+      child.main = body === undefined ? loop!.fiber : fiber
       const { deadline } = child.spec.config
       if (deadline === undefined) return yield* main
       // A hung child fails with `Hung` first, then its main loop is interrupted.
@@ -194,8 +200,8 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
       Effect.provideService(Scope.Scope, scope),
       Effect.onExit((exit) => {
         const main = child.main
-        // An interrupted or failed host takes its main loop with it.
-        const stopMain = main !== undefined && Exit.isFailure(exit) && main.pollUnsafe() === undefined && task === undefined
+        // An interrupted or failed host takes a main loop of its own with it.
+        const stopMain = main !== undefined && main !== hostFiber && Exit.isFailure(exit) && main.pollUnsafe() === undefined
           ? Fiber.interrupt(main)
           : Effect.void
         // Past startup, the exit is the main loop's: the supervisor handles it.
