@@ -3,19 +3,24 @@
  *
  * Prints a table (medians, p99 where it applies, and the ratio to the floor:
  * lower is always better) and writes bench/results/latest.json.
- * BENCH_QUICK=1 runs smaller sizes and fewer repeats, to try it out.
+ * BENCH_QUICK=1 runs smaller sizes and fewer repeats, to try it out;
+ * BENCH_SMOKE=1 tiny ones, only to check that every case runs (the test suite
+ * does that). BENCH_OUT names another file for the JSON.
  */
 import { mkdirSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
+import { dirname } from "node:path"
+import { fileURLToPath } from "node:url"
 import * as cases from "./cases.ts"
 import type { CaseResult } from "./harness.ts"
 import { median, quantile, repeat, result, table } from "./harness.ts"
 
-const quick = process.env["BENCH_QUICK"] === "1"
-const repeats = quick ? 2 : 5
-const big = quick ? 20_000 : 100_000
-const small = 10_000
-const crashes = quick ? 2_000 : 10_000
+const smoke = process.env["BENCH_SMOKE"] === "1"
+const quick = smoke || process.env["BENCH_QUICK"] === "1"
+const repeats = smoke ? 1 : quick ? 2 : 5
+const big = smoke ? 2_000 : quick ? 20_000 : 100_000
+const small = smoke ? 1_000 : 10_000
+const crashes = smoke ? 200 : quick ? 2_000 : 10_000
 
 const summary = (values: ReadonlyArray<number>) => ({ median: median(values) })
 const withP99 = (values: ReadonlyArray<number>) => ({ median: median(values), p99: quantile(values, 0.99) })
@@ -77,7 +82,7 @@ console.log(`\n${table(results)}`)
 
 const require = createRequire(import.meta.url)
 const effectVersion = (require("effect/package.json") as { version: string }).version
-mkdirSync(new URL("./results/", import.meta.url), { recursive: true })
-const file = new URL("./results/latest.json", import.meta.url)
-writeFileSync(file, `${JSON.stringify({ node: process.version, effect: effectVersion, quick, cases: results }, null, 2)}\n`)
-console.log(`\nwritten to bench/results/latest.json`)
+const out = process.env["BENCH_OUT"] ?? fileURLToPath(new URL("./results/latest.json", import.meta.url))
+mkdirSync(dirname(out), { recursive: true })
+writeFileSync(out, `${JSON.stringify({ node: process.version, effect: effectVersion, quick, cases: results }, null, 2)}\n`)
+console.log(`\nwritten to ${out}`)

@@ -15,8 +15,13 @@ export interface Program {
   exited(timeoutMs?: number): Promise<number | string>
 }
 
-export const run = (script: string, args: ReadonlyArray<string> = [], env: Record<string, string> = {}): Program => {
-  const child = spawn(process.execPath, ["--conditions=source", script, ...args], {
+export const run = (
+  script: string,
+  args: ReadonlyArray<string> = [],
+  env: Record<string, string> = {},
+  nodeArgs: ReadonlyArray<string> = []
+): Program => {
+  const child = spawn(process.execPath, [...nodeArgs, "--conditions=source", script, ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })
