@@ -141,3 +141,26 @@ describe("logging", () => {
       })
     ))
 })
+
+describe("structured logging", () => {
+  it.effect("with Effect's JSON format (the one Logger.consoleJson prints), each line carries the path and the cause", () =>
+    Effect.gen(function*() {
+      const printed: Array<string> = []
+      const json = Logger.map(Logger.formatJson, (line) => void printed.push(line))
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", System.make((scope) => scope.child("crashy", probe.worker("crashy"))))
+      yield* Effect.gen(function*() {
+        const run = yield* launch(toplevel)
+        yield* eventually(() => probe.startsOf("crashy") === 1, "started")
+        yield* probe.crash("crashy")
+        yield* eventually(() => probe.startsOf("crashy") === 2, "restarted")
+        yield* shutdown(toplevel, run)
+      }).pipe(Effect.provide(Logger.layer([json])))
+      const lines = printed.map((line) => JSON.parse(line) as { level: string; message: unknown; cause?: string; annotations: { path?: string } })
+      const crash = lines.find((line) => line.level === "WARN")
+      expect(crash?.annotations.path).toBe("app/crashy")
+      expect(String(crash?.message)).toContain("app/crashy: exited abnormally (failure); restarting (permanent)")
+      expect(crash?.cause).toContain("crashy crashed")
+      expect(lines.map((line) => line.annotations.path)).toContain("app")
+    }))
+})
