@@ -131,14 +131,23 @@ export class ChildRecord {
     decision: ChildExited["decision"],
     level: LogLevel.Severity,
     message: string | (() => string)
-  ) {
-    return Effect.flatMap(Clock.currentTimeMillis, (at) => {
-      const kind = kindOf(exit)
-      const summarised = Exit.isSuccess(exit) ? "normal exit" : summary(exit.cause)
-      this.lastExit = { kind, message: summarised, at }
-      const event = { _tag: "ChildExited", path: this.path, exit: kind, message: summarised, decision } as const
-      return this.telemetry.emit(event, level, message, Exit.isFailure(exit) && kind !== "interrupted" ? exit.cause : undefined)
-    })
+  ): Effect.Effect<void> {
+    return Effect.withFiber((fiber) => this.exitedUnsafe(fiber, exit, decision, level, message) ?? Effect.void)
+  }
+
+  /** `exited` on the supervisor's own `fiber`: resumes with the log line to run, if the level logs it. */
+  exitedUnsafe(
+    fiber: Fiber.Fiber<unknown, unknown>,
+    exit: Exit.Exit<unknown, unknown>,
+    decision: ChildExited["decision"],
+    level: LogLevel.Severity,
+    message: string | (() => string)
+  ): Effect.Effect<void> | undefined {
+    const kind = kindOf(exit)
+    const summarised = Exit.isSuccess(exit) ? "normal exit" : summary(exit.cause)
+    this.lastExit = { kind, message: summarised, at: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe() }
+    const event = { _tag: "ChildExited", path: this.path, exit: kind, message: summarised, decision } as const
+    return this.telemetry.emitUnsafe(fiber, event, level, message, Exit.isFailure(exit) && kind !== "interrupted" ? exit.cause : undefined)
   }
 }
 
@@ -320,19 +329,21 @@ const hungAfter = (path: string, lifecycle: LifecycleHandle, deadline: Duration.
  * a failed startup: those are handled where they happen).
  */
 export const ended = (child: ChildRecord, incarnation: number, exit: Exit.Exit<unknown, unknown>): Effect.Effect<boolean | undefined> =>
-  Effect.gen(function*() {
-    if (incarnation !== child.incarnation || child.stopping || child.state !== "running") return undefined
+  Effect.withFiber((fiber) => {
+    if (incarnation !== child.incarnation || child.stopping || child.state !== "running") return Effect.undefined
     child.state = "stopped"
-    yield* closeScope(child, exit)
     const kind = kindOf(exit)
     const restart = restartsAfter(child.spec.config.restart, kind)
-    const decision = () => `${restart ? "restarting" : "not restarted"} (${child.spec.config.restart})`
-    if (Exit.isSuccess(exit)) {
-      yield* child.exited(exit, restart ? "restart" : "stay down", restart ? "Info" : "Debug", () => `exited normally; ${decision()}`)
-    } else {
-      yield* child.exited(exit, restart ? "restart" : "stay down", "Warn", () => `exited abnormally (${kind}); ${decision()}`)
+    const report = () => {
+      const decision = () => `${restart ? "restarting" : "not restarted"} (${child.spec.config.restart})`
+      const log = Exit.isSuccess(exit)
+        ? child.exitedUnsafe(fiber, exit, restart ? "restart" : "stay down", restart ? "Info" : "Debug", () => `exited normally; ${decision()}`)
+        : child.exitedUnsafe(fiber, exit, restart ? "restart" : "stay down", "Warn", () => `exited abnormally (${kind}); ${decision()}`)
+      return log === undefined ? Effect.succeed(restart) : Effect.as(log, restart)
     }
-    return restart
+    // Most children leave nothing to finalize: their exit is then handled without a step in between.
+    const closing = closeScopeUnsafe(child, exit)
+    return closing === undefined ? report() : Effect.flatMap(closing, report)
   })
 
 /**
@@ -341,10 +352,16 @@ export const ended = (child: ChildRecord, incarnation: number, exit: Exit.Exit<u
  * logged with the child's path and cause, and the supervisor carries on with
  * the exit of the main loop (which alone decides about a restart).
  */
-const closeScope = (child: ChildRecord, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => {
+const closeScope = (child: ChildRecord, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
+  closeScopeUnsafe(child, exit) ?? Effect.void
+
+/** `closeScope`, resuming with `undefined` when the scope had no finalizers: it is closed then already. */
+const closeScopeUnsafe = (child: ChildRecord, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> | undefined => {
   const scope = child.scope
-  if (scope === undefined) return Effect.void
-  return Effect.catchCause(Scope.close(scope, exit), (cause) =>
+  if (scope === undefined) return undefined
+  const finalizing = Scope.closeUnsafe(scope, exit)
+  if (finalizing === undefined) return undefined
+  return Effect.catchCause(Effect.uninterruptible(finalizing), (cause) =>
     logAt("Error", child.path, "a finalizer failed while its scope closed", cause))
 }
 
