@@ -7,6 +7,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import type * as LogLevel from "effect/LogLevel"
 import { kindOf } from "../ChildExit.ts"
 import type { ChildExited } from "../LifecycleEvent.ts"
@@ -22,7 +23,7 @@ import { logAt } from "./log.ts"
 import { summary } from "./summary.ts"
 import type { Telemetry } from "./telemetry.ts"
 import * as Metrics from "../Metrics.ts"
-import { count } from "./telemetry.ts"
+import { count, countUnsafe } from "./telemetry.ts"
 import type { ChildConfig } from "./options.ts"
 
 export type { ChildKind, ChildState } from "../Toplevel.ts"
@@ -130,14 +131,23 @@ export class ChildRecord {
     decision: ChildExited["decision"],
     level: LogLevel.Severity,
     message: string | (() => string)
-  ) {
-    return Effect.flatMap(Clock.currentTimeMillis, (at) => {
-      const kind = kindOf(exit)
-      const summarised = Exit.isSuccess(exit) ? "normal exit" : summary(exit.cause)
-      this.lastExit = { kind, message: summarised, at }
-      const event = { _tag: "ChildExited", path: this.path, exit: kind, message: summarised, decision } as const
-      return this.telemetry.emit(event, level, message, Exit.isFailure(exit) && kind !== "interrupted" ? exit.cause : undefined)
-    })
+  ): Effect.Effect<void> {
+    return Effect.withFiber((fiber) => this.exitedUnsafe(fiber, exit, decision, level, message) ?? Effect.void)
+  }
+
+  /** `exited` on the supervisor's own `fiber`: resumes with the log line to run, if the level logs it. */
+  exitedUnsafe(
+    fiber: Fiber.Fiber<unknown, unknown>,
+    exit: Exit.Exit<unknown, unknown>,
+    decision: ChildExited["decision"],
+    level: LogLevel.Severity,
+    message: string | (() => string)
+  ): Effect.Effect<void> | undefined {
+    const kind = kindOf(exit)
+    const summarised = Exit.isSuccess(exit) ? "normal exit" : summary(exit.cause)
+    this.lastExit = { kind, message: summarised, at: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe() }
+    const event = { _tag: "ChildExited", path: this.path, exit: kind, message: summarised, decision } as const
+    return this.telemetry.emitUnsafe(fiber, event, level, message, Exit.isFailure(exit) && kind !== "interrupted" ? exit.cause : undefined)
   }
 }
 
@@ -146,13 +156,16 @@ export class ChildRecord {
  * once the startup function returns, or fails with the startup's cause.
  *
  * The child runs in a *host* fiber forked into the child's own scope: it runs
- * the startup function, then waits for the main loop and ends with the main
- * loop's exit. Fibers the startup function forks as children of its own fiber
- * therefore live exactly as long as the child.
+ * the startup function, then the main loop (or waits for a forked one) and
+ * ends with the main loop's exit. Fibers the startup function forks as
+ * children of its own fiber therefore live exactly as long as the child.
+ *
+ * The host is written as few steps as possible (`begin`, `startupReturned`,
+ * `hostEnded`): every combinator here is paid for by every child, and the
+ * steps still held while the child idles are kept to the exit handler.
  */
 export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnExit): Effect.Effect<unknown, unknown> =>
-  Effect.suspend(() => {
-    const { telemetry } = child
+  Effect.withFiber((parent) => {
     const restarted = child.incarnation > 0
     if (restarted) child.restarts++
     const incarnation = ++child.incarnation
@@ -165,60 +178,14 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
     child.main = undefined
     child.scope = scope
     child.lifecycle = lifecycle
-
-    const { kind, task } = child.spec
-    let hostFiber: Fiber.Fiber<unknown, unknown> | undefined
-    const host = Effect.gen(function*() {
-      const fiber = hostFiber = yield* Effect.withFiber(Effect.succeed)
-      const clock = fiber.getRef(Clock.Clock)
-      const startTime = clock.currentTimeMillisUnsafe()
-      if (restarted) yield* count(Metrics.childRestarts, child.metricPath)
-      yield* telemetry.emit({ _tag: "ChildStarting", path: child.path, kind, restarts: child.restarts }, "Debug", "starting")
-      const loop = task === undefined ? yield* startupOf(child) : undefined
-      const body = loop === undefined ? task : loop.body
-      if (body !== undefined && loop !== undefined && loop.fiber !== fiber) {
-        return yield* Effect.die(new Error(`${child.path}: MainLoop.run works only when returned by the child's startup function`))
-      }
-      const now = clock.currentTimeMillisUnsafe()
-      child.startedAt = now
-      lifecycle.lastHeartbeat = now
-      // By system or pool: a histogram per child would cost each child more memory than the child itself.
-      if (loop !== undefined) yield* count(Metrics.childStartup, child.parent, (now - startTime) / 1000)
-      yield* telemetry.emit({ _tag: "ChildStarted", path: child.path, kind, startupMillis: now - startTime }, "Debug", "started")
-      if (child.state === "starting") child.state = "running"
-      child.value = loop?.value
-      Deferred.doneUnsafe(started, Exit.succeed(child.value))
-      // A task, or a main loop made with `MainLoop.run`, is run by this fiber; a forked one is waited for.
-      const main = body ?? Fiber.join(loop!.fiber)
-      child.main = body === undefined ? loop!.fiber : fiber
-      const { deadline } = child.spec.config
-      if (deadline === undefined) return yield* main
-      // A hung child fails with `Hung` first, then its main loop is interrupted.
-      return yield* Effect.raceFirst(main, hungAfter(child.path, lifecycle, deadline))
-    }).pipe(
-      Effect.provideService(Lifecycle, lifecycle),
-      Effect.provideService(Scope.Scope, scope),
-      Effect.onExit((exit) => {
-        const main = child.main
-        // An interrupted or failed host takes a main loop of its own with it.
-        const stopMain = main !== undefined && main !== hostFiber && Exit.isFailure(exit) && main.pollUnsafe() === undefined
-          ? Fiber.interrupt(main)
-          : Effect.void
-        // Past startup, the exit is the main loop's: the supervisor handles it.
-        if (!Deferred.doneUnsafe(started, exit) || Exit.isSuccess(exit)) return stopMain
-        // A failed startup is reported here, whoever waits for it; a subsystem has logged its own.
-        if (child.stopping && Cause.hasInterruptsOnly(exit.cause)) return Effect.void
-        return Effect.flatMap(Clock.currentTimeMillis, (at) => {
-          const message = summary(exit.cause)
-          child.lastExit = { kind: kindOf(exit), message, at }
-          const event = { _tag: "ChildStartFailed", path: child.path, message } as const
-          return kind === "system"
-            ? telemetry.emit(event, "Debug", "startup failed")
-            : telemetry.emit(event, "Error", "startup failed", exit.cause)
-        })
-      })
+    // The declaring fiber's services plus the child's own two, set once on the host: nothing to undo,
+    // as the host ends with the child.
+    const context = Context.add(Context.add(parent.context, Lifecycle, lifecycle), Scope.Scope, scope)
+    // `begin` puts the services of `SpawnContext` in the host's context.
+    const host = Effect.onExit(
+      Effect.withFiber((fiber) => begin(child, fiber, context, restarted, started)) as Effect.Effect<unknown, unknown>,
+      (exit) => hostEnded(child, started, exit)
     )
-
     return Effect.flatMap(Effect.forkIn(host, scope, { startImmediately: true }), (fiber) => {
       child.host = fiber
       // An exit injected by `exitChild` replaces the interruption it caused.
@@ -226,6 +193,86 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
       return Deferred.await(started)
     })
   })
+
+/** The host's first step: announce the start, then run the startup function (a task has none). */
+const begin = (
+  child: ChildRecord,
+  fiber: Fiber.Fiber<unknown, unknown>,
+  context: Context.Context<never>,
+  restarted: boolean,
+  started: Deferred.Deferred<unknown, unknown>
+): Effect.Effect<unknown, unknown, SpawnContext> => {
+  fiber.setContext(context)
+  // Already the host while it starts: a startup that ends at once must see it as such (`hostEnded`).
+  child.host = fiber
+  const startTime = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+  if (restarted) countUnsafe(fiber, Metrics.childRestarts, child.metricPath)
+  const { kind, task } = child.spec
+  const log = child.telemetry.emitUnsafe(fiber, { _tag: "ChildStarting", path: child.path, kind, restarts: child.restarts }, "Debug", "starting")
+  const run = task === undefined
+    ? Effect.flatMap(startupOf(child), (loop) => startupReturned(child, fiber, startTime, started, loop))
+    : Effect.suspend(() => startupReturned(child, fiber, startTime, started, undefined))
+  return log === undefined ? run : Effect.andThen(log, run)
+}
+
+/** The startup function returned `loop` (or the child is a task): the child runs; resumes with its main loop. */
+const startupReturned = (
+  child: ChildRecord,
+  fiber: Fiber.Fiber<unknown, unknown>,
+  startTime: number,
+  started: Deferred.Deferred<unknown, unknown>,
+  loop: MainLoop<unknown> | undefined
+): Effect.Effect<unknown, unknown, SpawnContext> => {
+  const body = loop === undefined ? child.spec.task : loop.body
+  if (body !== undefined && loop !== undefined && loop.fiber !== fiber) {
+    return Effect.die(new Error(`${child.path}: MainLoop.run works only when returned by the child's startup function`))
+  }
+  const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+  child.startedAt = now
+  child.lifecycle!.lastHeartbeat = now
+  // By system or pool: a histogram per child would cost each child more memory than the child itself.
+  if (loop !== undefined) countUnsafe(fiber, Metrics.childStartup, child.parent, (now - startTime) / 1000)
+  const event = { _tag: "ChildStarted", path: child.path, kind: child.spec.kind, startupMillis: now - startTime } as const
+  const log = child.telemetry.emitUnsafe(fiber, event, "Debug", "started")
+  const running = () => {
+    if (child.state === "starting") child.state = "running"
+    child.value = loop?.value
+    Deferred.doneUnsafe(started, Exit.succeed(child.value))
+    // A task, or a main loop made with `MainLoop.run`, is run by this fiber; a forked one is waited for.
+    const main = body ?? Fiber.join(loop!.fiber)
+    child.main = body === undefined ? loop!.fiber : fiber
+    const { deadline } = child.spec.config
+    if (deadline === undefined) return main
+    // A hung child fails with `Hung` first, then its main loop is interrupted.
+    return Effect.raceFirst(main, hungAfter(child.path, child.lifecycle!, deadline))
+  }
+  return log === undefined ? running() : Effect.andThen(log, Effect.suspend(running))
+}
+
+/** The host's last step, on its own fiber: stops a forked main loop it leaves behind, reports a failed startup. */
+const hostEnded = (
+  child: ChildRecord,
+  started: Deferred.Deferred<unknown, unknown>,
+  exit: Exit.Exit<unknown, unknown>
+): Effect.Effect<void> => {
+  const main = child.main
+  // An interrupted or failed host takes a main loop of its own with it.
+  const stopMain = main !== undefined && main !== child.host && Exit.isFailure(exit) && main.pollUnsafe() === undefined
+    ? Fiber.interrupt(main)
+    : Effect.void
+  // Past startup, the exit is the main loop's: the supervisor handles it.
+  if (!Deferred.doneUnsafe(started, exit) || Exit.isSuccess(exit)) return stopMain
+  // A failed startup is reported here, whoever waits for it; a subsystem has logged its own.
+  if (child.stopping && Cause.hasInterruptsOnly(exit.cause)) return Effect.void
+  return Effect.flatMap(Clock.currentTimeMillis, (at) => {
+    const message = summary(exit.cause)
+    child.lastExit = { kind: kindOf(exit), message, at }
+    const event = { _tag: "ChildStartFailed", path: child.path, message } as const
+    return child.spec.kind === "system"
+      ? child.telemetry.emit(event, "Debug", "startup failed")
+      : child.telemetry.emit(event, "Error", "startup failed", exit.cause)
+  })
+}
 
 /** A child's startup function, bounded by its `startTimeout`, in a span unless the child is a pool's. */
 const startupOf = (child: ChildRecord): Effect.Effect<MainLoop<unknown>, unknown, SpawnContext> => {
@@ -282,19 +329,21 @@ const hungAfter = (path: string, lifecycle: LifecycleHandle, deadline: Duration.
  * a failed startup: those are handled where they happen).
  */
 export const ended = (child: ChildRecord, incarnation: number, exit: Exit.Exit<unknown, unknown>): Effect.Effect<boolean | undefined> =>
-  Effect.gen(function*() {
-    if (incarnation !== child.incarnation || child.stopping || child.state !== "running") return undefined
+  Effect.withFiber((fiber) => {
+    if (incarnation !== child.incarnation || child.stopping || child.state !== "running") return Effect.undefined
     child.state = "stopped"
-    yield* closeScope(child, exit)
     const kind = kindOf(exit)
     const restart = restartsAfter(child.spec.config.restart, kind)
-    const decision = () => `${restart ? "restarting" : "not restarted"} (${child.spec.config.restart})`
-    if (Exit.isSuccess(exit)) {
-      yield* child.exited(exit, restart ? "restart" : "stay down", restart ? "Info" : "Debug", () => `exited normally; ${decision()}`)
-    } else {
-      yield* child.exited(exit, restart ? "restart" : "stay down", "Warn", () => `exited abnormally (${kind}); ${decision()}`)
+    const report = () => {
+      const decision = () => `${restart ? "restarting" : "not restarted"} (${child.spec.config.restart})`
+      const log = Exit.isSuccess(exit)
+        ? child.exitedUnsafe(fiber, exit, restart ? "restart" : "stay down", restart ? "Info" : "Debug", () => `exited normally; ${decision()}`)
+        : child.exitedUnsafe(fiber, exit, restart ? "restart" : "stay down", "Warn", () => `exited abnormally (${kind}); ${decision()}`)
+      return log === undefined ? Effect.succeed(restart) : Effect.as(log, restart)
     }
-    return restart
+    // Most children leave nothing to finalize: their exit is then handled without a step in between.
+    const closing = closeScopeUnsafe(child, exit)
+    return closing === undefined ? report() : Effect.flatMap(closing, report)
   })
 
 /**
@@ -303,10 +352,16 @@ export const ended = (child: ChildRecord, incarnation: number, exit: Exit.Exit<u
  * logged with the child's path and cause, and the supervisor carries on with
  * the exit of the main loop (which alone decides about a restart).
  */
-const closeScope = (child: ChildRecord, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => {
+const closeScope = (child: ChildRecord, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
+  closeScopeUnsafe(child, exit) ?? Effect.void
+
+/** `closeScope`, resuming with `undefined` when the scope had no finalizers: it is closed then already. */
+const closeScopeUnsafe = (child: ChildRecord, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> | undefined => {
   const scope = child.scope
-  if (scope === undefined) return Effect.void
-  return Effect.catchCause(Scope.close(scope, exit), (cause) =>
+  if (scope === undefined) return undefined
+  const finalizing = Scope.closeUnsafe(scope, exit)
+  if (finalizing === undefined) return undefined
+  return Effect.catchCause(Effect.uninterruptible(finalizing), (cause) =>
     logAt("Error", child.path, "a finalizer failed while its scope closed", cause))
 }
 

@@ -156,8 +156,11 @@ export class Supervisor implements Supervising {
       yield* Effect.addFinalizer(() => Effect.sync(gauges))
       yield* this.startGeneration([])
       while (true) {
-        const outcome: Outcome = yield* this.handle(yield* Queue.take(this.mailbox))
-        if (outcome !== undefined) return yield* outcome
+        // All the events waiting, per wake-up, in the order they came.
+        for (const event of yield* Queue.takeAll(this.mailbox)) {
+          const outcome: Outcome = yield* this.handle(event)
+          if (outcome !== undefined) return yield* outcome
+        }
       }
     }).pipe(
       Effect.onExit(() =>

@@ -1,6 +1,7 @@
 import type * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import type * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as Queue from "effect/Queue"
@@ -45,16 +46,29 @@ export class Telemetry {
     message: string | (() => string),
     cause?: Cause.Cause<unknown>
   ): Effect.Effect<void> {
+    return Effect.withFiber((fiber) => this.emitUnsafe(fiber, event, level, message, cause) ?? Effect.void)
+  }
+
+  /**
+   * `emit` from code that already runs on `fiber`: publishes at once and
+   * resumes with the log line to run, or `undefined` when the line is below
+   * the log level (a child's start and a restart then cost no effect at all).
+   */
+  emitUnsafe(
+    fiber: Fiber.Fiber<unknown, unknown>,
+    event: EventInput,
+    level: LogLevel.Severity,
+    message: string | (() => string),
+    cause?: Cause.Cause<unknown>
+  ): Effect.Effect<void> | undefined {
     if (event._tag === "ChildInterrupted") this.forced++
     else if (event._tag === "ChildExited" && event.decision === "stopped") this.stopped++
-    return Effect.withFiber((fiber) => {
-      if (this.subscribers.size > 0) {
-        const stamped = { ...event, at: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe() } as LifecycleEvent
-        for (const queue of this.subscribers) Queue.offerUnsafe(queue, stamped)
-      }
-      if (!logged(fiber, level)) return Effect.void
-      return logLine(level, event.path, typeof message === "string" ? message : message(), cause)
-    })
+    if (this.subscribers.size > 0) {
+      const stamped = { ...event, at: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe() } as LifecycleEvent
+      for (const queue of this.subscribers) Queue.offerUnsafe(queue, stamped)
+    }
+    if (!logged(fiber, level)) return undefined
+    return logLine(level, event.path, typeof message === "string" ? message : message(), cause)
   }
 
   /** How many children were stopped by their supervisor, and how many of them had to be interrupted, so far. */
@@ -84,3 +98,7 @@ const forPath = (metric: Metric.Metric<number, unknown>, path: string): Metric.M
 /** Updates `metric`'s series for `path` with `value` (adds to a counter, records in a histogram). */
 export const count = (metric: Metric.Metric<number, unknown>, path: string, value = 1): Effect.Effect<void> =>
   Metric.update(forPath(metric, path), value)
+
+/** `count` from code that already runs on `fiber`. */
+export const countUnsafe = (fiber: Fiber.Fiber<unknown, unknown>, metric: Metric.Metric<number, unknown>, path: string, value = 1): void =>
+  forPath(metric, path).updateUnsafe(value, fiber.context)
