@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Errors, System, Toplevel } from "@arbor/core"
-import { Effect, Exit, Fiber, Schedule } from "effect"
+import { Deferred, Effect, Exit, Fiber, Schedule } from "effect"
 import { TestClock } from "effect/testing"
 import { eventually, flat, launch, Probe, quiesce, shutdown } from "./helpers.ts"
 
@@ -212,5 +212,39 @@ describe("child administration during a group restart", () => {
       toplevel.shutdownToken.signal()
       yield* TestClock.adjust("2 seconds")
       expect(Exit.isSuccess(yield* Fiber.await(run))).toBe(true)
+    }))
+})
+
+describe("restartChild meeting a group restart", () => {
+  it.effect("a replay stops a kept child still starting on request, then starts it afresh: never two incarnations", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      let slow = false
+      const gate = yield* Deferred.make<void>()
+      const hold = Effect.suspend(() => slow ? Deferred.await(gate) : Effect.void)
+      const tree = System.make((scope) =>
+        Effect.gen(function*() {
+          yield* scope.child("a", probe.worker("a", { setup: hold }))
+          yield* scope.child("b", probe.worker("b"))
+        })
+      )
+      const toplevel = Toplevel.make("app", tree, { strategy: "rest_for_one", backoff: Schedule.spaced("1 second") })
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("b") === 1, "started")
+      yield* toplevel.terminateChild("app/a")
+      yield* probe.crash("b")
+      yield* quiesce
+      slow = true
+      const request = yield* Effect.forkChild(Effect.flip(toplevel.restartChild("app/a")), { startImmediately: true })
+      yield* eventually(() => probe.startsOf("a") === 2, "a starting on request")
+      yield* TestClock.adjust("1 second")
+      yield* eventually(() => probe.startsOf("a") === 3, "the replay starts a afresh")
+      // The request's incarnation was stopped by the replay: it did not become a running child.
+      expect(yield* Fiber.join(request)).toBeInstanceOf(Errors.NotFound)
+      slow = false
+      yield* Deferred.succeed(gate, undefined)
+      yield* eventually(() => probe.startsOf("b") === 2, "b started again")
+      expect(probe.entries("exit")).toEqual(["exit a normal", "exit b failure"])
+      yield* shutdown(toplevel, run)
     }))
 })

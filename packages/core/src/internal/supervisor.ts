@@ -324,10 +324,27 @@ export class Supervisor implements Supervising {
     return this.traced(pending.child, this.replay(pending.from))
   }
 
-  /** Replays `start`, reusing the children before `from` that still run. */
+  /**
+   * Replays `start`, reusing the children before `from` that still run. One
+   * of them still starting (a `restartChild` in flight) is stopped first, so
+   * that the replay starts it afresh instead of running two incarnations of
+   * it at once.
+   */
   private replay(from: number): Effect.Effect<Outcome> {
-    this.groupFrom = from
-    return Effect.as(this.startGeneration(this.children.slice(0, from)), undefined)
+    return Effect.suspend(() => {
+      this.groupFrom = from
+      const kept = this.children.slice(0, from)
+      const starting = kept.filter((child) => child.state === "starting").reverse()
+      const stopped = starting.length === 0 ? Effect.void : Effect.suspend(() => {
+        this.stoppingGroup = true
+        return Effect.forEach(starting, (child) => stop(child, "graceful"), { discard: true }).pipe(
+          Effect.ensuring(Effect.sync(() => {
+            this.stoppingGroup = false
+          }))
+        )
+      })
+      return Effect.andThen(stopped, Effect.as(this.startGeneration(kept), undefined))
+    })
   }
 
   /** One child restarts on its own (`one_for_one`), after its backoff delay. */

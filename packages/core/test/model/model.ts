@@ -415,7 +415,7 @@ export class Sup {
         if (this.pending?.token !== event.token) return undefined
         const { from } = this.pending
         this.pending = undefined
-        this.replay(from)
+        yield* this.replay(from)
         return undefined
       }
       case "ResumeChild":
@@ -462,9 +462,17 @@ export class Sup {
     })())
   }
 
-  private replay(from: number): void {
+  /** A kept child still starting (a restartChild in flight) is stopped first: the replay starts it afresh. */
+  private *replay(from: number): Proc {
     this.groupFrom = from
-    this.startGeneration(this.children.slice(0, from))
+    const kept = this.children.slice(0, from)
+    const starting = kept.filter((rec) => rec.state === "starting").reverse()
+    if (starting.length > 0) {
+      this.stoppingGroup = true
+      for (const rec of starting) yield* this.stop(rec, "graceful")
+      this.stoppingGroup = false
+    }
+    this.startGeneration(kept)
   }
 
   /** Starts a new incarnation of `rec` and resumes once its startup ended. */
@@ -606,7 +614,7 @@ export class Sup {
     if (this.settleRequested) return undefined
     if (delay === 0) {
       this.pending = undefined
-      this.replay(from)
+      yield* this.replay(from)
       return undefined
     }
     const token = ++this.tokens
