@@ -16,7 +16,7 @@ import { ChildRecord, ended, launch, relaunch, stop } from "./child.ts"
 import { registerGauges } from "./gauges.ts"
 import type { PoolConfig } from "./options.ts"
 import { validateName } from "./options.ts"
-import { delayNote, RestartBudget } from "./restartBudget.ts"
+import { delayNote, givingUp, RestartBudget } from "./restartBudget.ts"
 import type { Telemetry } from "./telemetry.ts"
 import * as Metrics from "../Metrics.ts"
 import { count } from "./telemetry.ts"
@@ -267,7 +267,7 @@ export class PoolRuntime implements Supervising {
         const { error } = decided
         this.remove(child, exit)
         const escalated = { _tag: "Escalated", path: this.path, error: error._tag, message: error.message } as const
-        yield* this.telemetry.emit(escalated, "Error", `${error.message}; stopping all children and escalating`, cause)
+        yield* this.telemetry.emit(escalated, "Error", givingUp(error), cause)
         yield* count(Metrics.escalations, this.path)
         yield* this.shutdown("graceful")
         return Exit.fail(error)

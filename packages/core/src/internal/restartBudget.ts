@@ -88,3 +88,10 @@ class SlidingWindow {
     return this.times.length - this.head
   }
 }
+
+/** A give-up error's message for a log line about its own path (which the line already starts with). */
+export const givingUp = (error: { readonly path: string; readonly message: string }): string => {
+  const prefix = `${error.path}: `
+  const reason = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message
+  return `${reason}; stopping all children and escalating`
+}

@@ -20,7 +20,7 @@ import { decodePool, decodeSubsystem, decodeWorker, poolChildConfig, validateNam
 import { poolStartup } from "./pool.ts"
 import { registerGauges } from "./gauges.ts"
 import type { LifecycleHandle } from "./lifecycle.ts"
-import { delayNote, RestartBudget } from "./restartBudget.ts"
+import { delayNote, givingUp, RestartBudget } from "./restartBudget.ts"
 import type { Telemetry } from "./telemetry.ts"
 import * as Metrics from "../Metrics.ts"
 import { count } from "./telemetry.ts"
@@ -271,7 +271,7 @@ export class Supervisor implements Supervising {
     return this.traced(childPath, Effect.gen({ self: this }, function*() {
       const decided = yield* this.budget.next(childPath, cause)
       if (decided._tag === "GiveUp") {
-        return yield* this.giveUp(decided.error, `${decided.error.message}; stopping all children and escalating`, cause)
+        return yield* this.giveUp(decided.error, givingUp(decided.error), cause)
       }
       const { delay, count } = decided
       const { strategy } = this.config
