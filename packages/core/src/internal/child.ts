@@ -28,15 +28,19 @@ import type { ChildConfig } from "./options.ts"
 
 export type { ChildKind, ChildState } from "../Toplevel.ts"
 
+type Startup = Effect.Effect<MainLoop<unknown>, unknown, SpawnContext>
+
 /**
  * What a declaration says about a child. The services its startup needs come
- * from the fiber that declares it, so they are erased here. The startup gets
- * the record, so that a system or pool can register what it runs (`inner`).
+ * from the fiber that declares it, so they are erased here. A worker's startup
+ * is the declared effect itself (a function wrapping it would cost each child
+ * a closure and its context); a system's or pool's is a function of the
+ * record, so that it can register what it runs (`inner`).
  */
 export interface ChildSpec {
   readonly name: string
   readonly kind: ChildKind
-  readonly startup: (child: ChildRecord) => Effect.Effect<MainLoop<unknown>, unknown, SpawnContext>
+  readonly startup: Startup | ((child: ChildRecord) => Startup)
   /** A pool's fire-and-forget task: the child's main loop, with no startup function (`startup` is then unused). */
   readonly task?: Effect.Effect<unknown, unknown, SpawnContext>
   readonly config: ChildConfig
@@ -90,6 +94,12 @@ export class ChildRecord {
   inner: Supervising | undefined = undefined
   /** An exit injected by `exitChild` into the current incarnation. */
   injected: Exit.Exit<unknown, unknown> | undefined = undefined
+  /**
+   * How its current incarnation's startup ended, when it ended before anyone waited for it (the usual case:
+   * a startup that does not suspend); otherwise `launch` waits on `startWaiter`, made only then.
+   */
+  startExit: Exit.Exit<unknown, unknown> | undefined = undefined
+  startWaiter: Deferred.Deferred<unknown, unknown> | undefined = undefined
   /** When its current incarnation started running (epoch milliseconds). */
   startedAt: number | undefined = undefined
   lastExit: LastExit | undefined = undefined
@@ -171,36 +181,48 @@ export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnE
     const incarnation = ++child.incarnation
     const scope = Scope.forkUnsafe(parentScope)
     const lifecycle = new LifecycleHandle(child.spec.name, child.path)
-    const started = Deferred.makeUnsafe<unknown, unknown>()
     child.state = "starting"
     child.stopping = false
     child.injected = undefined
     child.main = undefined
     child.scope = scope
     child.lifecycle = lifecycle
+    child.startExit = undefined
+    child.startWaiter = undefined
     // The declaring fiber's services plus the child's own two, set once on the host: nothing to undo,
     // as the host ends with the child.
     const context = Context.add(Context.add(parent.context, Lifecycle, lifecycle), Scope.Scope, scope)
     // `begin` puts the services of `SpawnContext` in the host's context.
     const host = Effect.onExit(
-      Effect.withFiber((fiber) => begin(child, fiber, context, restarted, started)) as Effect.Effect<unknown, unknown>,
-      (exit) => hostEnded(child, started, exit)
+      Effect.withFiber((fiber) => begin(child, incarnation, fiber, context, restarted)) as Effect.Effect<unknown, unknown>,
+      (exit) => hostEnded(child, incarnation, exit)
     )
     return Effect.flatMap(Effect.forkIn(host, scope, { startImmediately: true }), (fiber) => {
       child.host = fiber
       // An exit injected by `exitChild` replaces the interruption it caused.
       fiber.addObserver((exit) => onExit(child, incarnation, child.injected ?? exit))
-      return Deferred.await(started)
+      // Most startups end without suspending, before the host is even handed back: no Deferred then.
+      if (child.startExit !== undefined) return child.startExit
+      child.startWaiter = Deferred.makeUnsafe()
+      return Deferred.await(child.startWaiter)
     })
   })
+
+/** Records how incarnation `incarnation`'s startup ended; false if it had ended already (or the incarnation is stale). */
+const startupEnded = (child: ChildRecord, incarnation: number, exit: Exit.Exit<unknown, unknown>): boolean => {
+  if (incarnation !== child.incarnation || child.startExit !== undefined) return false
+  child.startExit = exit
+  if (child.startWaiter !== undefined) Deferred.doneUnsafe(child.startWaiter, exit)
+  return true
+}
 
 /** The host's first step: announce the start, then run the startup function (a task has none). */
 const begin = (
   child: ChildRecord,
+  incarnation: number,
   fiber: Fiber.Fiber<unknown, unknown>,
   context: Context.Context<never>,
-  restarted: boolean,
-  started: Deferred.Deferred<unknown, unknown>
+  restarted: boolean
 ): Effect.Effect<unknown, unknown, SpawnContext> => {
   fiber.setContext(context)
   // Already the host while it starts: a startup that ends at once must see it as such (`hostEnded`).
@@ -210,24 +232,25 @@ const begin = (
   const { kind, task } = child.spec
   const log = child.telemetry.emitUnsafe(fiber, { _tag: "ChildStarting", path: child.path, kind, restarts: child.restarts }, "Debug", "starting")
   const run = task === undefined
-    ? Effect.flatMap(startupOf(child), (loop) => startupReturned(child, fiber, startTime, started, loop))
-    : Effect.suspend(() => startupReturned(child, fiber, startTime, started, undefined))
+    ? Effect.flatMap(startupOf(child), (loop) => startupReturned(child, incarnation, fiber, startTime, loop))
+    : Effect.suspend(() => startupReturned(child, incarnation, fiber, startTime, undefined))
   return log === undefined ? run : Effect.andThen(log, run)
 }
 
 /** The startup function returned `loop` (or the child is a task): the child runs; resumes with its main loop. */
 const startupReturned = (
   child: ChildRecord,
+  incarnation: number,
   fiber: Fiber.Fiber<unknown, unknown>,
   startTime: number,
-  started: Deferred.Deferred<unknown, unknown>,
   loop: MainLoop<unknown> | undefined
 ): Effect.Effect<unknown, unknown, SpawnContext> => {
   const body = loop === undefined ? child.spec.task : loop.body
   if (body !== undefined && loop !== undefined && loop.fiber !== fiber) {
     return Effect.die(new Error(`${child.path}: MainLoop.run works only when returned by the child's startup function`))
   }
-  const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+  // A task has no startup: it runs from the moment it begins.
+  const now = loop === undefined ? startTime : fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
   child.startedAt = now
   child.lifecycle!.lastHeartbeat = now
   // By system or pool: a histogram per child would cost each child more memory than the child itself.
@@ -237,7 +260,8 @@ const startupReturned = (
   const running = () => {
     if (child.state === "starting") child.state = "running"
     child.value = loop?.value
-    Deferred.doneUnsafe(started, Exit.succeed(child.value))
+    // Most main loops have no value: the shared `Exit.void` then, nothing kept per child.
+    startupEnded(child, incarnation, child.value === undefined ? Exit.void : Exit.succeed(child.value))
     // A task, or a main loop made with `MainLoop.run`, is run by this fiber; a forked one is waited for.
     const main = body ?? Fiber.join(loop!.fiber)
     child.main = body === undefined ? loop!.fiber : fiber
@@ -252,7 +276,7 @@ const startupReturned = (
 /** The host's last step, on its own fiber: stops a forked main loop it leaves behind, reports a failed startup. */
 const hostEnded = (
   child: ChildRecord,
-  started: Deferred.Deferred<unknown, unknown>,
+  incarnation: number,
   exit: Exit.Exit<unknown, unknown>
 ): Effect.Effect<void> => {
   const main = child.main
@@ -261,7 +285,7 @@ const hostEnded = (
     ? Fiber.interrupt(main)
     : Effect.void
   // Past startup, the exit is the main loop's: the supervisor handles it.
-  if (!Deferred.doneUnsafe(started, exit) || Exit.isSuccess(exit)) return stopMain
+  if (!startupEnded(child, incarnation, exit) || Exit.isSuccess(exit)) return stopMain
   // A failed startup is reported here, whoever waits for it; a subsystem has logged its own.
   if (child.stopping && Cause.hasInterruptsOnly(exit.cause)) return Effect.void
   return Effect.flatMap(Clock.currentTimeMillis, (at) => {
@@ -277,7 +301,8 @@ const hostEnded = (
 /** A child's startup function, bounded by its `startTimeout`, in a span unless the child is a pool's. */
 const startupOf = (child: ChildRecord): Effect.Effect<MainLoop<unknown>, unknown, SpawnContext> => {
   const { startTimeout } = child.spec.config
-  const run = child.spec.startup(child)
+  const declared = child.spec.startup
+  const run = Effect.isEffect(declared) ? declared : declared(child)
   const startup = startTimeout === undefined ? run : Effect.timeoutOrElse(run, {
     duration: startTimeout,
     orElse: () => Effect.fail(new StartupTimeout({ path: child.path, timeout: Duration.format(startTimeout) }))

@@ -7,14 +7,16 @@ import type { Lifecycle } from "../Lifecycle.ts"
 
 /**
  * The supervisor's side of a child's `Lifecycle`: the child reads it, the
- * supervisor calls `requestSettle`. The `AbortController` is made only when a
- * child asks for `signal`, since most children never do and large pools
- * should not pay for it.
+ * supervisor calls `requestSettle`. The `Deferred` behind `settling` and the
+ * `AbortController` behind `signal` are made only when a child asks for them:
+ * a short-lived pool task usually asks for neither, and a busy pool should
+ * not pay for them.
  */
 type Service = Lifecycle["Service"]
 
 export class LifecycleHandle implements Service {
-  private readonly settled = Deferred.makeUnsafe<void>()
+  private requested = false
+  private settled: Deferred.Deferred<void> | undefined
   private controller: AbortController | undefined
   /** The span of the stop that asked it to settle: a subsystem's shutdown span nests under it. */
   settleSpan: Tracer.AnySpan | undefined
@@ -35,6 +37,8 @@ export class LifecycleHandle implements Service {
   }
 
   get settling(): Effect.Effect<void> {
+    if (this.requested) return Effect.void
+    this.settled ??= Deferred.makeUnsafe()
     return Deferred.await(this.settled)
   }
 
@@ -45,7 +49,7 @@ export class LifecycleHandle implements Service {
   }
 
   get settleRequested(): boolean {
-    return Deferred.isDoneUnsafe(this.settled)
+    return this.requested
   }
 
   get signal(): AbortSignal {
@@ -57,9 +61,10 @@ export class LifecycleHandle implements Service {
   }
 
   requestSettle(): void {
-    if (Deferred.doneUnsafe(this.settled, Exit.void)) {
-      this.controller?.abort(settleReason(this.path))
-    }
+    if (this.requested) return
+    this.requested = true
+    if (this.settled !== undefined) Deferred.doneUnsafe(this.settled, Exit.void)
+    this.controller?.abort(settleReason(this.path))
   }
 }
 

@@ -182,7 +182,7 @@ export class PoolRuntime implements Supervising {
 
   private start(name: string, body: Body): Effect.Effect<PoolChild<unknown>, SpawnError> {
     const spec: ChildSpec = body.task === undefined
-      ? { name, kind: "worker", startup: () => body.startup, config: this.config.child }
+      ? { name, kind: "worker", startup: body.startup, config: this.config.child }
       : { name, kind: "worker", startup: noStartup, task: body.task, config: this.config.child }
     const child = new PoolChildRecord(spec, this.path, this.telemetry, true)
     this.records.set(name, child)

@@ -535,7 +535,7 @@ export class Supervisor implements Supervising {
           Effect.map(decodeWorker(path, options, autoShutdown), (config) => ({
             name,
             kind: "worker" as const,
-            startup: () => startup as Effect.Effect<MainLoop.MainLoop<unknown>, unknown, MainLoop.SpawnContext>,
+            startup: startup as Effect.Effect<MainLoop.MainLoop<unknown>, unknown, MainLoop.SpawnContext>,
             config
           }))) as never,
       system: (name, system, options) =>
