@@ -175,38 +175,64 @@ export class ChildRecord {
  * steps still held while the child idles are kept to the exit handler.
  */
 export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnExit): Effect.Effect<unknown, unknown> =>
-  Effect.withFiber((parent) => {
-    const restarted = child.incarnation > 0
-    if (restarted) child.restarts++
-    const incarnation = ++child.incarnation
-    const scope = Scope.forkUnsafe(parentScope)
-    const lifecycle = new LifecycleHandle(child.spec.name, child.path)
-    child.state = "starting"
-    child.stopping = false
-    child.injected = undefined
-    child.main = undefined
-    child.scope = scope
-    child.lifecycle = lifecycle
-    child.startExit = undefined
-    child.startWaiter = undefined
-    // The declaring fiber's services plus the child's own two, set once on the host: nothing to undo,
-    // as the host ends with the child.
-    const context = Context.add(Context.add(parent.context, Lifecycle, lifecycle), Scope.Scope, scope)
-    // `begin` puts the services of `SpawnContext` in the host's context.
-    const host = Effect.onExit(
-      Effect.withFiber((fiber) => begin(child, incarnation, fiber, context, restarted)) as Effect.Effect<unknown, unknown>,
-      (exit) => hostEnded(child, incarnation, exit)
-    )
-    return Effect.flatMap(Effect.forkIn(host, scope, { startImmediately: true }), (fiber) => {
-      child.host = fiber
-      // An exit injected by `exitChild` replaces the interruption it caused.
-      fiber.addObserver((exit) => onExit(child, incarnation, child.injected ?? exit))
-      // Most startups end without suspending, before the host is even handed back: no Deferred then.
-      if (child.startExit !== undefined) return child.startExit
-      child.startWaiter = Deferred.makeUnsafe()
-      return Deferred.await(child.startWaiter)
-    })
+  Effect.withFiber((parent) => launchOn(parent, child, parentScope, onExit))
+
+const forkOptions = { startImmediately: true } as const
+
+/**
+ * `launch` on the calling fiber. The closures a child keeps while it runs
+ * (its host's steps, its exit observer, its scope's finalizer) are all made in
+ * this one function, so that they share one closure context.
+ */
+const launchOn = (
+  parent: Fiber.Fiber<unknown, unknown>,
+  child: ChildRecord,
+  parentScope: Scope.Scope,
+  onExit: OnExit
+): Effect.Effect<unknown, unknown> => {
+  const restarted = child.incarnation > 0
+  if (restarted) child.restarts++
+  const incarnation = ++child.incarnation
+  const scope = Scope.forkUnsafe(parentScope)
+  const lifecycle = new LifecycleHandle(child.spec.name, child.path)
+  child.state = "starting"
+  child.stopping = false
+  child.injected = undefined
+  child.main = undefined
+  child.scope = scope
+  child.lifecycle = lifecycle
+  child.startExit = undefined
+  child.startWaiter = undefined
+  // The declaring fiber's services plus the child's own two, set once on the host: nothing to undo,
+  // as the host ends with the child.
+  const context = Context.add(Context.add(parent.context, Lifecycle, lifecycle), Scope.Scope, scope)
+  // `begin` puts the services of `SpawnContext` in the host's context.
+  const run = Effect.onExit(
+    Effect.withFiber((fiber) => begin(child, incarnation, fiber, context, restarted)) as Effect.Effect<unknown, unknown>,
+    (exit) => hostEnded(child, incarnation, exit)
+  )
+  let host: Fiber.Fiber<unknown, unknown>
+  // The child's scope closing under a running host (its supervisor's scope closing) interrupts it; once the
+  // host has ended, its finalizer is `Effect.void`, which `closeScopeUnsafe` takes for nothing to finalize.
+  const interruptHost = () =>
+    host.pollUnsafe() !== undefined ? Effect.void : Effect.withFiber((current) => current === host ? Effect.void : Fiber.interrupt(host))
+  // Forked detached, with one finalizer in the child's scope and one observer: `forkIn` would add a second
+  // finalizer and observer per child, to take its finalizer out of the scope again.
+  return Effect.flatMap(Effect.forkDetach(run, forkOptions), (fiber) => {
+    host = fiber
+    child.host = fiber
+    // An exit injected by `exitChild` replaces the interruption it caused.
+    fiber.addObserver((exit) => onExit(child, incarnation, child.injected ?? exit))
+    // Most startups end without suspending, before the host is even handed back: no Deferred then.
+    const started = child.startExit ?? awaitStartup(child)
+    return fiber.pollUnsafe() !== undefined ? started : Effect.andThen(Scope.addFinalizerExit(scope, interruptHost), started)
   })
+}
+
+const awaitStartup = (child: ChildRecord): Effect.Effect<unknown, unknown> => {
+  child.startWaiter = Deferred.makeUnsafe()
+  return Deferred.await(child.startWaiter)
+}
 
 /** Records how incarnation `incarnation`'s startup ended; false if it had ended already (or the incarnation is stale). */
 const startupEnded = (child: ChildRecord, incarnation: number, exit: Exit.Exit<unknown, unknown>): boolean => {
@@ -231,9 +257,13 @@ const begin = (
   if (restarted) countUnsafe(fiber, Metrics.childRestarts, child.metricPath)
   const { kind, task } = child.spec
   const log = child.telemetry.emitUnsafe(fiber, { _tag: "ChildStarting", path: child.path, kind, restarts: child.restarts }, "Debug", "starting")
-  const run = task === undefined
-    ? Effect.flatMap(startupOf(child), (loop) => startupReturned(child, incarnation, fiber, startTime, loop))
-    : Effect.suspend(() => startupReturned(child, incarnation, fiber, startTime, undefined))
+  if (task !== undefined) {
+    // A task has no startup function: it runs at once, after the line announcing it if that is logged.
+    return log === undefined
+      ? startupReturned(child, incarnation, fiber, startTime, undefined)
+      : Effect.andThen(log, Effect.suspend(() => startupReturned(child, incarnation, fiber, startTime, undefined)))
+  }
+  const run = Effect.flatMap(startupOf(child), (loop) => startupReturned(child, incarnation, fiber, startTime, loop))
   return log === undefined ? run : Effect.andThen(log, run)
 }
 
@@ -385,7 +415,8 @@ const closeScopeUnsafe = (child: ChildRecord, exit: Exit.Exit<unknown, unknown>)
   const scope = child.scope
   if (scope === undefined) return undefined
   const finalizing = Scope.closeUnsafe(scope, exit)
-  if (finalizing === undefined) return undefined
+  // `Effect.void` is what the finalizer of an ended host leaves (see `launchOn`): nothing to run.
+  if (finalizing === undefined || finalizing === Effect.void) return undefined
   return Effect.catchCause(Effect.uninterruptible(finalizing), (cause) =>
     logAt("Error", child.path, "a finalizer failed while its scope closed", cause))
 }
