@@ -165,14 +165,16 @@ export class ChildRecord {
  * Starts a new incarnation of `child` and resumes with its main loop's value
  * once the startup function returns, or fails with the startup's cause.
  *
- * The child runs in a *host* fiber forked into the child's own scope: it runs
- * the startup function, then the main loop (or waits for a forked one) and
- * ends with the main loop's exit. Fibers the startup function forks as
- * children of its own fiber therefore live exactly as long as the child.
+ * The child runs in a *host* fiber that its own scope interrupts if it
+ * closes first: the host runs the startup function, then the main loop (or
+ * waits for a forked one) and ends with the main loop's exit. Fibers the
+ * startup function forks as children of its own fiber therefore live exactly
+ * as long as the child.
  *
  * The host is written as few steps as possible (`begin`, `startupReturned`,
- * `hostEnded`): every combinator here is paid for by every child, and the
- * steps still held while the child idles are kept to the exit handler.
+ * `startupExited`): every combinator here is paid for by every child, and an
+ * idle child keeps none of them: the main loop runs with nothing on the
+ * host's stack.
  */
 export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnExit): Effect.Effect<unknown, unknown> =>
   Effect.withFiber((parent) => launchOn(parent, child, parentScope, onExit))
@@ -206,11 +208,13 @@ const launchOn = (
   // The declaring fiber's services plus the child's own two, set once on the host: nothing to undo,
   // as the host ends with the child.
   const context = Context.add(Context.add(parent.context, Lifecycle, lifecycle), Scope.Scope, scope)
+  // The startup phase resumes with the main loop, which the host then runs with nothing left on its stack:
+  // an exit handler around the whole life of the child would be kept by every idle child.
   // `begin` puts the services of `SpawnContext` in the host's context.
-  const run = Effect.onExit(
-    Effect.withFiber((fiber) => begin(child, incarnation, fiber, context, restarted)) as Effect.Effect<unknown, unknown>,
-    (exit) => hostEnded(child, incarnation, exit)
-  )
+  const run = Effect.flatten(Effect.onExit(
+    Effect.withFiber((fiber) => begin(child, incarnation, fiber, context, restarted)) as Effect.Effect<Effect.Effect<unknown, unknown>, unknown>,
+    (exit) => startupExited(child, incarnation, exit)
+  ))
   let host: Fiber.Fiber<unknown, unknown>
   // The child's scope closing under a running host (its supervisor's scope closing) interrupts it; once the
   // host has ended, its finalizer is `Effect.void`, which `closeScopeUnsafe` takes for nothing to finalize.
@@ -242,16 +246,16 @@ const startupEnded = (child: ChildRecord, incarnation: number, exit: Exit.Exit<u
   return true
 }
 
-/** The host's first step: announce the start, then run the startup function (a task has none). */
+/** The host's first step: announce the start, then run the startup function (a task has none); resumes with the main loop. */
 const begin = (
   child: ChildRecord,
   incarnation: number,
   fiber: Fiber.Fiber<unknown, unknown>,
   context: Context.Context<never>,
   restarted: boolean
-): Effect.Effect<unknown, unknown, SpawnContext> => {
+): Effect.Effect<Effect.Effect<unknown, unknown, SpawnContext>, unknown, SpawnContext> => {
   fiber.setContext(context)
-  // Already the host while it starts: a startup that ends at once must see it as such (`hostEnded`).
+  // Already the host while it starts, before `launch` has the fiber back: its startup may be stopped meanwhile.
   child.host = fiber
   const startTime = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
   if (restarted) countUnsafe(fiber, Metrics.childRestarts, child.metricPath)
@@ -267,14 +271,14 @@ const begin = (
   return log === undefined ? run : Effect.andThen(log, run)
 }
 
-/** The startup function returned `loop` (or the child is a task): the child runs; resumes with its main loop. */
+/** The startup function returned `loop` (or the child is a task): the child runs; resumes with its main loop to run. */
 const startupReturned = (
   child: ChildRecord,
   incarnation: number,
   fiber: Fiber.Fiber<unknown, unknown>,
   startTime: number,
   loop: MainLoop<unknown> | undefined
-): Effect.Effect<unknown, unknown, SpawnContext> => {
+): Effect.Effect<Effect.Effect<unknown, unknown, SpawnContext>, unknown, SpawnContext> => {
   const body = loop === undefined ? child.spec.task : loop.body
   if (body !== undefined && loop !== undefined && loop.fiber !== fiber) {
     return Effect.die(new Error(`${child.path}: MainLoop.run works only when returned by the child's startup function`))
@@ -293,29 +297,28 @@ const startupReturned = (
     // Most main loops have no value: the shared `Exit.void` then, nothing kept per child.
     startupEnded(child, incarnation, child.value === undefined ? Exit.void : Exit.succeed(child.value))
     // A task, or a main loop made with `MainLoop.run`, is run by this fiber; a forked one is waited for.
-    const main = body ?? Fiber.join(loop!.fiber)
+    const main = body ?? joinForked(loop!.fiber)
     child.main = body === undefined ? loop!.fiber : fiber
     const { deadline } = child.spec.config
-    if (deadline === undefined) return main
+    if (deadline === undefined) return Effect.succeed(main)
     // A hung child fails with `Hung` first, then its main loop is interrupted.
-    return Effect.raceFirst(main, hungAfter(child.path, child.lifecycle!, deadline))
+    return Effect.succeed(Effect.raceFirst(main, hungAfter(child.path, child.lifecycle!, deadline)))
   }
   return log === undefined ? running() : Effect.andThen(log, Effect.suspend(running))
 }
 
-/** The host's last step, on its own fiber: stops a forked main loop it leaves behind, reports a failed startup. */
-const hostEnded = (
+/** Waits for a main loop forked by the startup; a host that fails or is interrupted meanwhile takes it along. */
+const joinForked = (main: Fiber.Fiber<unknown, unknown>): Effect.Effect<unknown, unknown> =>
+  Effect.onExit(Fiber.join(main), (exit) => Exit.isFailure(exit) && main.pollUnsafe() === undefined ? Fiber.interrupt(main) : Effect.void)
+
+/** The end of the host's startup phase, on its own fiber: reports a startup that did not return. */
+const startupExited = (
   child: ChildRecord,
   incarnation: number,
   exit: Exit.Exit<unknown, unknown>
 ): Effect.Effect<void> => {
-  const main = child.main
-  // An interrupted or failed host takes a main loop of its own with it.
-  const stopMain = main !== undefined && main !== child.host && Exit.isFailure(exit) && main.pollUnsafe() === undefined
-    ? Fiber.interrupt(main)
-    : Effect.void
-  // Past startup, the exit is the main loop's: the supervisor handles it.
-  if (!startupEnded(child, incarnation, exit) || Exit.isSuccess(exit)) return stopMain
+  // A startup that returned has handed over its main loop (`startupReturned`): its exit is the supervisor's.
+  if (Exit.isSuccess(exit) || !startupEnded(child, incarnation, exit)) return Effect.void
   // A failed startup is reported here, whoever waits for it; a subsystem has logged its own.
   if (child.stopping && Cause.hasInterruptsOnly(exit.cause)) return Effect.void
   return Effect.flatMap(Clock.currentTimeMillis, (at) => {
