@@ -390,19 +390,25 @@ export const ended = (child: ChildRecord, incarnation: number, exit: Exit.Exit<u
   Effect.withFiber((fiber) => {
     if (incarnation !== child.incarnation || child.stopping || child.state !== "running") return Effect.undefined
     child.state = "stopped"
-    const kind = kindOf(exit)
-    const restart = restartsAfter(child.spec.config.restart, kind)
-    const report = () => {
-      const decision = () => `${restart ? "restarting" : "not restarted"} (${child.spec.config.restart})`
-      const log = Exit.isSuccess(exit)
-        ? child.exitedUnsafe(fiber, exit, restart ? "restart" : "stay down", restart ? "Info" : "Debug", () => `exited normally; ${decision()}`)
-        : child.exitedUnsafe(fiber, exit, restart ? "restart" : "stay down", "Warn", () => `exited abnormally (${kind}); ${decision()}`)
-      return log === undefined ? Effect.succeed(restart) : Effect.as(log, restart)
-    }
     // Most children leave nothing to finalize: their exit is then handled without a step in between.
     const closing = closeScopeUnsafe(child, exit)
-    return closing === undefined ? report() : Effect.flatMap(closing, report)
+    return closing === undefined ? reportEnd(child, fiber, exit) : Effect.flatMap(closing, () => reportEnd(child, fiber, exit))
   })
+
+const restarting = Effect.succeed(true)
+const stayingDown = Effect.succeed(false)
+
+/** `ended`'s report, on the supervisor's `fiber`: the exit with its policy's decision; resumes with that decision. */
+const reportEnd = (child: ChildRecord, fiber: Fiber.Fiber<unknown, unknown>, exit: Exit.Exit<unknown, unknown>): Effect.Effect<boolean> => {
+  const kind = kindOf(exit)
+  const restart = restartsAfter(child.spec.config.restart, kind)
+  const decision = () => `${restart ? "restarting" : "not restarted"} (${child.spec.config.restart})`
+  const log = Exit.isSuccess(exit)
+    ? child.exitedUnsafe(fiber, exit, restart ? "restart" : "stay down", restart ? "Info" : "Debug", () => `exited normally; ${decision()}`)
+    : child.exitedUnsafe(fiber, exit, restart ? "restart" : "stay down", "Warn", () => `exited abnormally (${kind}); ${decision()}`)
+  const decided = restart ? restarting : stayingDown
+  return log === undefined ? decided : Effect.andThen(log, decided)
+}
 
 /**
  * Closes the scope of a child's incarnation once its main loop has ended. A
