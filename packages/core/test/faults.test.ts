@@ -5,29 +5,9 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Errors, Lifecycle, MainLoop, Metrics, System, Toplevel } from "@arbor/core"
-import { Cause, Effect, Exit, Fiber, Logger, Metric, References, Scope } from "effect"
+import { Cause, Effect, Exit, Fiber, Metric, Scope } from "effect"
 import { TestClock } from "effect/testing"
-import { eventually, launch, Probe, quiesce, shutdown } from "./helpers.ts"
-
-interface Line {
-  readonly level: string
-  readonly text: string
-  readonly path: unknown
-  readonly cause: string
-}
-
-const withCapturedLogs = <A, E>(body: (lines: Array<Line>) => Effect.Effect<A, E>) => {
-  const lines: Array<Line> = []
-  const logger = Logger.make((options) => {
-    lines.push({
-      level: options.logLevel,
-      text: (options.message as ReadonlyArray<unknown>).map(String).join(" "),
-      path: options.fiber.getRef(References.CurrentLogAnnotations)["path"],
-      cause: options.cause.reasons.length > 0 ? Cause.pretty(options.cause) : ""
-    })
-  })
-  return body(lines).pipe(Effect.provide(Logger.layer([logger])))
-}
+import { eventually, launch, Probe, quiesce, shutdown, withCapturedLogs } from "./helpers.ts"
 
 /** A fiber body that records a tick every second, for as long as it runs. */
 const ticker = (probe: Probe, label: string) => Effect.forever(Effect.andThen(Effect.sleep("1 second"), probe.record(`tick ${label}`)))

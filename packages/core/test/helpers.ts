@@ -5,7 +5,7 @@
  */
 import { Lifecycle, MainLoop, System, Toplevel } from "@arbor/core"
 import { ChildExit } from "@arbor/core"
-import { Deferred, Effect, Exit, Fiber } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Logger, References } from "effect"
 
 export interface WorkerOptions<A> {
   /** Whether the main loop returns when asked to settle (default true); it records "settle" either way. */
@@ -131,3 +131,25 @@ export const flat = (
   System.make((scope) =>
     Effect.forEach(labels, (label) => scope.child(label.split("/").pop()!, probe.worker(label), options), { discard: true })
   )
+
+/** A log line as a test sees it: level, text, the `path` annotation and the pretty cause. */
+export interface Line {
+  readonly level: string
+  readonly text: string
+  readonly path: unknown
+  readonly cause: string
+}
+
+/** Runs `body` with a logger that keeps every line, and hands the lines to it. */
+export const withCapturedLogs = <A, E>(body: (lines: Array<Line>) => Effect.Effect<A, E>) => {
+  const lines: Array<Line> = []
+  const logger = Logger.make((options) => {
+    lines.push({
+      level: options.logLevel,
+      text: (options.message as ReadonlyArray<unknown>).map(String).join(" "),
+      path: options.fiber.getRef(References.CurrentLogAnnotations)["path"],
+      cause: options.cause.reasons.length > 0 ? Cause.pretty(options.cause) : ""
+    })
+  })
+  return body(lines).pipe(Effect.provide(Logger.layer([logger])))
+}

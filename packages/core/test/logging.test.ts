@@ -1,29 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Lifecycle, MainLoop, System, Toplevel } from "@arbor/core"
-import { Cause, Effect, Exit, Fiber, Logger, References } from "effect"
+import { Effect, Exit, Fiber, Logger } from "effect"
 import { TestClock } from "effect/testing"
-import { eventually, launch, Probe, shutdown } from "./helpers.ts"
-
-interface Line {
-  readonly level: string
-  readonly text: string
-  readonly path: unknown
-  readonly cause: string
-}
-
-/** Runs `body` with a logger that keeps every line, and hands the lines to it. */
-const withCapturedLogs = <A, E>(body: (lines: Array<Line>) => Effect.Effect<A, E>) => {
-  const lines: Array<Line> = []
-  const logger = Logger.make((options) => {
-    lines.push({
-      level: options.logLevel,
-      text: (options.message as ReadonlyArray<unknown>).map(String).join(" "),
-      path: options.fiber.getRef(References.CurrentLogAnnotations)["path"],
-      cause: options.cause.reasons.length > 0 ? Cause.pretty(options.cause) : ""
-    })
-  })
-  return body(lines).pipe(Effect.provide(Logger.layer([logger])))
-}
+import { eventually, launch, Probe, shutdown, withCapturedLogs } from "./helpers.ts"
 
 describe("logging", () => {
   it.effect("an abnormal exit is logged as a warning with the child's path and the pretty cause", () =>

@@ -13,7 +13,8 @@ import type { Pool, PoolChild, ShutdownReport, SpawnError } from "../Pool.ts"
 import type { Backoff } from "./backoff.ts"
 import type { ChildSpec, StopMode, Supervising } from "./child.ts"
 import { ChildRecord, ended, launch, relaunch, stop } from "./child.ts"
-import { registerGauges } from "./gauges.ts"
+import type { Outcome } from "./mailbox.ts"
+import { supervise } from "./mailbox.ts"
 import type { PoolConfig } from "./options.ts"
 import { validateName } from "./options.ts"
 import { delayNote, givingUp, RestartBudget } from "./restartBudget.ts"
@@ -28,8 +29,6 @@ type Event =
   | { readonly _tag: "Relaunched"; readonly child: PoolChildRecord; readonly incarnation: number; readonly exit: Exit.Exit<unknown, unknown> }
 
 const settleEvent: Event = { _tag: "Settle" }
-
-type Outcome = Exit.Exit<void, SystemError> | undefined
 
 /** A pool's child: a record that also knows its final exit and follows its own backoff. */
 class PoolChildRecord extends ChildRecord {
@@ -214,17 +213,13 @@ export class PoolRuntime implements Supervising {
 
   /** Supervises the pool until it settles (success) or gives up (failure). */
   get run(): Effect.Effect<void, SystemError> {
-    return Effect.gen({ self: this }, function*() {
-      yield* Effect.forkChild(Effect.andThen(this.lifecycle.settling, Queue.offer(this.mailbox, settleEvent)))
-      const gauges = yield* registerGauges(this)
-      yield* Effect.addFinalizer(() => Effect.sync(gauges))
-      while (true) {
-        // All the events waiting, per wake-up: a busy pool's children end faster than one wake-up each.
-        for (const event of yield* Queue.takeAll(this.mailbox)) {
-          const outcome: Outcome = yield* this.handleEvent(event)
-          if (outcome !== undefined) return yield* outcome
-        }
-      }
+    return supervise({
+      node: this,
+      settling: this.lifecycle.settling,
+      mailbox: this.mailbox,
+      settle: settleEvent,
+      first: Effect.void,
+      handle: (event) => this.handleEvent(event)
     }).pipe(
       Effect.onExit(() =>
         Effect.andThen(this.shutdown("force"), Effect.sync(() => {

@@ -18,7 +18,8 @@ import { logAt } from "./log.ts"
 import type { SystemConfig } from "./options.ts"
 import { decodePool, decodeSubsystem, decodeWorker, poolChildConfig, validateName } from "./options.ts"
 import { poolStartup } from "./pool.ts"
-import { registerGauges } from "./gauges.ts"
+import type { Outcome } from "./mailbox.ts"
+import { supervise } from "./mailbox.ts"
 import type { LifecycleHandle } from "./lifecycle.ts"
 import { delayNote, givingUp, RestartBudget } from "./restartBudget.ts"
 import type { Telemetry } from "./telemetry.ts"
@@ -43,9 +44,6 @@ type Event =
 type Reply = Deferred.Deferred<void, NotFound | Running | SystemError>
 
 const settleEvent: Event = { _tag: "Settle" }
-
-/** What handling one event decided: keep supervising, or end the system with this exit. */
-type Outcome = Exit.Exit<void, SystemError> | undefined
 
 /**
  * The supervisor of one system. All decisions are taken on one fiber, one
@@ -150,18 +148,13 @@ export class Supervisor implements Supervising {
    * interrupted, in reverse order.
    */
   get run(): Effect.Effect<void, SystemError> {
-    return Effect.gen({ self: this }, function*() {
-      yield* Effect.forkChild(Effect.andThen(this.lifecycle.settling, Queue.offer(this.mailbox, settleEvent)))
-      const gauges = yield* registerGauges(this)
-      yield* Effect.addFinalizer(() => Effect.sync(gauges))
-      yield* this.startGeneration([])
-      while (true) {
-        // All the events waiting, per wake-up, in the order they came.
-        for (const event of yield* Queue.takeAll(this.mailbox)) {
-          const outcome: Outcome = yield* this.handle(event)
-          if (outcome !== undefined) return yield* outcome
-        }
-      }
+    return supervise({
+      node: this,
+      settling: this.lifecycle.settling,
+      mailbox: this.mailbox,
+      settle: settleEvent,
+      first: this.startGeneration([]),
+      handle: (event) => this.handle(event)
     }).pipe(
       Effect.onExit(() =>
         Effect.andThen(this.stopAll("force"), Effect.sync(() => {
