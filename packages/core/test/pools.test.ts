@@ -226,3 +226,32 @@ describe("pools", () => {
       expect(yield* pool.shutdownReport).toEqual({ stopped: 9_999, forced: 9_999 })
     }))
 })
+
+describe("pool children's deadlines", () => {
+  it.effect("startTimeout bounds each child's startup: spawn fails with StartupFailed caused by StartupTimeout", () =>
+    Effect.gen(function*() {
+      const { pools, toplevel } = withPool({ startTimeout: "2 seconds" })
+      const run = yield* launch(toplevel)
+      const pool = yield* started(pools)
+      const spawning = yield* Effect.forkChild(Effect.flip(pool.spawn(Effect.andThen(Effect.never, MainLoop.spawn(Effect.never)))))
+      yield* TestClock.adjust("2 seconds")
+      const error = yield* Fiber.join(spawning)
+      expect(error).toBeInstanceOf(Errors.StartupFailed)
+      expect(error.message).toContain("startup did not complete within 2s")
+      expect(yield* pool.size).toBe(0)
+      yield* shutdown(toplevel, run)
+    }))
+
+  it.effect("liveness: a child that stops feeding is taken for hung and ends with Hung", () =>
+    Effect.gen(function*() {
+      const { pools, toplevel } = withPool({ liveness: { deadline: "3 seconds" } })
+      const run = yield* launch(toplevel)
+      const pool = yield* started(pools)
+      const child = yield* pool.run(Effect.never)
+      yield* TestClock.adjust("3 seconds")
+      const exit = yield* child.await
+      expect(Exit.isFailure(exit) && exit.cause.reasons[0]?._tag === "Fail" && exit.cause.reasons[0].error).toBeInstanceOf(Errors.Hung)
+      expect(yield* pool.size).toBe(0)
+      yield* shutdown(toplevel, run)
+    }))
+})
