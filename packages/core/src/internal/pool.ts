@@ -95,7 +95,7 @@ class Handle implements PoolChild<unknown> {
  * pool's fiber, one at a time; `spawn` and a child's `stop` run on the
  * caller's fiber, so that a slow startup or settle never holds the pool up.
  */
-export class PoolRuntime implements Supervising {
+class PoolRuntime implements Supervising {
   private readonly records = new Map<string, PoolChildRecord>()
   private nextId = 0
   private closed = false

@@ -2,7 +2,7 @@ import type { Node, PoolCounts } from "../TreeSnapshot.ts"
 import type { ChildRecord, Supervising } from "./child.ts"
 
 /** The snapshot node of a child, with its children if it is a running system or pool. */
-export const nodeOf = (child: ChildRecord, poolLimit: number): Node => {
+const nodeOf = (child: ChildRecord, poolLimit: number): Node => {
   const node: Node = {
     path: child.path,
     name: child.spec.name,

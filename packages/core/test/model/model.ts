@@ -524,7 +524,7 @@ export class Sup {
       reply(error.tag)
       return undefined
     }
-    return yield* this.restart(rec, rec.path)
+    return yield* this.restart(rec)
   }
 
   private *declared(generation: number): Proc<ModelExit | undefined> {
@@ -536,7 +536,7 @@ export class Sup {
       return undefined
     }
     if (this.firstStart) return yield* this.giveUp(error)
-    return yield* this.restart(undefined, error.path)
+    return yield* this.restart(undefined)
   }
 
   // --- exits and restarts -----------------------------------------------------------------------
@@ -550,7 +550,7 @@ export class Sup {
       rec.finished = true
       return rec.spec.significant ? yield* this.significantFinished(rec) : undefined
     }
-    return yield* this.restart(rec, rec.path)
+    return yield* this.restart(rec)
   }
 
   private *significantFinished(rec: Rec): Proc<ModelExit | undefined> {
@@ -589,8 +589,7 @@ export class Sup {
     return { kind: "failure", error }
   }
 
-  private *restart(rec: Rec | undefined, childPath: string): Proc<ModelExit | undefined> {
-    void childPath
+  private *restart(rec: Rec | undefined): Proc<ModelExit | undefined> {
     if (this.recordRestart()) return yield* this.giveUp({ tag: "TooManyRestarts", path: this.path })
     const delay = this.nextDelay()
     if (delay === undefined) return yield* this.giveUp({ tag: "BackoffEnded", path: this.path })
