@@ -188,6 +188,26 @@ describe("a child that ignores settling", () => {
     ).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
 })
 
+describe("a subsystem that runs out of budget while its child ignores settling", () => {
+  it.effect("is interrupted, and the child it was waiting for is interrupted too and its scope closed: its finalizers run", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const stubborn = Effect.andThen(
+        Effect.acquireRelease(Effect.void, () => probe.record("release stubborn")),
+        probe.worker("stubborn", { settles: false })
+      )
+      const inner = System.make((scope) => Effect.asVoid(scope.child("stubborn", stubborn, { shutdown: "1 minute" })))
+      const toplevel = Toplevel.make("app", System.make((scope) => Effect.asVoid(scope.system("inner", inner, { shutdown: "1 second" }))))
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("stubborn") === 1, "started")
+      toplevel.shutdownToken.signal()
+      yield* quiesce
+      yield* TestClock.adjust("1 second")
+      expect(Exit.isSuccess(yield* Fiber.await(run))).toBe(true)
+      expect(probe.journal).toEqual(["start stubborn", "settle stubborn", "exit stubborn interrupted", "release stubborn"])
+    }))
+})
+
 describe("a child in an uninterruptible region longer than its budget", () => {
   it.effect("is interrupted at the budget, but the stop waits until the region ends (it cannot be bounded)", () =>
     Effect.gen(function*() {

@@ -106,7 +106,7 @@ export class ChildRecord {
   host: Fiber.Fiber<unknown, unknown> | undefined = undefined
   /** The fiber of its current main loop, once its startup returned. */
   main: Fiber.Fiber<unknown, unknown> | undefined = undefined
-  scope: Scope.Closeable | undefined = undefined
+  /** Its current incarnation's `Lifecycle`, which is also that incarnation's `Scope`. */
   lifecycle: LifecycleHandle | undefined = undefined
 
   spec: ChildSpec
@@ -165,49 +165,43 @@ export class ChildRecord {
  * Starts a new incarnation of `child` and resumes with its main loop's value
  * once the startup function returns, or fails with the startup's cause.
  *
- * The child runs in a *host* fiber that its own scope interrupts if it
- * closes first: the host runs the startup function, then the main loop (or
- * waits for a forked one) and ends with the main loop's exit. Fibers the
- * startup function forks as children of its own fiber therefore live exactly
- * as long as the child.
+ * The child runs in a *host* fiber: the host runs the startup function, then
+ * the main loop (or waits for a forked one) and ends with the main loop's
+ * exit. Fibers the startup function forks as children of its own fiber
+ * therefore live exactly as long as the child.
+ *
+ * The child's scope is its own, not forked from its supervisor's: its
+ * supervisor closes it when the child ends or is stopped, and stops every
+ * child before it ends itself, so a finalizer in the supervisor's scope (a
+ * closure and a map entry per child, added and taken out again for every
+ * pool task) would guard nothing.
  *
  * The host is written as few steps as possible (`begin`, `startupReturned`,
  * `startupExited`): every combinator here is paid for by every child, and an
  * idle child keeps none of them: the main loop runs with nothing on the
  * host's stack.
  */
-export const launch = (child: ChildRecord, parentScope: Scope.Scope, onExit: OnExit): Effect.Effect<unknown, unknown> =>
-  Effect.withFiber((parent) => launchOn(parent, child, parentScope, onExit))
+export const launch = (child: ChildRecord, onExit: OnExit): Effect.Effect<unknown, unknown> =>
+  Effect.withFiber((parent) => launchOn(parent, child, onExit))
 
 const forkOptions = { startImmediately: true } as const
 
-/**
- * `launch` on the calling fiber. The closures a child keeps while it runs
- * (its host's steps, its exit observer, its scope's finalizer) are all made in
- * this one function, so that they share one closure context.
- */
-const launchOn = (
-  parent: Fiber.Fiber<unknown, unknown>,
-  child: ChildRecord,
-  parentScope: Scope.Scope,
-  onExit: OnExit
-): Effect.Effect<unknown, unknown> => {
+/** `launch` on the calling fiber. */
+const launchOn = (parent: Fiber.Fiber<unknown, unknown>, child: ChildRecord, onExit: OnExit): Effect.Effect<unknown, unknown> => {
   const restarted = child.incarnation > 0
   if (restarted) child.restarts++
   const incarnation = ++child.incarnation
-  const scope = Scope.forkUnsafe(parentScope)
   const lifecycle = new LifecycleHandle(child.spec.name, child.path)
   child.state = "starting"
   child.stopping = false
   child.injected = undefined
   child.main = undefined
-  child.scope = scope
   child.lifecycle = lifecycle
   child.startExit = undefined
   child.startWaiter = undefined
   // The declaring fiber's services plus the child's own two, set once on the host: nothing to undo,
   // as the host ends with the child.
-  const context = Context.add(Context.add(parent.context, Lifecycle, lifecycle), Scope.Scope, scope)
+  const context = Context.add(Context.add(parent.context, Lifecycle, lifecycle), Scope.Scope, lifecycle)
   // The startup phase resumes with the main loop, which the host then runs with nothing left on its stack:
   // an exit handler around the whole life of the child would be kept by every idle child.
   // `begin` puts the services of `SpawnContext` in the host's context.
@@ -215,21 +209,12 @@ const launchOn = (
     Effect.withFiber((fiber) => begin(child, incarnation, fiber, context, restarted)) as Effect.Effect<Effect.Effect<unknown, unknown>, unknown>,
     (exit) => startupExited(child, incarnation, exit)
   ))
-  let host: Fiber.Fiber<unknown, unknown>
-  // The child's scope closing under a running host (its supervisor's scope closing) interrupts it; once the
-  // host has ended, its finalizer is `Effect.void`, which `closeScopeUnsafe` takes for nothing to finalize.
-  const interruptHost = () =>
-    host.pollUnsafe() !== undefined ? Effect.void : Effect.withFiber((current) => current === host ? Effect.void : Fiber.interrupt(host))
-  // Forked detached, with one finalizer in the child's scope and one observer: `forkIn` would add a second
-  // finalizer and observer per child, to take its finalizer out of the scope again.
   return Effect.flatMap(Effect.forkDetach(run, forkOptions), (fiber) => {
-    host = fiber
     child.host = fiber
     // An exit injected by `exitChild` replaces the interruption it caused.
     fiber.addObserver((exit) => onExit(child, incarnation, child.injected ?? exit))
     // Most startups end without suspending, before the host is even handed back: no Deferred then.
-    const started = child.startExit ?? awaitStartup(child)
-    return fiber.pollUnsafe() !== undefined ? started : Effect.andThen(Scope.addFinalizerExit(scope, interruptHost), started)
+    return child.startExit ?? awaitStartup(child)
   })
 }
 
@@ -421,11 +406,10 @@ const closeScope = (child: ChildRecord, exit: Exit.Exit<unknown, unknown>): Effe
 
 /** `closeScope`, resuming with `undefined` when the scope had no finalizers: it is closed then already. */
 const closeScopeUnsafe = (child: ChildRecord, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> | undefined => {
-  const scope = child.scope
+  const scope = child.lifecycle
   if (scope === undefined) return undefined
   const finalizing = Scope.closeUnsafe(scope, exit)
-  // `Effect.void` is what the finalizer of an ended host leaves (see `launchOn`): nothing to run.
-  if (finalizing === undefined || finalizing === Effect.void) return undefined
+  if (finalizing === undefined) return undefined
   return Effect.catchCause(Effect.uninterruptible(finalizing), (cause) =>
     logAt("Error", child.path, "a finalizer failed while its scope closed", cause))
 }
@@ -436,13 +420,12 @@ const closeScopeUnsafe = (child: ChildRecord, exit: Exit.Exit<unknown, unknown>)
  */
 export const relaunch = (
   child: ChildRecord,
-  parentScope: Scope.Scope,
   onExit: OnExit,
   report: (incarnation: number, exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>
 ): Effect.Effect<undefined> =>
   Effect.suspend(() => {
     const incarnation = child.incarnation + 1
-    const started = Effect.flatMap(Effect.exit(launch(child, parentScope, onExit)), (exit) => report(incarnation, exit))
+    const started = Effect.flatMap(Effect.exit(launch(child, onExit)), (exit) => report(incarnation, exit))
     return Effect.as(Effect.forkChild(started, { startImmediately: true }), undefined)
   })
 
@@ -468,7 +451,10 @@ export const stop = (child: ChildRecord, mode: StopMode): Effect.Effect<boolean>
 const stopRunning = (child: ChildRecord, host: Fiber.Fiber<unknown, unknown>, mode: StopMode): Effect.Effect<boolean> =>
   Effect.gen(function*() {
     if (child.state === "settling") {
-      yield* mode === "force" ? Fiber.interrupt(host) : Fiber.await(host)
+      // Stopped already: wait for that stop (or cut it short), then close the scope, as that stop may itself
+      // have been interrupted before it could (its supervisor's supervisor ran out of patience).
+      if (mode === "force") yield* Fiber.interrupt(host)
+      yield* closeScope(child, yield* Fiber.await(host))
       return false
     }
     const budget = child.spec.config.shutdown

@@ -4,7 +4,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
-import * as Scope from "effect/Scope"
 import type { SystemError } from "../Errors.ts"
 import { DuplicateChild, NotFound, PoolClosed, PoolFull, Running, StartupFailed } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
@@ -112,20 +111,17 @@ class PoolRuntime implements Supervising {
   private readonly config: PoolConfig
   private readonly telemetry: Telemetry
   private readonly lifecycle: Lifecycle["Service"]
-  private readonly scope: Scope.Scope
   private readonly mailbox: Queue.Queue<Event>
 
   constructor(
     config: PoolConfig,
     telemetry: Telemetry,
     lifecycle: Lifecycle["Service"],
-    scope: Scope.Scope,
     mailbox: Queue.Queue<Event>
   ) {
     this.config = config
     this.telemetry = telemetry
     this.lifecycle = lifecycle
-    this.scope = scope
     this.mailbox = mailbox
     this.budget = new RestartBudget(lifecycle.path, config)
     this.handle = {
@@ -185,7 +181,7 @@ class PoolRuntime implements Supervising {
       : { name, kind: "worker", startup: noStartup, task: body.task, config: this.config.child }
     const child = new PoolChildRecord(spec, this.path, this.telemetry, true)
     this.records.set(name, child)
-    return launch(child, this.scope, this.onExit).pipe(
+    return launch(child, this.onExit).pipe(
       Effect.map((value) => new Handle(this, child, value)),
       // A child that fails to start is not restarted: the caller hears about it instead.
       Effect.catchCause((cause) =>
@@ -293,7 +289,7 @@ class PoolRuntime implements Supervising {
 
   /** Starts the child again on a fiber of its own; the end of its startup comes back as `Relaunched`. */
   private relaunch(child: PoolChildRecord): Effect.Effect<undefined> {
-    return relaunch(child, this.scope, this.onExit, (incarnation, exit) =>
+    return relaunch(child, this.onExit, (incarnation, exit) =>
       Queue.offer(this.mailbox, { _tag: "Relaunched", child, incarnation, exit }))
   }
 
@@ -337,9 +333,8 @@ class PoolRuntime implements Supervising {
 export const poolStartup = (config: PoolConfig): ChildSpec["startup"] => (child) =>
   Effect.gen(function*() {
     const lifecycle = yield* Lifecycle
-    const scope = yield* Scope.Scope
     const mailbox = yield* Queue.unbounded<Event>()
-    const runtime = new PoolRuntime(config, child.telemetry, lifecycle, scope, mailbox)
+    const runtime = new PoolRuntime(config, child.telemetry, lifecycle, mailbox)
     child.inner = runtime
     const fiber = yield* Effect.forkChild(runtime.run, { startImmediately: true })
     return MainLoop.make(fiber, runtime.handle)

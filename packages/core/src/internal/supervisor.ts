@@ -6,7 +6,6 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import * as Scope from "effect/Scope"
 import type { SystemError } from "../Errors.ts"
 import { DuplicateChild, isSystemError, NotFound, Running, StartupFailed } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
@@ -90,7 +89,6 @@ export class Supervisor implements Supervising {
   private readonly system: System.System<unknown>
   readonly config: SystemConfig
   private readonly lifecycle: LifecycleHandle
-  private readonly scope: Scope.Scope
   private readonly mailbox: Queue.Queue<Event>
   readonly telemetry: Telemetry
 
@@ -99,26 +97,23 @@ export class Supervisor implements Supervising {
     config: SystemConfig,
     telemetry: Telemetry,
     lifecycle: LifecycleHandle,
-    scope: Scope.Scope,
     mailbox: Queue.Queue<Event>
   ) {
     this.system = system
     this.config = config
     this.telemetry = telemetry
     this.lifecycle = lifecycle
-    this.scope = scope
     this.mailbox = mailbox
     this.budget = new RestartBudget(lifecycle.path, config)
   }
 
-  /** Makes the supervisor of `system`, running as the child whose `Lifecycle` and `Scope` are in context. */
+  /** Makes the supervisor of `system`, running as the child whose `Lifecycle` is in context. */
   static readonly make = (system: System.System<unknown>, config: SystemConfig, telemetry: Telemetry) =>
     Effect.gen(function*() {
       // The framework provides every child's Lifecycle, so it is always its own handle.
       const lifecycle = (yield* Lifecycle) as LifecycleHandle
-      const scope = yield* Scope.Scope
       const mailbox = yield* Queue.unbounded<Event>()
-      return new Supervisor(system, config, telemetry, lifecycle, scope, mailbox)
+      return new Supervisor(system, config, telemetry, lifecycle, mailbox)
     })
 
   /** The system's path: that of the child it runs as. */
@@ -364,7 +359,7 @@ export class Supervisor implements Supervising {
    * the caller of `restartChild`, if any.
    */
   private relaunch(child: ChildRecord, reply: Reply | undefined): Effect.Effect<undefined> {
-    return relaunch(child, this.scope, this.onExit, (incarnation, exit) =>
+    return relaunch(child, this.onExit, (incarnation, exit) =>
       Queue.offer(this.mailbox, { _tag: "Relaunched", child, incarnation, exit, reply }))
   }
 
@@ -595,7 +590,7 @@ export class Supervisor implements Supervising {
   private startChild(child: ChildRecord): Effect.Effect<unknown, SystemError> {
     if (child.finished) return Effect.succeed(Option.none())
     child.terminated = false
-    return launch(child, this.scope, this.onExit).pipe(
+    return launch(child, this.onExit).pipe(
       Effect.tap(() => logAt("Debug", child.path, "started")),
       Effect.map((value) => this.valueFor(child, value)),
       Effect.catchCause((cause) =>
