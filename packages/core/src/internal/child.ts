@@ -184,10 +184,13 @@ export class ChildRecord {
 export const launch = (child: ChildRecord, onExit: OnExit): Effect.Effect<unknown, unknown> =>
   Effect.withFiber((parent) => launchOn(parent, child, onExit))
 
-const forkOptions = { startImmediately: true } as const
-
-/** `launch` on the calling fiber. */
-const launchOn = (parent: Fiber.Fiber<unknown, unknown>, child: ChildRecord, onExit: OnExit): Effect.Effect<unknown, unknown> => {
+/**
+ * `launch` on the calling fiber, `parent`: the host is started, and has run
+ * until it first suspends, by the time this returns. Resumes with the
+ * startup's exit (then also in `child.startExit`) or with an effect waiting
+ * for it, when the startup suspended.
+ */
+export const launchOn = (parent: Fiber.Fiber<unknown, unknown>, child: ChildRecord, onExit: OnExit): Effect.Effect<unknown, unknown> => {
   const restarted = child.incarnation > 0
   if (restarted) child.restarts++
   const incarnation = ++child.incarnation
@@ -199,23 +202,21 @@ const launchOn = (parent: Fiber.Fiber<unknown, unknown>, child: ChildRecord, onE
   child.lifecycle = lifecycle
   child.startExit = undefined
   child.startWaiter = undefined
-  // The declaring fiber's services plus the child's own two, set once on the host: nothing to undo,
-  // as the host ends with the child.
-  const context = Context.add(Context.add(parent.context, Lifecycle, lifecycle), Scope.Scope, lifecycle)
   // The startup phase resumes with the main loop, which the host then runs with nothing left on its stack:
   // an exit handler around the whole life of the child would be kept by every idle child.
-  // `begin` puts the services of `SpawnContext` in the host's context.
   const run = Effect.flatten(Effect.onExit(
-    Effect.withFiber((fiber) => begin(child, incarnation, fiber, context, restarted)) as Effect.Effect<Effect.Effect<unknown, unknown>, unknown>,
+    Effect.withFiber((fiber) => begin(child, incarnation, fiber, restarted)) as Effect.Effect<Effect.Effect<unknown, unknown>, unknown>,
     (exit) => startupExited(child, incarnation, exit)
   ))
-  return Effect.flatMap(Effect.forkDetach(run, forkOptions), (fiber) => {
-    child.host = fiber
-    // An exit injected by `exitChild` replaces the interruption it caused.
-    fiber.addObserver((exit) => onExit(child, incarnation, child.injected ?? exit))
-    // Most startups end without suspending, before the host is even handed back: no Deferred then.
-    return child.startExit ?? awaitStartup(child)
-  })
+  // A detached fiber with the declaring fiber's services plus the child's own two (`SpawnContext`), run at
+  // once: `Effect.forkDetach` would need a step more to hand it back.
+  const context = Context.add(Context.add(parent.context, Lifecycle, lifecycle), Scope.Scope, lifecycle)
+  const host = Effect.runForkWith(context)(run)
+  child.host = host
+  // An exit injected by `exitChild` replaces the interruption it caused.
+  host.addObserver((exit) => onExit(child, incarnation, child.injected ?? exit))
+  // Most startups end without suspending, before the host is even handed back: no Deferred then.
+  return child.startExit ?? awaitStartup(child)
 }
 
 const awaitStartup = (child: ChildRecord): Effect.Effect<unknown, unknown> => {
@@ -236,10 +237,8 @@ const begin = (
   child: ChildRecord,
   incarnation: number,
   fiber: Fiber.Fiber<unknown, unknown>,
-  context: Context.Context<never>,
   restarted: boolean
 ): Effect.Effect<Effect.Effect<unknown, unknown, SpawnContext>, unknown, SpawnContext> => {
-  fiber.setContext(context)
   // Already the host while it starts, before `launch` has the fiber back: its startup may be stopped meanwhile.
   child.host = fiber
   const startTime = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()

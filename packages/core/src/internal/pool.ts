@@ -11,7 +11,7 @@ import * as MainLoop from "../MainLoop.ts"
 import type { Pool, PoolChild, ShutdownReport, SpawnError } from "../Pool.ts"
 import type { Backoff } from "./backoff.ts"
 import type { ChildSpec, StopMode, Supervising } from "./child.ts"
-import { ChildRecord, ended, launch, relaunch, stop } from "./child.ts"
+import { ChildRecord, ended, launchOn, relaunch, stop } from "./child.ts"
 import type { Outcome } from "./mailbox.ts"
 import { supervise } from "./mailbox.ts"
 import type { PoolConfig } from "./options.ts"
@@ -181,16 +181,22 @@ class PoolRuntime implements Supervising {
       : { name, kind: "worker", startup: noStartup, task: body.task, config: this.config.child }
     const child = new PoolChildRecord(spec, this.path, this.telemetry, true)
     this.records.set(name, child)
-    return launch(child, this.onExit).pipe(
-      Effect.map((value) => new Handle(this, child, value)),
-      // A child that fails to start is not restarted: the caller hears about it instead.
-      Effect.catchCause((cause) =>
-        Effect.andThen(stop(child, "force"), () => {
-          this.remove(child, Exit.failCause(cause))
-          return Effect.fail(this.closed ? new PoolClosed({ path: this.path }) : new StartupFailed({ path: child.path, cause }))
-        })
+    return Effect.withFiber((fiber) => {
+      const started = launchOn(fiber, child, this.onExit)
+      // The usual case: the startup has returned already (a task has none).
+      const exit = child.startExit
+      if (exit !== undefined && Exit.isSuccess(exit)) return Effect.succeed(new Handle(this, child, exit.value))
+      return started.pipe(
+        Effect.map((value) => new Handle(this, child, value)),
+        // A child that fails to start is not restarted: the caller hears about it instead.
+        Effect.catchCause((cause) =>
+          Effect.andThen(stop(child, "force"), () => {
+            this.remove(child, Exit.failCause(cause))
+            return Effect.fail(this.closed ? new PoolClosed({ path: this.path }) : new StartupFailed({ path: child.path, cause }))
+          })
+        )
       )
-    )
+    })
   }
 
   /** @internal the effect of a child handle's `stop` */
