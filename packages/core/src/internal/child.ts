@@ -414,18 +414,23 @@ const closeScopeUnsafe = (child: ChildRecord, exit: Exit.Exit<unknown, unknown>)
 }
 
 /**
- * Starts a new incarnation of `child` on a fiber of its own (a child of the
- * calling supervisor's fiber) and hands the end of its startup to `report`.
+ * Starts a new incarnation of `child` from the calling supervisor's fiber
+ * and hands the end of its startup to `report`: at once when the startup did
+ * not suspend (the usual case), else from a fiber of its own (a child of the
+ * supervisor's), so that a slow startup never holds its supervisor up.
  */
 export const relaunch = (
   child: ChildRecord,
   onExit: OnExit,
   report: (incarnation: number, exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>
 ): Effect.Effect<undefined> =>
-  Effect.suspend(() => {
-    const incarnation = child.incarnation + 1
-    const started = Effect.flatMap(Effect.exit(launch(child, onExit)), (exit) => report(incarnation, exit))
-    return Effect.as(Effect.forkChild(started, { startImmediately: true }), undefined)
+  Effect.withFiber((fiber) => {
+    const started = launchOn(fiber, child, onExit)
+    const incarnation = child.incarnation
+    const exit = child.startExit
+    if (exit !== undefined) return Effect.as(report(incarnation, exit), undefined)
+    const reported = Effect.flatMap(Effect.exit(started), (exit) => report(incarnation, exit))
+    return Effect.as(Effect.forkChild(reported, { startImmediately: true }), undefined)
   })
 
 /** How a stop treats the child: settle first, or interrupt at once. */

@@ -44,21 +44,22 @@ export class RestartBudget {
 
   /** Records a restart asked for by the exit of `child` with `cause`, and decides. */
   next(child: string, cause: Cause.Cause<unknown>, backoff: Backoff = this.backoff): Effect.Effect<Decision> {
-    return Effect.gen({ self: this }, function*() {
+    return Effect.withFiber((fiber) => {
       const { intensity } = this.limits
-      const now = yield* Clock.currentTimeMillis
+      const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
       const restarts = this.window.record(now, Duration.toMillis(intensity.within))
-      const within = Duration.format(intensity.within)
       if (restarts > intensity.maxRestarts) {
+        const within = Duration.format(intensity.within)
         const error = new TooManyRestarts({ path: this.path, child, maxRestarts: intensity.maxRestarts, within, cause })
-        return { _tag: "GiveUp", error } as const
+        return Effect.succeed({ _tag: "GiveUp", error } as const)
       }
-      const delay = yield* backoff.next(now, cause)
-      if (delay === undefined) {
-        return { _tag: "GiveUp", error: new BackoffEnded({ path: this.path, child, restarts: backoff.restarts, cause }) } as const
-      }
-      const count = `, restart ${restarts} of at most ${intensity.maxRestarts} within ${within}`
-      return { _tag: "Restart", delay, restart: restarts, maxRestarts: intensity.maxRestarts, count } as const
+      return Effect.map(backoff.next(now, cause), (delay): Decision => {
+        if (delay === undefined) {
+          return { _tag: "GiveUp", error: new BackoffEnded({ path: this.path, child, restarts: backoff.restarts, cause }) }
+        }
+        const count = `, restart ${restarts} of at most ${intensity.maxRestarts} within ${Duration.format(intensity.within)}`
+        return { _tag: "Restart", delay, restart: restarts, maxRestarts: intensity.maxRestarts, count }
+      })
     })
   }
 }

@@ -21,7 +21,7 @@ import type { Outcome } from "./mailbox.ts"
 import { supervise } from "./mailbox.ts"
 import type { LifecycleHandle } from "./lifecycle.ts"
 import { delayNote, givingUp, RestartBudget } from "./restartBudget.ts"
-import type { Telemetry } from "./telemetry.ts"
+import type { EventInput, Telemetry } from "./telemetry.ts"
 import * as Metrics from "../Metrics.ts"
 import { count } from "./telemetry.ts"
 
@@ -220,15 +220,15 @@ export class Supervisor implements Supervising {
     })
   }
 
+  // The steps of a restart are plain effects, not generators: they run for every crash.
   private exited(child: ChildRecord, incarnation: number, exit: Exit.Exit<unknown, unknown>): Effect.Effect<Outcome> {
-    return Effect.gen({ self: this }, function*() {
-      const restart = yield* ended(child, incarnation, exit)
-      if (restart === undefined) return
+    return Effect.flatMap(ended(child, incarnation, exit), (restart): Effect.Effect<Outcome> => {
+      if (restart === undefined) return Effect.undefined
       if (!restart) {
         child.finished = true
-        return child.spec.config.significant ? yield* this.significantFinished(child) : undefined
+        return child.spec.config.significant ? this.significantFinished(child) : Effect.undefined
       }
-      return yield* this.restart(child, child.path, Exit.isFailure(exit) ? exit.cause : Cause.empty)
+      return this.restart(child, child.path, Exit.isFailure(exit) ? exit.cause : Cause.empty)
     })
   }
 
@@ -256,26 +256,36 @@ export class Supervisor implements Supervising {
    * request meanwhile is handled at once.
    */
   private restart(child: ChildRecord | undefined, childPath: string, cause: Cause.Cause<unknown>): Effect.Effect<Outcome> {
-    return this.traced(childPath, Effect.gen({ self: this }, function*() {
-      const decided = yield* this.budget.next(childPath, cause)
-      if (decided._tag === "GiveUp") {
-        return yield* this.giveUp(decided.error, givingUp(decided.error), cause)
-      }
+    return this.traced(childPath, Effect.flatMap(this.budget.next(childPath, cause), (decided) => {
+      if (decided._tag === "GiveUp") return this.giveUp(decided.error, givingUp(decided.error), cause)
       const { delay, count } = decided
-      const { strategy } = this.config
       const restarting = {
         _tag: "SystemRestarting",
         path: this.path,
         child: childPath,
-        strategy,
+        strategy: this.config.strategy,
         restart: decided.restart,
         maxRestarts: decided.maxRestarts,
         delayMillis: Duration.toMillis(delay)
       } as const
-      if (strategy === "one_for_one" && child !== undefined) {
-        yield* this.telemetry.emit(restarting, "Info", `restarting ${child.path} (one_for_one)${delayNote(delay)}${count}`)
-        return yield* this.restartAfter(child, delay)
+      if (this.config.strategy === "one_for_one" && child !== undefined) {
+        const message = () => `restarting ${child.path} (one_for_one)${delayNote(delay)}${count}`
+        return Effect.andThen(this.telemetry.emit(restarting, "Info", message), this.restartAfter(child, delay))
       }
+      return this.restartGroup(child, childPath, restarting, delay, count)
+    }))
+  }
+
+  /** A restart of `one_for_all` or `rest_for_one`: the group is stopped, then `start` replayed after `delay`. */
+  private restartGroup(
+    child: ChildRecord | undefined,
+    childPath: string,
+    restarting: EventInput,
+    delay: Duration.Duration,
+    count: string
+  ): Effect.Effect<Outcome> {
+    return Effect.gen({ self: this }, function*() {
+      const { strategy } = this.config
       this.firstStart = false
       const index = child === undefined ? this.groupFrom : Math.max(0, this.children.indexOf(child))
       const from = Math.min(strategy === "rest_for_one" ? index : 0, this.pending?.from ?? Number.POSITIVE_INFINITY)
@@ -294,7 +304,7 @@ export class Supervisor implements Supervising {
       const token = ++this.tokens
       this.pending = { token, from, child: childPath }
       yield* this.after(delay, { _tag: "Resume", token })
-    }))
+    })
   }
 
   /** A restart's span: a group restart's new startups nest under it. */
@@ -369,16 +379,14 @@ export class Supervisor implements Supervising {
     exit: Exit.Exit<unknown, unknown>,
     reply: Reply | undefined
   ): Effect.Effect<Outcome> {
+    if (incarnation !== child.incarnation || child.stopping) {
+      if (reply !== undefined) this.answer(reply, Exit.fail(new NotFound({ path: child.path })))
+      return Effect.undefined
+    }
+    if (Exit.isSuccess(exit)) {
+      return Effect.as(logAt("Debug", child.path, "started"), reply === undefined ? undefined : this.answer(reply, Exit.void))
+    }
     return Effect.gen({ self: this }, function*() {
-      if (incarnation !== child.incarnation || child.stopping) {
-        if (reply !== undefined) this.answer(reply, Exit.fail(new NotFound({ path: child.path })))
-        return
-      }
-      if (Exit.isSuccess(exit)) {
-        yield* logAt("Debug", child.path, "started")
-        if (reply !== undefined) this.answer(reply, Exit.void)
-        return
-      }
       yield* stop(child, "force")
       const error = this.startupError(child.path, child.spec.kind, exit.cause)
       if (reply !== undefined) return this.answer(reply, Exit.fail(error))
