@@ -141,7 +141,8 @@ export const arborRestart = async (crashes: number, siblings: number): Promise<A
     Deferred.doneUnsafe(started, Exit.succeed(firstInstruction))
     return MainLoop.run(Effect.andThen(Deferred.await(trigger), Effect.fail("crash")))
   })
-  const system = idleSystem(siblings, ready, (scope) => Effect.asVoid(scope.child("crashy", crashy)))
+  // It never settles: "brutal" spares each sample the 5 seconds of its default budget at the (untimed) shutdown.
+  const system = idleSystem(siblings, ready, (scope) => Effect.asVoid(scope.child("crashy", crashy, { shutdown: "brutal" })))
   const options: Toplevel.Options = { strategy: "one_for_one", intensity: { maxRestarts: crashes + 1, within: "1 hour" } }
   return withTree(system, options, ready, () =>
     Effect.gen(function*() {
