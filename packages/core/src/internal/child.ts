@@ -203,11 +203,14 @@ export const launchOn = (parent: Fiber.Fiber<unknown, unknown>, child: ChildReco
   child.startExit = undefined
   child.startWaiter = undefined
   // The startup phase resumes with the main loop, which the host then runs with nothing left on its stack:
-  // an exit handler around the whole life of the child would be kept by every idle child.
-  const run = Effect.flatten(Effect.onExit(
-    Effect.withFiber((fiber) => begin(child, incarnation, fiber, restarted)) as Effect.Effect<Effect.Effect<unknown, unknown>, unknown>,
-    (exit) => startupExited(child, incarnation, exit)
-  ))
+  // an exit handler around the whole life of the child would be kept by every idle child. A task has no
+  // startup phase: its host runs it at once.
+  const run = child.spec.task !== undefined
+    ? Effect.withFiber((fiber) => beginTask(child, incarnation, fiber, restarted))
+    : Effect.flatten(Effect.onExit(
+      Effect.withFiber((fiber) => begin(child, incarnation, fiber, restarted)) as Effect.Effect<Effect.Effect<unknown, unknown>, unknown>,
+      (exit) => startupExited(child, incarnation, exit)
+    ))
   // A detached fiber with the declaring fiber's services plus the child's own two (`SpawnContext`), run at
   // once: `Effect.forkDetach` would need a step more to hand it back.
   const context = Context.add(Context.add(parent.context, Lifecycle, lifecycle), Scope.Scope, lifecycle)
@@ -232,63 +235,92 @@ const startupEnded = (child: ChildRecord, incarnation: number, exit: Exit.Exit<u
   return true
 }
 
-/** The host's first step: announce the start, then run the startup function (a task has none); resumes with the main loop. */
+/**
+ * Announces the start of a child's incarnation on its host `fiber`, already
+ * its host before `launch` has the fiber back (its startup may be stopped
+ * meanwhile); resumes with the line to log, if that is logged.
+ */
+const announce = (child: ChildRecord, fiber: Fiber.Fiber<unknown, unknown>, restarted: boolean): Effect.Effect<void> | undefined => {
+  child.host = fiber
+  if (restarted) countUnsafe(fiber, Metrics.childRestarts, child.metricPath)
+  const event = { _tag: "ChildStarting", path: child.path, kind: child.spec.kind, restarts: child.restarts } as const
+  return child.telemetry.emitUnsafe(fiber, event, "Debug", "starting")
+}
+
+/** The host's first step: announce the start, then run the startup function; resumes with the main loop. */
 const begin = (
   child: ChildRecord,
   incarnation: number,
   fiber: Fiber.Fiber<unknown, unknown>,
   restarted: boolean
 ): Effect.Effect<Effect.Effect<unknown, unknown, SpawnContext>, unknown, SpawnContext> => {
-  // Already the host while it starts, before `launch` has the fiber back: its startup may be stopped meanwhile.
-  child.host = fiber
   const startTime = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
-  if (restarted) countUnsafe(fiber, Metrics.childRestarts, child.metricPath)
-  const { kind, task } = child.spec
-  const log = child.telemetry.emitUnsafe(fiber, { _tag: "ChildStarting", path: child.path, kind, restarts: child.restarts }, "Debug", "starting")
-  if (task !== undefined) {
-    // A task has no startup function: it runs at once, after the line announcing it if that is logged.
-    return log === undefined
-      ? startupReturned(child, incarnation, fiber, startTime, undefined)
-      : Effect.andThen(log, Effect.suspend(() => startupReturned(child, incarnation, fiber, startTime, undefined)))
-  }
+  const log = announce(child, fiber, restarted)
   const run = Effect.flatMap(startupOf(child), (loop) => startupReturned(child, incarnation, fiber, startTime, loop))
   return log === undefined ? run : Effect.andThen(log, run)
 }
 
-/** The startup function returned `loop` (or the child is a task): the child runs; resumes with its main loop to run. */
+/**
+ * The host of a task (a pool's `run`): it has no startup function, so it
+ * runs from the moment it begins and its start has ended then; the host goes
+ * on with the task itself, after the lines announcing it if they are logged.
+ */
+const beginTask = (
+  child: ChildRecord,
+  incarnation: number,
+  fiber: Fiber.Fiber<unknown, unknown>,
+  restarted: boolean
+): Effect.Effect<unknown, unknown, SpawnContext> => {
+  const starting = announce(child, fiber, restarted)
+  const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+  child.state = "running"
+  child.value = undefined
+  child.main = fiber
+  child.startedAt = now
+  child.lifecycle!.lastHeartbeat = now
+  startupEnded(child, incarnation, Exit.void)
+  const event = { _tag: "ChildStarted", path: child.path, kind: child.spec.kind, startupMillis: 0 } as const
+  const started = child.telemetry.emitUnsafe(fiber, event, "Debug", "started")
+  const main = watched(child, child.spec.task!)
+  if (starting === undefined) return started === undefined ? main : Effect.andThen(started, main)
+  return Effect.andThen(starting, started === undefined ? main : Effect.andThen(started, main))
+}
+
+/** The startup function returned `loop`: the child runs; resumes with its main loop to run. */
 const startupReturned = (
   child: ChildRecord,
   incarnation: number,
   fiber: Fiber.Fiber<unknown, unknown>,
   startTime: number,
-  loop: MainLoop<unknown> | undefined
+  loop: MainLoop<unknown>
 ): Effect.Effect<Effect.Effect<unknown, unknown, SpawnContext>, unknown, SpawnContext> => {
-  const body = loop === undefined ? child.spec.task : loop.body
-  if (body !== undefined && loop !== undefined && loop.fiber !== fiber) {
+  const body = loop.body
+  if (body !== undefined && loop.fiber !== fiber) {
     return Effect.die(new Error(`${child.path}: MainLoop.run works only when returned by the child's startup function`))
   }
-  // A task has no startup: it runs from the moment it begins.
-  const now = loop === undefined ? startTime : fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+  const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
   child.startedAt = now
   child.lifecycle!.lastHeartbeat = now
   // By system or pool: a histogram per child would cost each child more memory than the child itself.
-  if (loop !== undefined) countUnsafe(fiber, Metrics.childStartup, child.parent, (now - startTime) / 1000)
+  countUnsafe(fiber, Metrics.childStartup, child.parent, (now - startTime) / 1000)
   const event = { _tag: "ChildStarted", path: child.path, kind: child.spec.kind, startupMillis: now - startTime } as const
   const log = child.telemetry.emitUnsafe(fiber, event, "Debug", "started")
   const running = () => {
     if (child.state === "starting") child.state = "running"
-    child.value = loop?.value
+    child.value = loop.value
     // Most main loops have no value: the shared `Exit.void` then, nothing kept per child.
     startupEnded(child, incarnation, child.value === undefined ? Exit.void : Exit.succeed(child.value))
-    // A task, or a main loop made with `MainLoop.run`, is run by this fiber; a forked one is waited for.
-    const main = body ?? joinForked(loop!.fiber)
-    child.main = body === undefined ? loop!.fiber : fiber
-    const { deadline } = child.spec.config
-    if (deadline === undefined) return Effect.succeed(main)
-    // A hung child fails with `Hung` first, then its main loop is interrupted.
-    return Effect.succeed(Effect.raceFirst(main, hungAfter(child.path, child.lifecycle!, deadline)))
+    // A main loop made with `MainLoop.run` is run by this fiber; a forked one is waited for.
+    child.main = body === undefined ? loop.fiber : fiber
+    return Effect.succeed(watched(child, body ?? joinForked(loop.fiber)))
   }
   return log === undefined ? running() : Effect.andThen(log, Effect.suspend(running))
+}
+
+/** A child's main loop under its liveness deadline, if it has one: a hung child fails with `Hung` first, then its main loop is interrupted. */
+const watched = <A, E, R>(child: ChildRecord, main: Effect.Effect<A, E, R>): Effect.Effect<A, E | Hung, R> => {
+  const { deadline } = child.spec.config
+  return deadline === undefined ? main : Effect.raceFirst(main, hungAfter(child.path, child.lifecycle!, deadline))
 }
 
 /** Waits for a main loop forked by the startup; a host that fails or is interrupted meanwhile takes it along. */
