@@ -1,4 +1,5 @@
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -143,14 +144,14 @@ export class Supervisor implements Supervising {
    * interrupted, in reverse order.
    */
   get run(): Effect.Effect<void, SystemError> {
-    return supervise({
+    return flat(supervise({
       node: this,
       settling: this.lifecycle.settling,
       mailbox: this.mailbox,
       settle: settleEvent,
       first: this.startGeneration([]),
       handle: (event) => this.handle(event)
-    }).pipe(
+    })).pipe(
       Effect.onExit(() =>
         Effect.andThen(this.stopAll("force"), Effect.sync(() => {
           this.alive = false
@@ -626,6 +627,17 @@ export class Supervisor implements Supervising {
     return new StartupFailed({ path, cause })
   }
 }
+
+/**
+ * Runs `effect` with its services copied into one flat context. Each service
+ * added on top of a context is a layer its lookups walk through, and past
+ * eight Effect copies the whole context into a new one: a supervisor deep in
+ * layers would otherwise have that copy made for every child it starts (its
+ * startup span is one layer more), and every lookup of a child's services walk
+ * them all.
+ */
+const flat = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.updateContext(effect, (context: Context.Context<R>) => Context.makeUnsafe(context.mapUnsafe))
 
 /** A temporary child that finished is forgotten, as in OTP: administration no longer sees it. */
 const isKnown = (child: ChildRecord): boolean => !(child.finished && child.spec.config.restart === "temporary")
