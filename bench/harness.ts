@@ -52,6 +52,23 @@ export const repeat = async (repeats: number, sample: () => Promise<number>): Pr
   return values
 }
 
+/**
+ * `repeat` for a case that measures many latencies per sample: a warm-up,
+ * then the median over `repeats` samples of each sample's p50 and p99.
+ */
+export const repeatLatencies = async (repeats: number, sample: () => Promise<ReadonlyArray<number>>): Promise<Summary> => {
+  await sample()
+  const p50s: Array<number> = []
+  const p99s: Array<number> = []
+  for (let i = 0; i < repeats; i++) {
+    await gc()
+    const latencies = await sample()
+    p50s.push(median(latencies))
+    p99s.push(quantile(latencies, 0.99))
+  }
+  return { median: median(p50s), p99: median(p99s) }
+}
+
 /** Builds a case's result; `higherIsBetter` for throughput, whose ratio is floor / arbor. */
 export const result = (
   name: string,

@@ -13,7 +13,7 @@ import { dirname } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as cases from "./cases.ts"
 import type { CaseResult } from "./harness.ts"
-import { median, quantile, repeat, result, table } from "./harness.ts"
+import { median, repeat, repeatLatencies, result, table } from "./harness.ts"
 
 const smoke = process.env["BENCH_SMOKE"] === "1"
 const quick = smoke || process.env["BENCH_QUICK"] === "1"
@@ -23,7 +23,6 @@ const small = smoke ? 1_000 : 10_000
 const crashes = smoke ? 200 : quick ? 2_000 : 10_000
 
 const summary = (values: ReadonlyArray<number>) => ({ median: median(values) })
-const withP99 = (values: ReadonlyArray<number>) => ({ median: median(values), p99: quantile(values, 0.99) })
 const atMost = (limit: number) => ({ text: `<= ${limit}x floor`, met: (ratio: number) => ratio <= limit })
 
 const results: Array<CaseResult> = []
@@ -50,9 +49,9 @@ for (const n of [small, big]) {
 }
 
 {
-  const floor = withP99(await cases.floorRestart(crashes))
-  const alone = withP99(await cases.arborRestart(crashes, 0))
-  const crowded = withP99(await cases.arborRestart(crashes, big))
+  const floor = await repeatLatencies(repeats, () => cases.floorRestart(crashes))
+  const alone = await repeatLatencies(repeats, () => cases.arborRestart(crashes, 0))
+  const crowded = await repeatLatencies(repeats, () => cases.arborRestart(crashes, big))
   record(result(`restart latency (${crashes} crashes)`, "us", alone, floor, {
     text: "p50 <= 2x floor, p99 < 100us",
     met: (ratio, a) => ratio <= 2 && (a.p99 ?? Infinity) < 100
