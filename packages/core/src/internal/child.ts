@@ -177,9 +177,9 @@ export class ChildRecord {
  * pool task) would guard nothing.
  *
  * The host is written as few steps as possible (`begin`, `startupReturned`,
- * `startupExited`): every combinator here is paid for by every child, and an
- * idle child keeps none of them: the main loop runs with nothing on the
- * host's stack.
+ * `startupExited`; a pool's task only `beginTask`): every combinator here is
+ * paid for by every child, and an idle child keeps none of them: the main
+ * loop runs with nothing on the host's stack.
  */
 export const launch = (child: ChildRecord, onExit: OnExit): Effect.Effect<unknown, unknown> =>
   Effect.withFiber((parent) => launchOn(parent, child, onExit))
