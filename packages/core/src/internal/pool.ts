@@ -293,7 +293,7 @@ class PoolRuntime implements Supervising {
     return this.relaunch(child)
   }
 
-  /** Starts the child again on a fiber of its own; the end of its startup comes back as `Relaunched`. */
+  /** Starts the child again (see `relaunch`); the end of its startup comes back as `Relaunched`. */
   private relaunch(child: PoolChildRecord): Effect.Effect<undefined> {
     return relaunch(child, this.onExit, (incarnation, exit) =>
       Queue.offer(this.mailbox, { _tag: "Relaunched", child, incarnation, exit }))

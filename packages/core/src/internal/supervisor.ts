@@ -365,7 +365,7 @@ export class Supervisor implements Supervising {
   }
 
   /**
-   * Starts one record again, outside any declaration, on a fiber of its own;
+   * Starts one record again, outside any declaration (see `relaunch`);
    * the end of its startup comes back as a `Relaunched` event. `reply` is
    * the caller of `restartChild`, if any.
    */
