@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Lifecycle, MainLoop, System, Toplevel } from "@arbor/core"
-import { Deferred, Effect, Exit, Fiber } from "effect"
+import { Deferred, Effect, Exit, Fiber, Scope } from "effect"
+import { TestClock } from "effect/testing"
 import { eventually, launch, Probe, quiesce, shutdown } from "./helpers.ts"
 
 /** A promise-based child whose settlement the test controls. */
@@ -137,6 +138,46 @@ describe("Lifecycle", () => {
       yield* eventually(() => seen.length === 2, "both started")
       expect(seen).toEqual(["app", "app/sub"])
       yield* shutdown(toplevel, run)
+    }))
+})
+
+describe("Lifecycle.settling", () => {
+  it.effect("resumes every fiber waiting on it, in order, also after waiters that gave up", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const waiters = Effect.gen(function*() {
+        // Waiters that give up first (a loop racing the settle request against a timeout).
+        for (let i = 0; i < 3; i++) yield* Effect.timeoutOption(Lifecycle.settling, "1 millis")
+        const first = yield* Effect.forkChild(Effect.andThen(Lifecycle.settling, probe.record("settled first")))
+        const second = yield* Effect.forkChild(Effect.andThen(Lifecycle.settling, probe.record("settled second")))
+        return yield* MainLoop.run(Effect.andThen(Fiber.joinAll([first, second]), probe.record("settled all")))
+      })
+      const toplevel = Toplevel.make("app", System.make((scope) => Effect.asVoid(scope.child("waiters", waiters))))
+      const run = yield* launch(toplevel)
+      yield* quiesce
+      yield* TestClock.adjust("3 millis")
+      yield* quiesce
+      expect(probe.journal).toEqual([])
+      yield* shutdown(toplevel, run)
+      expect(probe.journal).toEqual(["settled first", "settled second", "settled all"])
+    }))
+})
+
+describe("a child's scope", () => {
+  it.effect("takes scopes forked from it along when it closes, after the child's main loop ended", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const startup = Effect.gen(function*() {
+        const inner = yield* Scope.fork(yield* Scope.Scope, "parallel")
+        yield* Scope.addFinalizer(inner, probe.record("inner released"))
+        yield* Effect.addFinalizer(() => probe.record("outer released"))
+        return yield* MainLoop.run(Effect.andThen(Lifecycle.settling, probe.record("main ended")))
+      })
+      const toplevel = Toplevel.make("app", System.make((scope) => Effect.asVoid(scope.child("scoped", startup))))
+      const run = yield* launch(toplevel)
+      yield* quiesce
+      yield* shutdown(toplevel, run)
+      expect(probe.journal).toEqual(["main ended", "outer released", "inner released"])
     }))
 })
 
