@@ -282,8 +282,8 @@ const beginTask = (
   const event = { _tag: "ChildStarted", path: child.path, kind: child.spec.kind, startupMillis: 0 } as const
   const started = child.telemetry.emitUnsafe(fiber, event, "Debug", "started")
   const main = watched(child, child.spec.task!)
-  if (starting === undefined) return started === undefined ? main : Effect.andThen(started, main)
-  return Effect.andThen(starting, started === undefined ? main : Effect.andThen(started, main))
+  const announced = started === undefined ? main : Effect.andThen(started, main)
+  return starting === undefined ? announced : Effect.andThen(starting, announced)
 }
 
 /** The startup function returned `loop`: the child runs; resumes with its main loop to run. */

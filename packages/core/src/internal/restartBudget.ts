@@ -31,10 +31,13 @@ export class RestartBudget {
 
   private readonly path: string
   private readonly limits: RestartLimits
+  /** The intensity window as log lines and errors show it (`"5s"`), formatted once. */
+  private readonly within: string
 
   constructor(path: string, limits: RestartLimits) {
     this.path = path
     this.limits = limits
+    this.within = Duration.format(limits.intensity.within)
     this.backoff = new Backoff(limits.backoff)
   }
 
@@ -49,15 +52,14 @@ export class RestartBudget {
       const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
       const restarts = this.window.record(now, Duration.toMillis(intensity.within))
       if (restarts > intensity.maxRestarts) {
-        const within = Duration.format(intensity.within)
-        const error = new TooManyRestarts({ path: this.path, child, maxRestarts: intensity.maxRestarts, within, cause })
+        const error = new TooManyRestarts({ path: this.path, child, maxRestarts: intensity.maxRestarts, within: this.within, cause })
         return Effect.succeed({ _tag: "GiveUp", error } as const)
       }
       return Effect.map(backoff.next(now, cause), (delay): Decision => {
         if (delay === undefined) {
           return { _tag: "GiveUp", error: new BackoffEnded({ path: this.path, child, restarts: backoff.restarts, cause }) }
         }
-        const count = `, restart ${restarts} of at most ${intensity.maxRestarts} within ${Duration.format(intensity.within)}`
+        const count = `, restart ${restarts} of at most ${intensity.maxRestarts} within ${this.within}`
         return { _tag: "Restart", delay, restart: restarts, maxRestarts: intensity.maxRestarts, count }
       })
     })
