@@ -80,7 +80,8 @@ export const connectToWorker = async (threadId: number, timeout: number): Promis
   try {
     const attached = new Promise<string>((resolve) =>
       session.on("NodeWorker.attachedToWorker", (message: any) => {
-        if (message.params.workerInfo.workerId === String(threadId)) resolve(message.params.sessionId)
+        // The inspector numbers workers its own way; its title starts with the thread id.
+        if (String(message.params.workerInfo.title).startsWith(`[worker ${threadId}]`)) resolve(message.params.sessionId)
       })
     )
     await within(request(session, "NodeWorker.enable", { waitForDebuggerOnStart: false }), timeout)
