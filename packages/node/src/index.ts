@@ -14,3 +14,5 @@ export * as Watchdog from "./Watchdog.ts"
 export * as WorkerChild from "./WorkerChild.ts"
 /** The inside of a worker child (import it from `@arbor/node/WorkerRunner` in the worker's module). */
 export * as WorkerRunner from "./WorkerRunner.ts"
+/** A pool of worker children for CPU jobs. */
+export * as WorkerPool from "./WorkerPool.ts"
