@@ -16,3 +16,5 @@ export * as WorkerChild from "./WorkerChild.ts"
 export * as WorkerRunner from "./WorkerRunner.ts"
 /** A pool of worker children for CPU jobs. */
 export * as WorkerPool from "./WorkerPool.ts"
+/** Children that run a command as an OS process. */
+export * as ProcessChild from "./ProcessChild.ts"
