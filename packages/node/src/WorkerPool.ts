@@ -67,7 +67,7 @@ export interface Options extends WorkerOptions, Pick<Pool.PoolOptions, "shutdown
  * @category models
  * @since 0.1.0
  */
-export class WorkerPool<H extends Handlers> extends System.System {
+export class WorkerPool<H extends Handlers> extends System.System<never> {
   private readonly workers: ReadonlyArray<ReturnType<typeof makeChild<H>>>
   private readonly options: Options
   /** The path it was declared at, once started. */
