@@ -34,7 +34,7 @@ import { isArbor } from "./internal/workerProtocol.ts"
  *
  * @example
  * ```ts
- * import type { WorkerRunner } from "@arbor/node/WorkerRunner"
+ * import type * as WorkerRunner from "@arbor/node/WorkerRunner"
  *
  * const handlers = { double: (n: number) => n * 2, greet: async (name: string) => `hello ${name}` } satisfies WorkerRunner.Handlers
  * ```
@@ -49,7 +49,7 @@ export type Handlers = { readonly [method: string]: (...args: ReadonlyArray<any>
  *
  * @example
  * ```ts
- * import type { WorkerRunner } from "@arbor/node/WorkerRunner"
+ * import type * as WorkerRunner from "@arbor/node/WorkerRunner"
  *
  * const options: WorkerRunner.ServeOptions = {
  *   main: async (signal) => {
