@@ -67,20 +67,27 @@ const withPool = <A>(measure: (pool: Pool.Pool) => Effect.Effect<A, unknown, Chi
     return result
   }).pipe(Effect.provide(NodeServices.layer), Effect.provideService(References.MinimumLogLevel, "None")))
 
-/** A worker child spawned into a pool until its startup returns (the worker is ready). */
-export const arborWorkerStart = (times: number): Promise<number> =>
+/** Spawns `startup` into a pool `times` times, timing each until its startup returns, then stops it (untimed). */
+const timedSpawns = <A, E>(
+  startup: Effect.Effect<MainLoop.MainLoop<A>, E, MainLoop.SpawnContext | ChildProcessSpawner>,
+  times: number
+): Promise<number> =>
   withPool((pool) =>
     Effect.gen(function*() {
       const samples: Array<number> = []
       for (let i = 0; i < times; i++) {
         const start = performance.now()
-        const child = yield* pool.spawn(WorkerChild.make(arborModule, { stall: { threshold: "5 seconds" } }))
+        const child = yield* pool.spawn(startup)
         samples.push(performance.now() - start)
         yield* child.stop
       }
       return median(samples)
     })
   )
+
+/** A worker child spawned into a pool until its startup returns (the worker is ready). */
+export const arborWorkerStart = (times: number): Promise<number> =>
+  timedSpawns(WorkerChild.make(arborModule, { stall: { threshold: "5 seconds" } }), times)
 
 /** A worker child's worker exits with code 1, until the restarted child answers a call. */
 export const arborWorkerRestart = (times: number): Promise<number> =>
@@ -121,16 +128,4 @@ export const floorProcessStart = async (times: number): Promise<number> => {
 }
 
 /** A process child (ready at once) spawned into a pool until its startup returns. */
-export const arborProcessStart = (times: number): Promise<number> =>
-  withPool((pool) =>
-    Effect.gen(function*() {
-      const samples: Array<number> = []
-      for (let i = 0; i < times; i++) {
-        const start = performance.now()
-        const child = yield* pool.spawn(ProcessChild.make("sleep", ["10"]))
-        samples.push(performance.now() - start)
-        yield* child.stop
-      }
-      return median(samples)
-    })
-  )
+export const arborProcessStart = (times: number): Promise<number> => timedSpawns(ProcessChild.make("sleep", ["10"]), times)

@@ -5,14 +5,15 @@
  * by process group.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Errors, LifecycleEvent, System, Toplevel } from "@arbor/core"
-import type { Toplevel as ToplevelModel } from "@arbor/core"
+import { Errors, System, Toplevel } from "@arbor/core"
+import type { LifecycleEvent } from "@arbor/core"
 import { ProcessChild } from "@arbor/node"
 import { NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Exit, Fiber, Logger, References, Schedule, Stream } from "effect"
+import { Cause, Effect, Exit } from "effect"
 import { readdirSync, readFileSync } from "node:fs"
 import { createConnection, createServer } from "node:net"
 import type { AddressInfo } from "node:net"
+import { eventually, tagsAt, withTree } from "./children.ts"
 import { run } from "./process.ts"
 
 /**
@@ -31,53 +32,6 @@ const exists = (id: number): boolean =>
       return false
     }
   })
-
-const eventually = (predicate: () => boolean, what: string): Effect.Effect<void> =>
-  Effect.suspend(() => predicate() ? Effect.void : Effect.fail("not yet" as const)).pipe(
-    Effect.retry(Schedule.spaced("20 millis")),
-    Effect.orDie,
-    Effect.timeoutOrElse({ duration: "20 seconds", orElse: () => Effect.die(new Error(`never happened: ${what}`)) })
-  )
-
-interface Line {
-  readonly text: string
-  readonly path: unknown
-  readonly stream: unknown
-}
-
-/** Runs `system` until `started` holds, then `body`, then shuts it down; keeps its events and its log lines. */
-const withTree = <A, E>(
-  system: System.System<any>,
-  started: () => boolean,
-  body: (events: ReadonlyArray<LifecycleEvent.LifecycleEvent>) => Effect.Effect<A, E>,
-  options?: ToplevelModel.Options
-) =>
-  Effect.gen(function*() {
-    const lines: Array<Line> = []
-    const logger = Logger.make((options) => {
-      const annotations = options.fiber.getRef(References.CurrentLogAnnotations)
-      lines.push({ text: (options.message as ReadonlyArray<unknown>).map(String).join(" "), path: annotations.path, stream: annotations.stream })
-    })
-    const toplevel = Toplevel.make("app", system, options)
-    const events: Array<LifecycleEvent.LifecycleEvent> = []
-    const recorder = yield* Effect.forkChild(
-      Stream.runForEach(toplevel.events, (event) => Effect.sync(() => events.push(event))),
-      { startImmediately: true }
-    )
-    const running = toplevel.start().pipe(Effect.provide([NodeServices.layer, Logger.layer([logger])])) as Effect.Effect<void, unknown>
-    const main = yield* Effect.forkChild(running, { startImmediately: true })
-    yield* eventually(() => started() || main.pollUnsafe() !== undefined, "started")
-    const result = yield* Effect.exit(body(events))
-    toplevel.shutdownToken.signal()
-    const exit = yield* Fiber.await(main)
-    yield* Fiber.join(recorder)
-    return { result: yield* result, events, exit, lines }
-  })
-
-const tagsAt = (events: ReadonlyArray<LifecycleEvent.LifecycleEvent>, path: string) =>
-  events.filter((event) => event.path === path).map((event) =>
-    event._tag === "ChildExited" ? `ChildExited ${event.exit} ${event.decision}` : event._tag
-  )
 
 const node = process.execPath
 

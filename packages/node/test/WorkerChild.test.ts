@@ -5,49 +5,14 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Errors, Lifecycle, LifecycleEvent, MainLoop, System, Toplevel } from "@arbor/core"
 import { WorkerChild } from "@arbor/node"
-import { Cause, Effect, Exit, Fiber, Schedule, Stream } from "effect"
+import { Cause, Effect, Exit, Fiber } from "effect"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
+import { eventually, tagsAt, withTree } from "./children.ts"
 import type { Jobs } from "./fixtures/workers/jobs.ts"
 
 const jobsModule = new URL("./fixtures/workers/jobs.ts", import.meta.url)
 const lifecycleModule = new URL("./fixtures/workers/lifecycle.ts", import.meta.url)
-
-/** Resumes once `predicate` holds, checking every 20 ms; dies after 20 seconds. */
-const eventually = (predicate: () => boolean, what: string): Effect.Effect<void> =>
-  Effect.suspend(() => predicate() ? Effect.void : Effect.fail("not yet" as const)).pipe(
-    Effect.retry(Schedule.spaced("20 millis")),
-    Effect.orDie,
-    Effect.timeoutOrElse({ duration: "20 seconds", orElse: () => Effect.die(new Error(`never happened: ${what}`)) })
-  )
-
-/**
- * Runs `system` as a tree, runs `body` against it once `started` holds (or
- * the tree ended), shuts it down and resumes with `body`'s result, the
- * tree's events and how `start()` ended.
- */
-const withTree = <A, E>(
-  system: System.System<never>,
-  started: () => boolean,
-  body: (events: ReadonlyArray<LifecycleEvent.LifecycleEvent>) => Effect.Effect<A, E>,
-  options?: Toplevel.Options
-) =>
-  Effect.gen(function*() {
-    const toplevel = Toplevel.make("app", system, options)
-    const events: Array<LifecycleEvent.LifecycleEvent> = []
-    const recorder = yield* Effect.forkChild(
-      Stream.runForEach(toplevel.events, (event) => Effect.sync(() => events.push(event))),
-      { startImmediately: true }
-    )
-    const run = yield* Effect.forkChild(toplevel.start(), { startImmediately: true })
-    yield* eventually(() => started() || run.pollUnsafe() !== undefined, "started")
-    const result = yield* Effect.exit(body(events))
-    toplevel.shutdownToken.signal()
-    const exit = yield* Fiber.await(run)
-    // The events end with the tree.
-    yield* Fiber.join(recorder)
-    return { result: yield* result, events, exit }
-  })
 
 /** A main-thread child serving HTTP on a free loopback port; its value is the URL. */
 const httpServer = Effect.gen(function*() {
@@ -58,11 +23,6 @@ const httpServer = Effect.gen(function*() {
   )
   return yield* MainLoop.spawn(Lifecycle.settling, `http://127.0.0.1:${(server.address() as AddressInfo).port}/`)
 })
-
-const tagsAt = (events: ReadonlyArray<LifecycleEvent.LifecycleEvent>, path: string) =>
-  events.filter((event) => event.path === path).map((event) =>
-    event._tag === "ChildExited" ? `ChildExited ${event.exit} ${event.decision}` : event._tag
-  )
 
 describe("WorkerChild", () => {
   it.live("starts a worker, hands back a typed client, and settles it on shutdown", () =>
