@@ -21,7 +21,7 @@ export const run = (
   env: Record<string, string> = {},
   nodeArgs: ReadonlyArray<string> = []
 ): Program => {
-  const child = spawn(process.execPath, [...nodeArgs, "--conditions=source", script, ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, "--conditions=@arbor/source", script, ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })

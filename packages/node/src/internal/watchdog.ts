@@ -90,7 +90,7 @@ export interface Running {
 }
 
 const workerUrl = (): URL => {
-  // Sources run as .ts (node --conditions=source), the build as .js: the worker is whichever sits beside this module.
+  // Sources run as .ts (node --conditions=@arbor/source), the build as .js: the worker is whichever sits beside this module.
   const extension = import.meta.url.endsWith(".ts") ? ".ts" : ".js"
   return new URL(`./watchdogWorker${extension}`, import.meta.url)
 }
