@@ -20,6 +20,10 @@ import * as Exit from "effect/Exit"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import * as Runtime from "effect/Runtime"
 import * as Stream from "effect/Stream"
 import { kindOf } from "./ChildExit.ts"
 import type { InvalidOptions, Running, SystemError, ToplevelError } from "./Errors.ts"
@@ -264,8 +268,87 @@ export const make = <R>(
   options?: Options
 ): Toplevel<Exclude<R, SpawnContext>> => new ToplevelImpl(name, system as System.System<unknown>, options)
 
+/**
+ * The tree as a `Layer`, for programs built the Effect way
+ * (`Layer.launch(AppLayer).pipe(NodeRuntime.runMain)`).
+ *
+ * - Building the layer starts the tree and resumes once its children run; a
+ *   startup failure fails the build with the tree's error (`StartupFailed`,
+ *   ...), its children already stopped.
+ * - Closing the layer's scope signals the shutdown token and waits for the
+ *   graceful stop: reverse start order, settle, then interrupt after each
+ *   child's budget.
+ * - The tree ending by itself (`TooManyRestarts` at the top, or a shutdown
+ *   requested through the token or by `autoShutdown`) ends the program that
+ *   built the layer: that fiber is interrupted, and its scope closes with the
+ *   tree's error as a defect when the tree failed. Under
+ *   `NodeRuntime.runMain` the process then exits with code 1 after a failure
+ *   (130 after a normal end: the program was interrupted).
+ * - The services the tree needs (`R`) come from the layers it is provided
+ *   with: a missing one is a type error.
+ *
+ * The program is the fiber that builds this layer: keep the tree's layer at
+ * the top of the graph and give it what it needs with `Layer.provide`, so
+ * that it is built last, on the program's own fiber, after (and closed
+ * before) the observer and the other layers it uses. Beside other layers in a
+ * `Layer.merge`, it would be built on a fiber of its own, which ends with the
+ * build: the tree ending could then not end the program.
+ *
+ * @example
+ * ```ts
+ * import { MainLoop, System, Toplevel } from "@arbor/core"
+ * import { NodeRuntime } from "@effect/platform-node"
+ * import { Context, Effect, Layer } from "effect"
+ *
+ * class Database extends Context.Service<Database, { readonly url: string }>()("app/Database") {}
+ *
+ * class App extends System.System {
+ *   start(scope: System.Scope) {
+ *     return Effect.gen(function* () {
+ *       const db = yield* Database
+ *       yield* scope.child("repository", MainLoop.spawn(Effect.log(`using ${db.url}`).pipe(Effect.andThen(Effect.never))))
+ *     })
+ *   }
+ * }
+ *
+ * const toplevel = Toplevel.make("app", new App())
+ * const AppLayer = Toplevel.layer(toplevel).pipe(
+ *   Layer.provide(Layer.succeed(Database, { url: "postgres://localhost/app" }))
+ * )
+ *
+ * // Ctrl-C: the tree settles in reverse start order, then the process exits (130, as for any interrupted program).
+ * Layer.launch(AppLayer).pipe(NodeRuntime.runMain)
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = <R>(toplevel: Toplevel<R>): Layer.Layer<never, ToplevelError, R> =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    if (!(toplevel instanceof ToplevelImpl)) return yield* Effect.die(new TypeError("Toplevel.layer needs a toplevel made by Toplevel.make"))
+    const program = yield* Effect.withFiber((fiber) => Effect.succeed(fiber))
+    const tree = yield* Effect.forkScoped(toplevel.start(), { startImmediately: true })
+    yield* Effect.raceFirst(Deferred.await(toplevel.running), Effect.asVoid(Fiber.await(tree)))
+    const early = tree.pollUnsafe()
+    if (early !== undefined && Exit.isFailure(early)) return yield* early
+    let closing = false
+    // Added after the fork, so it runs before the scope interrupts the tree: the tree settles first.
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        closing = true
+        toplevel.shutdownToken.signal()
+        return Effect.orDie(Fiber.join(tree))
+      })
+    )
+    tree.addObserver(() => {
+      if (!closing) program.interruptUnsafe()
+    })
+  }))
+
 class ToplevelImpl implements Toplevel<never> {
   readonly shutdownToken = ShutdownToken.make()
+  /** Done once the root's children first run, for `layer` to wait on. */
+  readonly running = Deferred.makeUnsafe<void>()
   private started = false
   private root: Supervisor | undefined
   private state: ChildState = "stopped"
@@ -323,6 +406,7 @@ class ToplevelImpl implements Toplevel<never> {
           yield* Effect.raceFirst(Deferred.await(supervisor.stable), Effect.asVoid(Fiber.await(fiber)))
           if (Deferred.isDoneUnsafe(supervisor.stable)) {
             if (this.state === "starting") this.state = "running"
+            Deferred.doneUnsafe(this.running, Exit.void)
             const startupMillis = (yield* Clock.currentTimeMillis) - startedAt
             yield* telemetry.emit({ _tag: "ChildStarted", path: this.name, kind: "system", startupMillis }, "Debug", "started")
           }
@@ -335,11 +419,13 @@ class ToplevelImpl implements Toplevel<never> {
           this.lastExit = { kind: kindOf(exit), message: summary(exit.cause), at: yield* Clock.currentTimeMillis }
         }
         const after = telemetry.stops
+        // The last line of a tree that failed says why in one line: its cause was logged where it arose.
         yield* telemetry.emit(
           { _tag: "ShutdownCompleted", path: this.name, stopped: after.stopped - before.stopped, forced: after.forced - before.forced },
-          "Info",
-          Exit.isSuccess(exit) ? "shutdown complete" : "stopped after a failure"
+          Exit.isSuccess(exit) ? "Info" : Cause.hasInterruptsOnly(exit.cause) ? "Warn" : "Error",
+          Exit.isSuccess(exit) ? "shutdown complete" : `stopped after a failure: ${summary(exit.cause)}`
         )
+        if (Exit.isFailure(exit)) markReported(exit.cause)
         telemetry.end()
         return yield* exit
       }))
@@ -428,6 +514,17 @@ class ToplevelImpl implements Toplevel<never> {
       if (Exit.isFailure(exit)) throw Cause.squash(exit.cause)
     })
   }
+}
+
+/**
+ * Marks the tree's error as reported, the way Effect's `runMain` expects: its
+ * cause was logged where it arose and its message in the tree's last line, so
+ * a runner's own report would only repeat them (and print the nested `Cause`
+ * as `Cause([Fail(...)])`). A defect is left to be reported with its stack.
+ */
+const markReported = (cause: Cause.Cause<unknown>): void => {
+  const error = Cause.findErrorOption(cause)
+  if (Option.isSome(error) && Predicate.isObject(error.value)) Object.assign(error.value, { [Runtime.errorReported]: false })
 }
 
 const infoOf = (child: ChildRecord): ChildInfo => ({
