@@ -133,6 +133,19 @@ export interface Toplevel<R = never> {
    */
   readonly events: Stream.Stream<LifecycleEvent.LifecycleEvent>
   /**
+   * The lifecycle events numbered in this toplevel's sequence (1, 2, 3, ...),
+   * for a reader that resumes where it left off (an SSE client sending
+   * `Last-Event-ID`). With `after`, the events after number `after` that the
+   * toplevel still holds (its last `eventBuffer`) come first, then the live
+   * ones; without it, the live ones from the moment of subscribing. A `Gap`
+   * stands where events were lost to the reader: older than those held, or
+   * dropped because it fell more than `eventBuffer` behind. An `after` beyond
+   * the last number given (kept from an earlier process, say) belongs to
+   * another sequence: everything held is sent, after a `Gap` for what is not.
+   * The stream ends once the tree has stopped.
+   */
+  eventsAfter(after?: number): Stream.Stream<LifecycleEvent.Numbered | LifecycleEvent.Gap>
+  /**
    * Publishes a `StallDetected` event: for an event-loop watchdog (such as
    * `Watchdog.layer({ toplevel })` in `@arbor/node`) to put the stalls it
    * saw among the tree's events.
@@ -430,6 +443,10 @@ class ToplevelImpl implements Toplevel<never> {
         return yield* exit
       }))
     })
+  }
+
+  eventsAfter(after?: number): Stream.Stream<LifecycleEvent.Numbered | LifecycleEvent.Gap> {
+    return this.telemetry.eventsAfter(after)
   }
 
   reportStall(stall: { readonly stalledForMillis: number; readonly where: string }): Effect.Effect<void> {
