@@ -6,7 +6,7 @@ export default defineConfig({
   resolve: { conditions: ["@arbor/source"] },
   ssr: { resolve: { conditions: ["@arbor/source"] } },
   test: {
-    include: ["packages/*/test/**/*.test.ts", "examples/**/*.test.ts", "bench/**/*.test.ts"],
+    include: ["packages/*/test/**/*.test.ts", "examples/**/*.test.ts", "bench/**/*.test.ts", "scripts/**/*.test.ts"],
     testTimeout: 30_000,
     // Supervision logs are part of what tests check; print them only for a test that fails.
     silent: "passed-only"
