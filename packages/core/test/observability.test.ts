@@ -310,25 +310,26 @@ describe("eventsAfter", () => {
       expect(yield* Fiber.join(resumed)).toEqual(all.slice(6))
     }))
 
-  it.effect("a reader further behind than the held events gets a Gap for what is no longer held", () =>
+  /** The first two items a reader resuming after `after` gets, from a tree that holds 4 events and crashed once. */
+  const resumedAfter = (after: number) =>
     Effect.gen(function*() {
       const probe = new Probe()
       const toplevel = Toplevel.make("app", flat(probe, ["a", "b"]), { strategy: "one_for_one", eventBuffer: 4 })
       const run = yield* crashedOnce(toplevel, probe)
-      const resumed = yield* collect(toplevel.eventsAfter(2))
+      const resumed = yield* collect(toplevel.eventsAfter(after))
       yield* shutdown(toplevel, run)
+      return (yield* Fiber.join(resumed)).slice(0, 2)
+    })
+
+  it.effect("a reader further behind than the held events gets a Gap for what is no longer held", () =>
+    Effect.gen(function*() {
       // 10 events so far, the last 4 held (7 to 10): 3 to 6 were lost to a reader that had 2.
-      expect((yield* Fiber.join(resumed)).slice(0, 2)).toEqual(["Gap missed=4 after=2", "7 ChildExited app/b"])
+      expect(yield* resumedAfter(2)).toEqual(["Gap missed=4 after=2", "7 ChildExited app/b"])
     }))
 
   it.effect("a number from another sequence (an earlier process) gets everything held, after a Gap for the rest", () =>
     Effect.gen(function*() {
-      const probe = new Probe()
-      const toplevel = Toplevel.make("app", flat(probe, ["a", "b"]), { strategy: "one_for_one", eventBuffer: 4 })
-      const run = yield* crashedOnce(toplevel, probe)
-      const resumed = yield* collect(toplevel.eventsAfter(5_000))
-      yield* shutdown(toplevel, run)
-      expect((yield* Fiber.join(resumed)).slice(0, 2)).toEqual(["Gap missed=6 after=5000", "7 ChildExited app/b"])
+      expect(yield* resumedAfter(5_000)).toEqual(["Gap missed=6 after=5000", "7 ChildExited app/b"])
     }))
 
   it.effect("a live reader that falls behind its buffer gets a Gap where it lost events", () =>
