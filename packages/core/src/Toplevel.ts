@@ -341,18 +341,23 @@ export const layer = <R>(toplevel: Toplevel<R>): Layer.Layer<never, ToplevelErro
     if (!(toplevel instanceof ToplevelImpl)) return yield* Effect.die(new TypeError("Toplevel.layer needs a toplevel made by Toplevel.make"))
     const program = yield* Effect.withFiber((fiber) => Effect.succeed(fiber))
     const tree = yield* Effect.forkScoped(toplevel.start(), { startImmediately: true })
-    yield* Effect.raceFirst(Deferred.await(toplevel.running), Effect.asVoid(Fiber.await(tree)))
-    const early = tree.pollUnsafe()
-    if (early !== undefined && Exit.isFailure(early)) return yield* early
+    // Whether the tree's end is the program's: from the moment the build has succeeded.
+    let built = false
     let closing = false
-    // Added after the fork, so it runs before the scope interrupts the tree: the tree settles first.
+    // Added after the fork, so it runs before the scope interrupts the tree: the tree settles first, also when the
+    // scope closes while it is still starting.
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {
         closing = true
         toplevel.shutdownToken.signal()
-        return Effect.orDie(Fiber.join(tree))
+        return Effect.flatMap(Fiber.await(tree), (exit) =>
+          built && Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause) ? Effect.orDie(exit) : Effect.void)
       })
     )
+    yield* Effect.raceFirst(Deferred.await(toplevel.running), Effect.asVoid(Fiber.await(tree)))
+    const early = tree.pollUnsafe()
+    if (early !== undefined && Exit.isFailure(early)) return yield* early
+    built = true
     tree.addObserver(() => {
       if (!closing) program.interruptUnsafe()
     })

@@ -48,6 +48,26 @@ describe("Toplevel.layer", () => {
       expect(probe.entries("exit")).toEqual(["exit stubborn interrupted"])
     }))
 
+  it.effect("closing the scope while the tree starts stops it as a shutdown would: running children settle", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const slow = Effect.andThen(Effect.sleep("1 minute"), probe.worker("slow"))
+      const toplevel = Toplevel.make("app", System.make((scope) =>
+        Effect.gen(function*() {
+          yield* scope.child("a", probe.worker("a"))
+          yield* scope.child("slow", slow)
+        })
+      ))
+      const scope = yield* Scope.make()
+      const building = yield* Effect.forkChild(Layer.buildWithScope(Toplevel.layer(toplevel), scope), { startImmediately: true })
+      yield* eventually(() => probe.startsOf("a") === 1, "a started")
+      // Ctrl-C under Layer.launch: the program, still building the layer, is interrupted, and its scope closes.
+      yield* Fiber.interrupt(building)
+      yield* Scope.close(scope, Exit.void)
+      expect(probe.journal).toEqual(["start a", "settle a", "exit a normal"])
+      expect((yield* toplevel.snapshot).root.state).toBe("stopped")
+    }))
+
   it.effect("a startup failure fails the build with the tree's error, the children started before it stopped", () =>
     Effect.gen(function*() {
       const probe = new Probe()
