@@ -24,6 +24,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Runtime from "effect/Runtime"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { kindOf } from "./ChildExit.ts"
 import type { InvalidOptions, Running, SystemError, ToplevelError } from "./Errors.ts"
@@ -136,15 +137,23 @@ export interface Toplevel<R = never> {
    * The lifecycle events numbered in this toplevel's sequence (1, 2, 3, ...),
    * for a reader that resumes where it left off (an SSE client sending
    * `Last-Event-ID`). With `after`, the events after number `after` that the
-   * toplevel still holds (its last `eventBuffer`) come first, then the live
-   * ones; without it, the live ones from the moment of subscribing. A `Gap`
-   * stands where events were lost to the reader: older than those held, or
-   * dropped because it fell more than `eventBuffer` behind. An `after` beyond
-   * the last number given (kept from an earlier process, say) belongs to
-   * another sequence: everything held is sent, after a `Gap` for what is not.
-   * The stream ends once the tree has stopped.
+   * toplevel holds (see `holdEvents`) come first, then the live ones; without
+   * it, the live ones from the moment of subscribing. A `Gap` stands where
+   * events were lost to the reader: not held, or dropped because it fell more
+   * than `eventBuffer` behind. An `after` beyond the last number given (kept
+   * from an earlier process, say) belongs to another sequence: everything
+   * held is sent, after a `Gap` for what is not. The stream ends once the tree
+   * has stopped.
    */
   eventsAfter(after?: number): Stream.Stream<LifecycleEvent.Numbered | LifecycleEvent.Gap>
+  /**
+   * Holds the last `eventBuffer` events, for `eventsAfter` to replay, from
+   * now until the scope closes (events stay held while any scope holds
+   * them). Not done by default: holding an event costs a clock read, some
+   * 10% of a short pool task. `NodeObserver.layer` holds them from the moment
+   * it is built, for `/events` clients that reconnect.
+   */
+  readonly holdEvents: Effect.Effect<void, never, Scope.Scope>
   /**
    * Publishes a `StallDetected` event: for an event-loop watchdog (such as
    * `Watchdog.layer({ toplevel })` in `@arbor/node`) to put the stalls it
@@ -374,6 +383,7 @@ class ToplevelImpl implements Toplevel<never> {
   private lastExit: TreeSnapshot.LastExit | null = null
   private readonly telemetry: Telemetry
   readonly events: Stream.Stream<LifecycleEvent.LifecycleEvent>
+  readonly holdEvents: Effect.Effect<void, never, Scope.Scope>
   readonly snapshot: Effect.Effect<TreeSnapshot.TreeSnapshot>
   readonly changes: Stream.Stream<TreeSnapshot.TreeSnapshot>
 
@@ -388,6 +398,7 @@ class ToplevelImpl implements Toplevel<never> {
     this.config = Effect.runSyncExit(Effect.andThen(validateName(name, name), decodeToplevel(name, options)))
     this.telemetry = new Telemetry(Exit.isSuccess(this.config) ? this.config.value.eventBuffer : 1)
     this.events = this.telemetry.events
+    this.holdEvents = this.telemetry.holdEvents
     this.snapshot = Effect.map(Clock.currentTimeMillis, (at) => ({ at, root: this.rootNode() }))
     this.changes = Stream.concat(Stream.fromEffect(this.snapshot), Stream.mapEffect(this.events, () => this.snapshot))
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { LifecycleEvent, MainLoop, Metrics, Pool, System, Toplevel, TreeSnapshot } from "@arbor/core"
-import { Deferred, Effect, Exit, Fiber, Metric, Option, Schedule, Schema, Stream, Tracer } from "effect"
+import { Deferred, Effect, Exit, Fiber, Metric, Option, Schedule, Schema, Scope, Stream, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 import { eventually, flat, launch, Probe, quiesce, shutdown } from "./helpers.ts"
 
@@ -290,6 +290,7 @@ describe("eventsAfter", () => {
     Effect.gen(function*() {
       const probe = new Probe()
       const toplevel = Toplevel.make("app", flat(probe, ["a", "b"]), { strategy: "one_for_one" })
+      yield* toplevel.holdEvents
       const everything = yield* collect(toplevel.eventsAfter())
       const run = yield* crashedOnce(toplevel, probe)
       const resumed = yield* collect(toplevel.eventsAfter(6))
@@ -315,6 +316,7 @@ describe("eventsAfter", () => {
     Effect.gen(function*() {
       const probe = new Probe()
       const toplevel = Toplevel.make("app", flat(probe, ["a", "b"]), { strategy: "one_for_one", eventBuffer: 4 })
+      yield* toplevel.holdEvents
       const run = yield* crashedOnce(toplevel, probe)
       const resumed = yield* collect(toplevel.eventsAfter(after))
       yield* shutdown(toplevel, run)
@@ -330,6 +332,28 @@ describe("eventsAfter", () => {
   it.effect("a number from another sequence (an earlier process) gets everything held, after a Gap for the rest", () =>
     Effect.gen(function*() {
       expect(yield* resumedAfter(5_000)).toEqual(["Gap missed=6 after=5000", "7 ChildExited app/b"])
+    }))
+
+  it.effect("events are held only while a scope holds them: a reader resuming after others gets a Gap for them", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", flat(probe, ["a", "b"]), { strategy: "one_for_one" })
+      const holding = yield* Scope.make()
+      yield* Scope.provide(toplevel.holdEvents, holding)
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("b") === 1, "started")
+      // Released after the 6 events of the start: none held any more, nor the 4 of the restart (7 to 10).
+      yield* Scope.close(holding, Exit.void)
+      yield* probe.crash("b")
+      yield* eventually(() => probe.startsOf("b") === 2, "restarted")
+      yield* quiesce
+      const resumed = yield* collect(toplevel.eventsAfter(2))
+      // Held again from here: the shutdown's events are replayed to a reader that resumes after the restart.
+      yield* toplevel.holdEvents
+      yield* shutdown(toplevel, run)
+      const late = yield* collect(toplevel.eventsAfter(10))
+      expect((yield* Fiber.join(resumed)).slice(0, 2)).toEqual(["Gap missed=8 after=2", "11 ShutdownRequested app"])
+      expect((yield* Fiber.join(late))[0]).toBe("11 ShutdownRequested app")
     }))
 
   it.effect("a live reader that falls behind its buffer gets a Gap where it lost events", () =>

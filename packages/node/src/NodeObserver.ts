@@ -160,6 +160,8 @@ export const layer = <R>(
 ): Layer.Layer<NodeObserver, Errors.InvalidOptions | ListenFailed> =>
   Layer.unwrap(Effect.gen(function*() {
     const config = yield* ArborOptions.decode(OptionsSchema, toplevel.name, options)
+    // A client that reconnects to /events gets the events it missed, within `eventBuffer`.
+    yield* toplevel.holdEvents
     const closing = yield* Deferred.make<void>()
     // With a watchdog in context, /healthz tells the last event-loop stall.
     const watchdog = yield* Effect.serviceOption(Watchdog.Watchdog)

@@ -5,6 +5,7 @@ import type * as Fiber from "effect/Fiber"
 import type * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Gap, LifecycleEvent, Numbered } from "../LifecycleEvent.ts"
 import { logged, logLine } from "./log.ts"
@@ -16,11 +17,11 @@ export type EventInput = Omit_<LifecycleEvent, "at">
 
 /**
  * A toplevel's lifecycle event hub. Every event gets the next number of the
- * toplevel's sequence, and the last `buffer` events are held, so that a
- * reader can resume after the last one it had (`eventsAfter`). Every
- * subscriber has its own sliding buffer, so a slow one drops its oldest events
- * instead of holding the emitter up. `emit` also logs the event's line,
- * annotated with its path.
+ * toplevel's sequence; while someone holds events (`holdEvents`), the last
+ * `buffer` ones are kept, so that a reader can resume after the last one it
+ * had (`eventsAfter`). Every subscriber has its own sliding buffer, so a slow
+ * one drops its oldest events instead of holding the emitter up. `emit` also
+ * logs the event's line, annotated with its path.
  */
 export class Telemetry {
   private readonly subscribers = new Set<Queue.Queue<Numbered, Cause.Done>>()
@@ -29,15 +30,32 @@ export class Telemetry {
   private forced = 0
   /** The number of the last event published. */
   private last = 0
-  /** The last `buffer` events as they were emitted, and their times: a ring indexed by `(id - 1) % buffer`. */
-  private readonly held: Array<EventInput> = []
-  private readonly heldAt: Array<number> = []
-  readonly events: Stream.Stream<LifecycleEvent>
+  /** How many scopes hold events: holding costs every event a clock read, so only while someone resumes readers. */
+  private holders = 0
+  /** The held events as they were emitted, and their times: a ring of `count` entries written at `cursor`. */
+  private held: Array<EventInput> = []
+  private heldAt: Array<number> = []
+  private cursor = 0
+  private count = 0
   private readonly buffer: number
+  readonly events: Stream.Stream<LifecycleEvent>
+  readonly holdEvents: Effect.Effect<void, never, Scope.Scope>
 
   constructor(buffer: number) {
     this.buffer = buffer
     this.events = Stream.map(this.subscribe(undefined), (numbered) => numbered.event)
+    this.holdEvents = Effect.acquireRelease(
+      Effect.sync(() => {
+        this.holders++
+      }),
+      () =>
+        Effect.sync(() => {
+          if (--this.holders > 0) return
+          this.held = []
+          this.heldAt = []
+          this.cursor = this.count = 0
+        })
+    )
   }
 
   /**
@@ -63,9 +81,9 @@ export class Telemetry {
     return Stream.callback<Numbered>((queue) =>
       Effect.suspend(() => {
         if (after !== undefined) {
-          const firstHeld = this.last - this.held.length + 1
+          const firstHeld = this.last - this.count + 1
           for (let id = after > this.last ? firstHeld : Math.max(after + 1, firstHeld); id <= this.last; id++) {
-            const slot = (id - 1) % this.buffer
+            const slot = (this.cursor - (this.last - id + 1) + this.buffer) % this.buffer
             Queue.offerUnsafe(queue, { _tag: "Numbered", id, event: { ...this.held[slot]!, at: this.heldAt[slot]! } as LifecycleEvent })
           }
         }
@@ -108,13 +126,21 @@ export class Telemetry {
     return logLine(level, event.path, typeof message === "string" ? message : message(), cause)
   }
 
-  /** Numbers and holds `event`, and hands it to the subscribers, stamped: a copy only when someone reads it. */
+  /**
+   * Numbers `event`, holds it if someone holds events, and hands it to the
+   * subscribers, stamped: the time is read, and a copy made, only when
+   * someone keeps or reads it.
+   */
   private publishUnsafe(fiber: Fiber.Fiber<unknown, unknown>, event: EventInput): void {
     const id = ++this.last
+    if (this.holders === 0 && this.subscribers.size === 0) return
     const at = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
-    const slot = (id - 1) % this.buffer
-    this.held[slot] = event
-    this.heldAt[slot] = at
+    if (this.holders > 0) {
+      this.held[this.cursor] = event
+      this.heldAt[this.cursor] = at
+      this.cursor = (this.cursor + 1) % this.buffer
+      this.count = Math.min(this.count + 1, this.buffer)
+    }
     if (this.subscribers.size === 0) return
     const numbered: Numbered = { _tag: "Numbered", id, event: { ...event, at } as LifecycleEvent }
     for (const queue of this.subscribers) Queue.offerUnsafe(queue, numbered)
