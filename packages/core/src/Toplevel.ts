@@ -149,9 +149,10 @@ export interface Toplevel<R = never> {
   /**
    * Holds the last `eventBuffer` events, for `eventsAfter` to replay, from
    * now until the scope closes (events stay held while any scope holds
-   * them). Not done by default: holding an event costs a clock read, some
-   * 10% of a short pool task. `NodeObserver.layer` holds them from the moment
-   * it is built, for `/events` clients that reconnect.
+   * them). Not done by default: holding costs every event a clock read, which
+   * made a restart and a short pool task 10 to 25% slower in a measurement.
+   * `NodeObserver.layer` holds them from the moment it is built, for
+   * `/events` clients that reconnect.
    */
   readonly holdEvents: Effect.Effect<void, never, Scope.Scope>
   /**
