@@ -70,24 +70,24 @@ const install = (dir: string, packed: ReadonlyArray<Packed>, registry: ReadonlyA
     ...packed.map((p) => [p.name, `file:${p.filename}`]),
     ...registry.map((name) => [name, locked[`node_modules/${name}`]!.version!])
   ])
-  const manifests = packed.map((p) => {
-    const manifest = JSON.parse(execFileSync("tar", ["-xzOf", join(dir, p.filename), "package/package.json"], { encoding: "utf8" }))
-    return [`node_modules/${p.name}`, {
-      version: p.version,
-      resolved: `file:${p.filename}`,
-      integrity: p.integrity,
-      license: manifest.license,
-      dependencies: manifest.dependencies,
-      peerDependencies: manifest.peerDependencies,
-      engines: manifest.engines
-    }] as const
-  })
+  const manifests = packed.map((p) =>
+    JSON.parse(execFileSync("tar", ["-xzOf", join(dir, p.filename), "package/package.json"], { encoding: "utf8" }))
+  )
+  const entries = packed.map((p, i) => [`node_modules/${p.name}`, {
+    version: p.version,
+    resolved: `file:${p.filename}`,
+    integrity: p.integrity,
+    license: manifests[i].license,
+    dependencies: manifests[i].dependencies,
+    peerDependencies: manifests[i].peerDependencies,
+    engines: manifests[i].engines
+  }] as const)
   writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module", dependencies }, null, 2))
   writeFileSync(join(dir, "package-lock.json"), JSON.stringify({
     name: "consumer",
     lockfileVersion: 3,
     requires: true,
-    packages: { "": { name: "consumer", dependencies }, ...Object.fromEntries(manifests), ...locked }
+    packages: { "": { name: "consumer", dependencies }, ...Object.fromEntries(entries), ...locked }
   }, null, 2))
   npm(["ci", "--offline"], dir)
   return manifests
@@ -108,13 +108,11 @@ describe("the packed packages", () => {
       }
 
       const manifests = install(dir, packed, ["effect", "@effect/platform-node", "@types/node"])
-      for (const [, manifest] of manifests) {
+      for (const manifest of manifests) {
         // A consumer's own `source` condition must not pick Arbor's TypeScript sources in node_modules.
-        expect(JSON.stringify(manifest)).not.toContain("\"source\"")
-        if (manifest.dependencies !== undefined) expect(manifest.dependencies).toEqual({ "@arbor/core": "^0.1.0" })
+        for (const conditions of Object.values(manifest.exports)) expect(Object.keys(conditions as object)).not.toContain("source")
+        if (manifest.name !== "@arbor/core") expect(manifest.dependencies).toEqual({ "@arbor/core": "^0.1.0" })
       }
-      const exports = JSON.parse(readFileSync(join(dir, "node_modules/@arbor/core/package.json"), "utf8")).exports["."]
-      expect(Object.keys(exports)).not.toContain("source")
 
       copyFileSync(join(root, "scripts/consumer/main.ts"), join(dir, "main.ts"))
       writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({
