@@ -123,22 +123,19 @@ export const runMain: {
     const logged = cause === undefined ? Effect.logWithLevel(level)(line) : Effect.logWithLevel(level)(line, cause)
     Effect.runForkWith(services)(Effect.annotateLogs(logged, "path", toplevel.name))
   }
+  // Reported once the program has ended: an interrupted fiber runs no more effects of its own.
+  const report = (cause: Cause.Cause<unknown>) => {
+    if (Cause.hasInterruptsOnly(cause)) return log("Warn", "stop forced; children were interrupted")
+    // The tree reports its own failures: it logged the cause where it arose, and why it stopped.
+    if (!Runtime.getErrorReported(Cause.squash(cause))) return
+    const error = Cause.findErrorOption(cause)
+    if (Option.isSome(error)) log("Error", `terminated abnormally: ${String(error.value)}`)
+    else log("Error", "terminated abnormally", cause)
+  }
   const program = Effect.andThen(checked, Effect.contextWith((context: Context.Context<never>) => {
     services = context
     return toplevel.start()
-  })).pipe(
-    Effect.provide(layer ?? (Layer.empty as Layer.Layer<unknown>)),
-    Effect.tapCause((cause) =>
-      Effect.sync(() => {
-        if (Cause.hasInterruptsOnly(cause)) return log("Warn", "stop forced; children were interrupted")
-        // The tree reports its own failures: it logged the cause where it arose, and why it stopped.
-        if (!Runtime.getErrorReported(Cause.squash(cause))) return
-        const error = Cause.findErrorOption(cause)
-        if (Option.isSome(error)) log("Error", `terminated abnormally: ${String(error.value)}`)
-        else log("Error", "terminated abnormally", cause)
-      })
-    )
-  )
+  })).pipe(Effect.provide(layer ?? (Layer.empty as Layer.Layer<unknown>)))
   Runtime.makeRunMain(({ fiber, teardown }) => {
     let received = 0
     let deadlineTimer: ReturnType<typeof setTimeout> | undefined
@@ -165,6 +162,7 @@ export const runMain: {
     fiber.addObserver((exit) => {
       for (const signal of signals) process.removeListener(signal, onSignal)
       clearTimeout(deadlineTimer)
+      if (Exit.isFailure(exit)) report(exit.cause)
       teardown(exit, (code) => {
         process.exitCode = code
         // Let the process end by itself so output is flushed; something left running must not keep it alive.

@@ -34,6 +34,7 @@ describe("NodeToplevel.runMain", () => {
     program.child.kill("SIGINT")
     expect(await program.exited()).toBe(130)
     expect(program.output()).toContain("received again, interrupting")
+    expect(program.output()).toContain("fixture: stop forced; children were interrupted")
     expect(program.output()).not.toContain("first settled")
   })
 
@@ -73,6 +74,7 @@ describe("NodeToplevel.runMain", () => {
     program.child.kill("SIGINT")
     expect(await program.exited()).toBe(130)
     expect(program.output()).toContain("hard deadline of 500ms passed")
+    expect(program.output()).toContain("fixture: stop forced; children were interrupted")
   })
 
   it("escalation at the top ends the process with exit code 1 and the error logged once, in one last line", async () => {
