@@ -8,6 +8,9 @@
  * normal end too: the children being started are interrupted, those running
  * are settled, and `start()` succeeds.
  *
+ * In a program built from layers, {@link layer} makes the tree one of them:
+ * started when the layer is built, settled when its scope closes.
+ *
  * While the tree runs, the toplevel administers it by path, as OTP's
  * `supervisor` module does: `whichChildren`, `countChildren`,
  * `terminateChild` and `restartChild`.
