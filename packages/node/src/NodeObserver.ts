@@ -12,7 +12,7 @@
  * | `GET /healthz` | liveness: 200 `{ "status": "ok" }` while the process serves (503 if a `health` check fails) |
  * | `GET /readyz`  | readiness: 200 only while the tree runs and every `ready` check passes; else 503 with the reason |
  * | `GET /tree`    | the tree's snapshot as JSON (`TreeSnapshot`)                                   |
- * | `GET /events`  | the lifecycle events as Server-Sent Events, until the client leaves or the tree stops |
+ * | `GET /events`  | the lifecycle events as Server-Sent Events, until the client leaves or the tree stops; each with its `id:`, resumed after `Last-Event-ID` |
  *
  * @since 0.1.0
  */
