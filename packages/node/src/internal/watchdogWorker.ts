@@ -78,10 +78,12 @@ const connect = () => {
 
 type Connection = ReturnType<typeof connect>
 
+// What was observed comes first; the silence alone does not tell native code from a starved JavaScript loop.
 const noAnswer = (what: string) =>
-  `${what}: the main thread did not answer the inspector within ${config.captureTimeout} ms ` +
-  "(it is running native code, such as a long JSON.parse or a synchronous fs, crypto or child_process call, " +
-  "or the machine is too overloaded to schedule it)"
+  `${what}: the main thread did not answer the inspector within ${config.captureTimeout} ms (captureTimeout). ` +
+  "Possible causes: native code that has not returned to JavaScript yet (a long JSON.parse, a synchronous fs, " +
+  "crypto or child_process call); a machine too loaded to give the main thread a core in time (raise " +
+  "captureTimeout); `thread` and `cpu` in the report tell a busy thread from a waiting one"
 
 interface Capture {
   readonly stack: ReadonlyArray<Frame>
