@@ -33,19 +33,25 @@ export const LastExit = Schema.Struct({
 export type LastExit = typeof LastExit.Type
 
 /**
- * A pool's counts: all its children, those running, those waiting to restart.
+ * A pool's counts: all its children, those running, those waiting to
+ * restart, and the callers waiting for a slot of the full pool.
  *
  * @example
  * ```ts
  * import { TreeSnapshot } from "@arbor/core"
  *
- * const counts: TreeSnapshot.PoolCounts = { children: 12_000, running: 11_998, restarting: 2 }
+ * const counts: TreeSnapshot.PoolCounts = { children: 12_000, running: 11_998, restarting: 2, waiting: 40 }
  * ```
  *
  * @category schemas
  * @since 0.1.0
  */
-export const PoolCounts = Schema.Struct({ children: Schema.Number, running: Schema.Number, restarting: Schema.Number })
+export const PoolCounts = Schema.Struct({
+  children: Schema.Number,
+  running: Schema.Number,
+  restarting: Schema.Number,
+  waiting: Schema.Number
+})
 /** @since 0.1.0 */
 export type PoolCounts = typeof PoolCounts.Type
 

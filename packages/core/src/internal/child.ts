@@ -58,6 +58,8 @@ export interface Supervising {
   readonly restarting: boolean
   /** A system's restart strategy; a pool has none. */
   readonly strategy: string | undefined
+  /** A pool's callers waiting for a slot. */
+  readonly waiting?: number
   /** Its current children, in start order. */
   readonly list: () => ReadonlyArray<ChildRecord>
   readonly find: (name: string) => ChildRecord | undefined

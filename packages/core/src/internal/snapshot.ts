@@ -26,7 +26,12 @@ export const innerOf = (inner: Supervising, poolLimit: number): Pick<Node, "stra
   if (inner.strategy !== undefined) {
     return { strategy: inner.strategy, children: children.map((child) => nodeOf(child, poolLimit)) }
   }
-  const counts: { -readonly [K in keyof PoolCounts]: number } = { children: children.length, running: 0, restarting: 0 }
+  const counts: { -readonly [K in keyof PoolCounts]: number } = {
+    children: children.length,
+    running: 0,
+    restarting: 0,
+    waiting: inner.waiting ?? 0
+  }
   for (const child of children) {
     if (child.state === "running") counts.running++
     else if (child.state === "restarting") counts.restarting++

@@ -1,0 +1,160 @@
+/**
+ * Pools that wait: a full pool's callers that say `wait` queue for a slot, in
+ * arrival order, and leave no trace when they give up.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Errors, Metrics, Pool, System, Toplevel } from "@arbor/core"
+import { Effect, Exit, Fiber, Metric } from "effect"
+import { TestClock } from "effect/testing"
+import { eventually, launch, Probe, quiesce, shutdown } from "./helpers.ts"
+
+const withPool = (options: Pool.PoolOptions) => {
+  const pools: Array<Pool.Pool> = []
+  const tree = System.make((scope) => Effect.map(scope.pool("jobs", options), (pool) => void pools.push(pool)))
+  return { toplevel: Toplevel.make("app", tree), pools }
+}
+
+const started = (pools: Array<Pool.Pool>) => Effect.map(eventually(() => pools.length === 1, "pool started"), () => pools[0]!)
+
+/** Forks a caller of `spawn` now, so that callers queue in the order they are forked. */
+const caller = <A, E>(spawn: Effect.Effect<A, E>) => Effect.forkChild(spawn, { startImmediately: true })
+
+const waitingGauge = Effect.map(Metric.value(Metric.withAttributes(Metrics.poolWaiting, { path: "app/jobs" })), (s) => s.value)
+
+describe("pools that wait for a slot", () => {
+  it.effect("callers wait in arrival order; each slot that comes free goes to the first; they are counted meanwhile", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const { pools, toplevel } = withPool({ maxChildren: 1, wait: "infinity" })
+      const run = yield* launch(toplevel)
+      const pool = yield* started(pools)
+      const first = yield* pool.spawn(probe.worker("a"))
+      const waiters = [
+        yield* caller(pool.spawn(probe.worker("b"))),
+        yield* caller(pool.spawn(probe.worker("c"))),
+        yield* caller(pool.spawn(probe.worker("d")))
+      ]
+      expect(yield* pool.waiting).toBe(3)
+      expect(yield* waitingGauge).toBe(3)
+      const node = (yield* toplevel.snapshot).root.children?.[0]
+      expect(node?.counts).toEqual({ children: 1, running: 1, restarting: 0, waiting: 3 })
+      yield* first.stop
+      const b = yield* Fiber.join(waiters[0]!)
+      expect([probe.startsOf("b"), probe.startsOf("c"), yield* pool.waiting]).toEqual([1, 0, 2])
+      yield* b.stop
+      const c = yield* Fiber.join(waiters[1]!)
+      yield* c.stop
+      yield* Fiber.join(waiters[2]!)
+      expect(probe.entries("start")).toEqual(["start a", "start b", "start c", "start d"])
+      expect([yield* pool.waiting, yield* pool.size]).toEqual([0, 1])
+      yield* shutdown(toplevel, run)
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
+
+  it.effect("the default stays fail-fast: a full pool without wait refuses at once", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const { pools, toplevel } = withPool({ maxChildren: 1 })
+      const run = yield* launch(toplevel)
+      const pool = yield* started(pools)
+      yield* pool.spawn(probe.worker("a"))
+      const full = yield* Effect.flip(pool.spawn(probe.worker("b")))
+      expect(full.message).toBe("app/jobs: pool is full (1 children)")
+      expect(yield* pool.waiting).toBe(0)
+      yield* shutdown(toplevel, run)
+    }))
+
+  it.effect("a waiter that times out fails with PoolFull saying how long it waited, and leaves no trace", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const { pools, toplevel } = withPool({ maxChildren: 1 })
+      const run = yield* launch(toplevel)
+      const pool = yield* started(pools)
+      const a = yield* pool.spawn(probe.worker("a"))
+      const late = yield* caller(Effect.flip(pool.run(probe.worker("late"), { wait: "1 second" })))
+      const patient = yield* caller(pool.spawn(probe.worker("patient"), { wait: "1 minute" }))
+      expect(yield* pool.waiting).toBe(2)
+      yield* TestClock.adjust("1 second")
+      const error = yield* Fiber.join(late)
+      expect(error).toBeInstanceOf(Errors.PoolFull)
+      expect(error.message).toBe("app/jobs: pool is full (1 children); no slot came free within 1s")
+      expect(yield* pool.waiting).toBe(1)
+      yield* a.stop
+      yield* Fiber.join(patient)
+      expect([probe.startsOf("late"), probe.startsOf("patient"), yield* pool.size, yield* pool.waiting]).toEqual([0, 1, 1, 0])
+      yield* shutdown(toplevel, run)
+    }))
+
+  it.effect("an interrupted waiter leaves no trace: the slots go to the others, none is lost", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const { pools, toplevel } = withPool({ maxChildren: 2, wait: "infinity" })
+      const run = yield* launch(toplevel)
+      const pool = yield* started(pools)
+      const a = yield* pool.spawn(probe.worker("a"))
+      const b = yield* pool.spawn(probe.worker("b"))
+      const gone = yield* caller(pool.spawn(probe.worker("gone")))
+      const second = yield* caller(pool.spawn(probe.worker("second")))
+      const third = yield* caller(pool.spawn(probe.worker("third")))
+      yield* Fiber.interrupt(gone)
+      expect(yield* pool.waiting).toBe(2)
+      yield* a.stop
+      yield* Fiber.join(second)
+      expect([yield* pool.size, yield* pool.waiting]).toEqual([2, 1])
+      yield* b.stop
+      const c = yield* Fiber.join(third)
+      expect([probe.startsOf("gone"), probe.startsOf("second"), probe.startsOf("third")]).toEqual([0, 1, 1])
+      // Exactly one slot comes free when one child stops: nothing was lost or counted twice.
+      yield* c.stop
+      yield* pool.spawn(probe.worker("d"))
+      const e = yield* caller(pool.spawn(probe.worker("e")))
+      expect([yield* pool.size, yield* pool.waiting]).toEqual([2, 1])
+      yield* Fiber.interrupt(e)
+      yield* shutdown(toplevel, run)
+    }))
+
+  it.effect("waiters fail with PoolClosed when the pool shuts down", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const { pools, toplevel } = withPool({ maxChildren: 1, wait: "infinity" })
+      const run = yield* launch(toplevel)
+      const pool = yield* started(pools)
+      yield* pool.spawn(probe.worker("a"))
+      const waiter = yield* caller(Effect.flip(pool.spawn(probe.worker("b"))))
+      yield* quiesce
+      yield* shutdown(toplevel, run)
+      expect(yield* Fiber.join(waiter)).toBeInstanceOf(Errors.PoolClosed)
+      expect(probe.startsOf("b")).toBe(0)
+    }))
+
+  it.effect("a waiter given a slot re-checks its name: a duplicate fails and hands the slot on", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const { pools, toplevel } = withPool({ maxChildren: 2, wait: "infinity" })
+      const run = yield* launch(toplevel)
+      const pool = yield* started(pools)
+      const a = yield* pool.spawn(probe.worker("a"))
+      yield* pool.spawn(probe.worker("x"), { name: "x" })
+      const twin = yield* caller(Effect.flip(pool.spawn(probe.worker("twin"), { name: "x" })))
+      const next = yield* caller(pool.spawn(probe.worker("next")))
+      yield* a.stop
+      expect(yield* Fiber.join(twin)).toBeInstanceOf(Errors.DuplicateChild)
+      yield* Fiber.join(next)
+      expect([probe.startsOf("twin"), probe.startsOf("next"), yield* pool.size]).toEqual([0, 1, 2])
+      yield* shutdown(toplevel, run)
+    }))
+
+  it.effect("a bad wait is InvalidOptions: on a call, and on the pool when it is declared", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const { pools, toplevel } = withPool({ maxChildren: 1 })
+      const run = yield* launch(toplevel)
+      const pool = yield* started(pools)
+      const bad = yield* Effect.flip(pool.spawn(probe.worker("a"), { wait: "-1 seconds" }))
+      expect(bad).toBeInstanceOf(Errors.InvalidOptions)
+      expect(bad.message).toContain("app/jobs")
+      yield* shutdown(toplevel, run)
+      const declared = withPool({ maxChildren: 1, wait: 0 })
+      const error = yield* Effect.flip(declared.toplevel.start())
+      expect(error).toMatchObject({ _tag: "InvalidOptions", path: "app/jobs" })
+    }))
+})
