@@ -30,7 +30,8 @@ describe("npm run bench", () => {
       "restart latency (200 crashes)",
       "restart latency, 2000 idle siblings",
       "shutdown 2000 pool children",
-      "churn: short-lived pool tasks"
+      "churn: short-lived pool tasks",
+      "churn, 16 callers waiting on 64 slots"
     ])
     for (const entry of results.cases) {
       expect(["us", "bytes", "ms", "per_s"]).toContain(entry.unit)
@@ -38,6 +39,13 @@ describe("npm run bench", () => {
       expect(entry.floor.median).toBeGreaterThan(0)
       expect(Number.isFinite(entry.ratio)).toBe(true)
     }
-    expect(program.output()).toContain("ratio")
+    const output = program.output()
+    expect(output).toContain("ratio")
+    expect(output).toContain("not comparable with docs/performance.md")
+    // The rows printed while the cases run line up under their header: the unit column starts at one place.
+    const header = output.indexOf("\ncase ") + 1
+    const progress = output.slice(header, output.indexOf("\n\n", header)).split("\n")
+    expect(progress).toHaveLength(results.cases.length + 1)
+    expect(new Set(progress.map((row) => /^.*?\S\s{2,}/.exec(row)![0].length)).size).toBe(1)
   }, 180_000)
 })

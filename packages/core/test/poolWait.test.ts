@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Errors, Metrics, Pool, System, Toplevel } from "@arbor/core"
-import { Effect, Exit, Fiber, Metric } from "effect"
+import { Effect, Fiber, Metric } from "effect"
 import { TestClock } from "effect/testing"
 import { eventually, launch, Probe, quiesce, shutdown } from "./helpers.ts"
 
