@@ -268,6 +268,25 @@ export const PoolOptions = Schema.Struct({
 })
 
 /**
+ * Options of a `ChildRuntime`: what a failed fiber does, `"log"` (the
+ * default) or `"crash"` (its child).
+ *
+ * @example
+ * ```ts
+ * import { Options } from "@arbor/core"
+ * import { Schema } from "effect"
+ *
+ * Schema.decodeUnknownSync(Options.ChildRuntimeOptions)({ onFailure: "crash" })
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const ChildRuntimeOptions = Schema.Struct({
+  onFailure: Schema.optionalKey(Schema.Literals(["log", "crash"]))
+})
+
+/**
  * A child's name: not empty, without `/` (which separates the parts of a path).
  *
  * @example

@@ -83,6 +83,8 @@ export interface Node {
   readonly lastExit: LastExit | null
   /** For a child with a liveness deadline: its last heartbeat (epoch milliseconds). */
   readonly lastHeartbeat?: number
+  /** For a child that made a `ChildRuntime`: how many fibers it runs from callbacks now. */
+  readonly callbackFibers?: number
   /** A system's strategy. */
   readonly strategy?: string
   /** A pool's counts; its `children` list may be cut at the snapshot limit. */
@@ -115,6 +117,7 @@ export const Node: Schema.Codec<Node> = Schema.Struct({
   restarts: Schema.Number,
   lastExit: Schema.NullOr(LastExit),
   lastHeartbeat: Schema.optionalKey(Schema.Number),
+  callbackFibers: Schema.optionalKey(Schema.Number),
   strategy: Schema.optionalKey(Schema.String),
   counts: Schema.optionalKey(PoolCounts),
   children: Schema.optionalKey(Schema.Array(Schema.suspend((): Schema.Codec<Node> => Node)))

@@ -196,7 +196,7 @@ export const launchOn = (parent: Fiber.Fiber<unknown, unknown>, child: ChildReco
   const restarted = child.incarnation > 0
   if (restarted) child.restarts++
   const incarnation = ++child.incarnation
-  const lifecycle = new LifecycleHandle(child.spec.name, child.path)
+  const lifecycle = new LifecycleHandle(child.spec.name, child.path, child)
   child.state = "starting"
   child.stopping = false
   child.injected = undefined

@@ -14,7 +14,8 @@ const nodeOf = (child: ChildRecord, poolLimit: number): Node => {
     lastExit: child.lastExit ?? null,
     ...(child.spec.config.deadline !== undefined && child.lifecycle !== undefined
       ? { lastHeartbeat: child.lifecycle.lastHeartbeat }
-      : {})
+      : {}),
+    ...(child.lifecycle?.callbackFibers !== undefined ? { callbackFibers: child.lifecycle.callbackFibers } : {})
   }
   const inner = child.state === "stopped" ? undefined : child.inner
   return inner === undefined ? node : { ...node, ...innerOf(inner, poolLimit) }
