@@ -67,7 +67,7 @@ describe("examples/jobs", () => {
     const program = run(example("jobs"))
     expect(await program.exited()).toBe(0)
     const output = program.output()
-    expect(output).toContain("thumbnails/workers: restarting thumbnails/workers/4 after 100ms")
+    expect(output).toContain("thumbnails/workers: restarting thumbnails/workers/4 after a backoff of 100ms")
     expect(output).toContain("job 4: thumbnail written (attempt 2)")
     const end = after(output, "all 12 of 12 thumbnails done (12 written)")
     expect(end).toContain("significant child thumbnails/dispatcher finished; shutting down (autoShutdown: anySignificant)")
