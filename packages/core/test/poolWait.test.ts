@@ -14,7 +14,14 @@ const withPool = (options: Pool.PoolOptions) => {
   return { toplevel: Toplevel.make("app", tree), pools }
 }
 
-const started = (pools: Array<Pool.Pool>) => Effect.map(eventually(() => pools.length === 1, "pool started"), () => pools[0]!)
+/** A running tree whose only child is a pool with `options`; `stop` shuts it down gracefully. */
+const running = (options: Pool.PoolOptions) =>
+  Effect.gen(function*() {
+    const { pools, toplevel } = withPool(options)
+    const run = yield* launch(toplevel)
+    yield* eventually(() => pools.length === 1, "pool started")
+    return { pool: pools[0]!, probe: new Probe(), toplevel, stop: shutdown(toplevel, run) }
+  })
 
 /** Forks a caller of `spawn` now, so that callers queue in the order they are forked. */
 const caller = <A, E>(spawn: Effect.Effect<A, E>) => Effect.forkChild(spawn, { startImmediately: true })
@@ -24,10 +31,7 @@ const waitingGauge = Effect.map(Metric.value(Metric.withAttributes(Metrics.poolW
 describe("pools that wait for a slot", () => {
   it.effect("callers wait in arrival order; each slot that comes free goes to the first; they are counted meanwhile", () =>
     Effect.gen(function*() {
-      const probe = new Probe()
-      const { pools, toplevel } = withPool({ maxChildren: 1, wait: "infinity" })
-      const run = yield* launch(toplevel)
-      const pool = yield* started(pools)
+      const { pool, probe, stop, toplevel } = yield* running({ maxChildren: 1, wait: "infinity" })
       const first = yield* pool.spawn(probe.worker("a"))
       const waiters = [
         yield* caller(pool.spawn(probe.worker("b"))),
@@ -47,28 +51,22 @@ describe("pools that wait for a slot", () => {
       yield* Fiber.join(waiters[2]!)
       expect(probe.entries("start")).toEqual(["start a", "start b", "start c", "start d"])
       expect([yield* pool.waiting, yield* pool.size]).toEqual([0, 1])
-      yield* shutdown(toplevel, run)
+      yield* stop
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
 
   it.effect("the default stays fail-fast: a full pool without wait refuses at once", () =>
     Effect.gen(function*() {
-      const probe = new Probe()
-      const { pools, toplevel } = withPool({ maxChildren: 1 })
-      const run = yield* launch(toplevel)
-      const pool = yield* started(pools)
+      const { pool, probe, stop } = yield* running({ maxChildren: 1 })
       yield* pool.spawn(probe.worker("a"))
       const full = yield* Effect.flip(pool.spawn(probe.worker("b")))
       expect(full.message).toBe("app/jobs: pool is full (1 children)")
       expect(yield* pool.waiting).toBe(0)
-      yield* shutdown(toplevel, run)
+      yield* stop
     }))
 
   it.effect("a waiter that times out fails with PoolFull saying how long it waited, and leaves no trace", () =>
     Effect.gen(function*() {
-      const probe = new Probe()
-      const { pools, toplevel } = withPool({ maxChildren: 1 })
-      const run = yield* launch(toplevel)
-      const pool = yield* started(pools)
+      const { pool, probe, stop } = yield* running({ maxChildren: 1 })
       const a = yield* pool.spawn(probe.worker("a"))
       const late = yield* caller(Effect.flip(pool.run(probe.worker("late"), { wait: "1 second" })))
       const patient = yield* caller(pool.spawn(probe.worker("patient"), { wait: "1 minute" }))
@@ -81,15 +79,12 @@ describe("pools that wait for a slot", () => {
       yield* a.stop
       yield* Fiber.join(patient)
       expect([probe.startsOf("late"), probe.startsOf("patient"), yield* pool.size, yield* pool.waiting]).toEqual([0, 1, 1, 0])
-      yield* shutdown(toplevel, run)
+      yield* stop
     }))
 
   it.effect("an interrupted waiter leaves no trace: the slots go to the others, none is lost", () =>
     Effect.gen(function*() {
-      const probe = new Probe()
-      const { pools, toplevel } = withPool({ maxChildren: 2, wait: "infinity" })
-      const run = yield* launch(toplevel)
-      const pool = yield* started(pools)
+      const { pool, probe, stop } = yield* running({ maxChildren: 2, wait: "infinity" })
       const a = yield* pool.spawn(probe.worker("a"))
       const b = yield* pool.spawn(probe.worker("b"))
       const gone = yield* caller(pool.spawn(probe.worker("gone")))
@@ -109,29 +104,23 @@ describe("pools that wait for a slot", () => {
       const e = yield* caller(pool.spawn(probe.worker("e")))
       expect([yield* pool.size, yield* pool.waiting]).toEqual([2, 1])
       yield* Fiber.interrupt(e)
-      yield* shutdown(toplevel, run)
+      yield* stop
     }))
 
   it.effect("waiters fail with PoolClosed when the pool shuts down", () =>
     Effect.gen(function*() {
-      const probe = new Probe()
-      const { pools, toplevel } = withPool({ maxChildren: 1, wait: "infinity" })
-      const run = yield* launch(toplevel)
-      const pool = yield* started(pools)
+      const { pool, probe, stop } = yield* running({ maxChildren: 1, wait: "infinity" })
       yield* pool.spawn(probe.worker("a"))
       const waiter = yield* caller(Effect.flip(pool.spawn(probe.worker("b"))))
       yield* quiesce
-      yield* shutdown(toplevel, run)
+      yield* stop
       expect(yield* Fiber.join(waiter)).toBeInstanceOf(Errors.PoolClosed)
       expect(probe.startsOf("b")).toBe(0)
     }))
 
   it.effect("a waiter given a slot re-checks its name: a duplicate fails and hands the slot on", () =>
     Effect.gen(function*() {
-      const probe = new Probe()
-      const { pools, toplevel } = withPool({ maxChildren: 2, wait: "infinity" })
-      const run = yield* launch(toplevel)
-      const pool = yield* started(pools)
+      const { pool, probe, stop } = yield* running({ maxChildren: 2, wait: "infinity" })
       const a = yield* pool.spawn(probe.worker("a"))
       yield* pool.spawn(probe.worker("x"), { name: "x" })
       const twin = yield* caller(Effect.flip(pool.spawn(probe.worker("twin"), { name: "x" })))
@@ -140,19 +129,16 @@ describe("pools that wait for a slot", () => {
       expect(yield* Fiber.join(twin)).toBeInstanceOf(Errors.DuplicateChild)
       yield* Fiber.join(next)
       expect([probe.startsOf("twin"), probe.startsOf("next"), yield* pool.size]).toEqual([0, 1, 2])
-      yield* shutdown(toplevel, run)
+      yield* stop
     }))
 
   it.effect("a bad wait is InvalidOptions: on a call, and on the pool when it is declared", () =>
     Effect.gen(function*() {
-      const probe = new Probe()
-      const { pools, toplevel } = withPool({ maxChildren: 1 })
-      const run = yield* launch(toplevel)
-      const pool = yield* started(pools)
+      const { pool, probe, stop } = yield* running({ maxChildren: 1 })
       const bad = yield* Effect.flip(pool.spawn(probe.worker("a"), { wait: "-1 seconds" }))
       expect(bad).toBeInstanceOf(Errors.InvalidOptions)
       expect(bad.message).toContain("app/jobs")
-      yield* shutdown(toplevel, run)
+      yield* stop
       const declared = withPool({ maxChildren: 1, wait: 0 })
       const error = yield* Effect.flip(declared.toplevel.start())
       expect(error).toMatchObject({ _tag: "InvalidOptions", path: "app/jobs" })
