@@ -31,7 +31,10 @@ describe("npm run bench", () => {
       "restart latency, 2000 idle siblings",
       "shutdown 2000 pool children",
       "churn: short-lived pool tasks",
-      "churn, 16 callers waiting on 64 slots"
+      "churn, 16 callers waiting on 64 slots",
+      "worker child start",
+      "worker child restart",
+      "process child start"
     ])
     for (const entry of results.cases) {
       expect(["us", "bytes", "ms", "per_s"]).toContain(entry.unit)
