@@ -84,7 +84,7 @@ describe("examples/workers", () => {
     const output = program.output()
     expect(output).toMatch(/imaging\/renderer\/workers\/[01]: worker event loop stalled for \d+ ms \(threshold 1s\); terminated\n\s+at traceReflections \(file:\/\/\/.*jobs\.ts:\d+:\d+\)/)
     expect(output).toContain("job 4 (mirror-maze) failed: the worker stalled and was terminated")
-    expect(output).toMatch(/imaging\/renderer\/workers: restarting imaging\/renderer\/workers\/[01], restart 1 of at most 3/)
+    expect(output).toMatch(/imaging\/renderer\/workers: restarting imaging\/renderer\/workers\/[01]; 1 restart in the last 5s, at most 3 allowed/)
     // After the first stall: the main thread still serves and the pool still renders.
     const healed = after(output, "worker event loop stalled")
     expect(healed).toContain("main thread: still serving")
