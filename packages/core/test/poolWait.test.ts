@@ -3,8 +3,8 @@
  * arrival order, and leave no trace when they give up.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Errors, Metrics, Pool, System, Toplevel } from "@arbor/core"
-import { Effect, Fiber, Metric } from "effect"
+import { Errors, Lifecycle, MainLoop, Metrics, Pool, System, Toplevel } from "@arbor/core"
+import { Effect, Fiber, Metric, Queue } from "effect"
 import { TestClock } from "effect/testing"
 import { eventually, launch, Probe, quiesce, shutdown } from "./helpers.ts"
 
@@ -142,5 +142,51 @@ describe("pools that wait for a slot", () => {
       const declared = withPool({ maxChildren: 1, wait: 0 })
       const error = yield* Effect.flip(declared.toplevel.start())
       expect(error).toMatchObject({ _tag: "InvalidOptions", path: "app/jobs" })
+    }))
+})
+
+describe("the recipe: a queue feeding a pool of N workers", () => {
+  it.effect("never more than N run; stopped, the intake puts back the item it held: nothing is dropped", () =>
+    Effect.gen(function*() {
+      let running = 0
+      let most = 0
+      const done: Array<number> = []
+      const inboxes: Array<Queue.Queue<number>> = []
+      const resize = (item: number) =>
+        Effect.gen(function*() {
+          most = Math.max(most, ++running)
+          yield* Effect.sleep("1 second")
+          done.push(item)
+        }).pipe(Effect.ensuring(Effect.sync(() => void running--)))
+      const tree = System.make((scope) =>
+        Effect.gen(function*() {
+          const inbox = yield* scope.child("inbox", Effect.flatMap(Queue.unbounded<number>(), (queue) =>
+            MainLoop.run(Lifecycle.settling, queue)))
+          inboxes.push(inbox)
+          const workers = yield* scope.pool("workers", { maxChildren: 4, wait: "infinity" })
+          const handOver = (item: number) => workers.run(resize(item)).pipe(Effect.onInterrupt(() => Queue.offer(inbox, item)))
+          yield* scope.child("intake", MainLoop.interruptOnSettle(Effect.forever(Effect.flatMap(Queue.take(inbox), handOver))))
+        })
+      )
+      const toplevel = Toplevel.make("app", tree)
+      const run = yield* launch(toplevel)
+      yield* eventually(() => inboxes.length === 1, "started")
+      const inbox = inboxes[0]!
+      yield* Queue.offerAll(inbox, Array.from({ length: 14 }, (_, i) => i))
+      for (let second = 0; second < 2; second++) {
+        yield* quiesce
+        yield* TestClock.adjust("1 second")
+      }
+      yield* quiesce
+      // Two rounds of four are done, four more run; the intake holds item 12, waiting for a slot; 13 is queued.
+      expect([done.length, running, most, yield* Queue.size(inbox)]).toEqual([8, 4, 4, 1])
+      expect((yield* toplevel.snapshot).root.children?.[1]?.counts).toMatchObject({ running: 4, waiting: 1 })
+      toplevel.shutdownToken.signal()
+      yield* quiesce
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(run)
+      // The four running finished within their budget; item 12 went back to the queue, beside 13.
+      expect([done.length, most]).toEqual([12, 4])
+      expect(yield* Queue.takeAll(inbox)).toEqual([13, 12])
     }))
 })
