@@ -11,7 +11,7 @@ const script = fileURLToPath(new URL("./soak.ts", import.meta.url))
 
 const soak = (seconds: number) =>
   new Promise<{ code: number | null; output: string }>((resolve) => {
-    const child = spawn(process.execPath, ["--expose-gc", "--conditions=source", script, "--duration", String(seconds)], {
+    const child = spawn(process.execPath, ["--expose-gc", "--conditions=@arbor/source", script, "--duration", String(seconds)], {
       stdio: ["ignore", "pipe", "pipe"]
     })
     let output = ""
@@ -28,6 +28,10 @@ describe("soak", () => {
     const [, restarts, crashes] = handled!.map(Number)
     expect(crashes, output).toBeGreaterThan(1_000)
     expect(restarts).toBe(crashes)
+    // The storm's own figure is the total less the warm-up, and says so.
+    const [, warmUp, storm] = /\((\d+) in the warm-up \+ (\d+) in the storm\)/.exec(output)!.map(Number)
+    expect(warmUp! + storm!).toBe(crashes)
+    expect(output).toContain(`soak: storm: ${storm} crashes in`)
     expect(output).toContain("workers running at the end: 10000 of 10000")
     expect(output).toMatch(/ok {3}heap once warm/)
     expect(output.trimEnd().endsWith("soak: PASS"), output).toBe(true)
