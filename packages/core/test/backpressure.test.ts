@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Backpressure, HealthGate } from "@arbor/core"
-import { Clock, Effect, Fiber } from "effect"
+import { Clock, type Duration, Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { quiesce } from "./helpers.ts"
 
@@ -24,7 +24,7 @@ const busyFor = (times: number) => {
 }
 
 /** Runs `effect` in a fiber and moves the clock on until it is done. */
-const drive = <A, E>(effect: Effect.Effect<A, E>, step = "0.5 millis", steps = 10_000) =>
+const drive = <A, E>(effect: Effect.Effect<A, E>, step: Duration.Input = "0.5 millis", steps = 10_000) =>
   Effect.gen(function*() {
     const fiber = yield* Effect.forkChild(effect, { startImmediately: true })
     for (let i = 0; i < steps && fiber.pollUnsafe() === undefined; i++) yield* TestClock.adjust(step)
@@ -46,7 +46,7 @@ describe("Backpressure.retry", () => {
     Effect.gen(function*() {
       const writes = yield* Backpressure.make({ busy })
       let tries = 0
-      const attempt = Effect.suspend(() => ++tries < 3 ? Effect.fail(new Busy()) : Effect.fail(new Broken()))
+      const attempt = Effect.suspend(() => Effect.fail<Busy | Broken>(++tries < 3 ? new Busy() : new Broken()))
       const exit = yield* drive(writes.retry(attempt))
       expect(exit).toMatchObject({ _tag: "Failure" })
       expect(String(exit)).toContain("Broken")
@@ -75,7 +75,7 @@ describe("Backpressure.retry", () => {
       const exit = yield* drive(writes.retry(attempt, { deadline: 10_000 }))
       const error = yield* Effect.flip(Effect.flatten(Effect.succeed(exit)))
       expect(error).toBeInstanceOf(Backpressure.TimedOut)
-      expect(error.message).toBe("no success within the operation's timeout of 100ms (8 attempts)")
+      expect((error as Backpressure.TimedOut).message).toBe("no success within the operation's timeout of 100ms (8 attempts)")
       expect(yield* gate.status).toMatchObject({ _tag: "Suspect", reason: expect.stringContaining("TimedOut") })
     }))
 
