@@ -116,3 +116,47 @@ export const until = async (check: () => boolean | Promise<boolean>, what: strin
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
+
+/** What a traffic generator saw: each answer's time (ms since it started) and status, and the ids accepted. */
+export interface Traffic {
+  /** When it started (`performance.now()`): answers' times count from here. */
+  readonly started: number
+  readonly answers: Array<{ readonly at: number; readonly status: number }>
+  readonly accepted: Array<number>
+  /** Stops sending; resolves once every request in flight is answered (or failed). */
+  stop(): Promise<void>
+}
+
+/**
+ * Posts messages from `clients` concurrent clients, each sending its next as
+ * soon as the last is answered (after `pause` ms if it was refused), until
+ * stopped or for `maxMillis` at most.
+ */
+export const startTraffic = (ingest: string, options: { readonly clients: number; readonly pause?: number; readonly maxMillis?: number }): Traffic => {
+  const agent = keepAlive(options.clients)
+  const started = performance.now()
+  const end = started + (options.maxMillis ?? 120_000)
+  const answers: Traffic["answers"] = []
+  const accepted: Array<number> = []
+  let stopped = false
+  let n = 0
+  const client = async () => {
+    while (!stopped && performance.now() < end) {
+      const answer = await post(agent, ingest, { to: "drill@example.org", body: `message ${++n}` }).catch(() => undefined)
+      answers.push({ at: performance.now() - started, status: answer?.status ?? 0 })
+      if (answer?.id !== undefined) accepted.push(answer.id)
+      else await new Promise((resolve) => setTimeout(resolve, options.pause ?? 20))
+    }
+  }
+  const running = Promise.all(Array.from({ length: options.clients }, client))
+  return {
+    started,
+    answers,
+    accepted,
+    stop: async () => {
+      stopped = true
+      await running
+      agent.destroy()
+    }
+  }
+}

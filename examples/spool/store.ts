@@ -117,9 +117,19 @@ interface Batch {
   readonly removeWaiters: Array<Waiter>
   readonly otherWaiters: Array<Waiter>
   touch: boolean
+  /** Its first removal has waited `removeDelay`: commit even without an append. */
+  removalsDue: boolean
 }
 
-const emptyBatch = (): Batch => ({ append: [], appendWaiters: [], remove: [], removeWaiters: [], otherWaiters: [], touch: false })
+const emptyBatch = (): Batch => ({
+  append: [],
+  appendWaiters: [],
+  remove: [],
+  removeWaiters: [],
+  otherWaiters: [],
+  touch: false,
+  removalsDue: false
+})
 
 export interface StoreOptions {
   /** How many appends may wait for a commit before `append` answers busy. */
@@ -148,11 +158,9 @@ export const storeChild = (open: () => Promise<Storage>, options: StoreOptions) 
     let batch = emptyBatch()
     let wake = Deferred.makeUnsafe<void>()
     let appended = Deferred.makeUnsafe<void>()
-    let removalsSince = 0
     /** Whether to commit now; removals wait for an append, for `removeDelay` at most (not at all when settling). */
     const hasWork = (settling: boolean) =>
-      batch.append.length + batch.otherWaiters.length > 0 ||
-      (batch.removeWaiters.length > 0 && (settling || performance.now() - removalsSince >= options.removeDelay))
+      batch.append.length + batch.otherWaiters.length > 0 || (batch.removeWaiters.length > 0 && (settling || batch.removalsDue))
 
     const join = (add: (batch: Batch, waiter: Waiter) => void) =>
       Effect.callback<number, StoreFailed>((resume) => {
@@ -168,12 +176,14 @@ export const storeChild = (open: () => Promise<Storage>, options: StoreOptions) 
      */
     const removal = (range: Range) =>
       Effect.callback<number, StoreFailed>((resume) => {
-        batch.remove.push(range)
-        batch.removeWaiters.push(resume)
-        if (batch.removeWaiters.length > 1) return
-        removalsSince = performance.now()
-        const timer = setTimeout(() => Deferred.doneUnsafe(wake, Effect.void), options.removeDelay)
-        timer.unref()
+        const gathering = batch
+        gathering.remove.push(range)
+        gathering.removeWaiters.push(resume)
+        if (gathering.removeWaiters.length > 1) return
+        setTimeout(() => {
+          gathering.removalsDue = true
+          Deferred.doneUnsafe(wake, Effect.void)
+        }, options.removeDelay).unref()
       })
 
     /** An append whose caller gave up before its commit began is taken out again: it is not stored. */
