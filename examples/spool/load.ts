@@ -22,7 +22,8 @@ import { type Sink, startSink } from "./sink.ts"
 
 const quick = process.argv.includes("--quick")
 const clients = 64
-const burstMessages = quick ? 3_000 : 40_000
+const burstMessages = quick ? 1_500 : 40_000
+const warmup = quick ? 500 : 2_000
 const burstSeconds = quick ? 20 : 60
 const sustainedSeconds = 60
 const targetRate = 5_000
@@ -156,12 +157,12 @@ const run = async () => {
   try {
     console.log(`spool load: ${clients} clients, messages of ${JSON.stringify(message).length} bytes, loopback; data in ${dir}`)
     const baselineSpool = await startSpool({ ...env("baseline"), SPOOL_BASELINE: "true" })
-    await burst(baselineSpool, Math.min(2_000, burstMessages))
+    await burst(baselineSpool, warmup)
     const baseline = await burst(baselineSpool, burstMessages)
     await baselineSpool.stop()
 
     const spool = await startSpool(env("spool"))
-    await burst(spool, Math.min(2_000, burstMessages))
+    await burst(spool, warmup)
     const durable = await burst(spool, burstMessages)
     report("baseline", baseline)
     report("durable", durable)
@@ -174,7 +175,7 @@ const run = async () => {
     )
     if (durable.rejected.size > 0 || baseline.rejected.size > 0) throw new Error("some messages were not accepted")
 
-    let accepted = durable.accepted + Math.min(2_000, burstMessages)
+    let accepted = durable.accepted + warmup
     if (!quick) accepted += await sustained(spool, sink)
     await until(async () => (await metric(probe, spool.observer, "spool_messages_spooled")) === 0, "the spool has drained", 180_000)
     await spool.stop()
