@@ -11,6 +11,8 @@
  */
 import { Lifecycle, MainLoop, type Pool, System } from "@arbor/core"
 import { Duration, Effect, Metric, Schedule, Semaphore } from "effect"
+import type { Agent } from "node:http"
+import { keepAlive, send } from "./http.ts"
 import type { Store, Stored } from "./store.ts"
 
 export interface DeliveryOptions {
@@ -32,31 +34,26 @@ class SinkRefused extends Error {
 // 100 ms doubling up to 5 s, jittered; for as long as it takes (the task stops when asked to settle).
 const backoff = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("5 seconds")]).pipe(Schedule.jittered)
 
-const post = (sinkUrl: string, batch: ReadonlyArray<Stored>) =>
+const post = (agent: Agent, sinkUrl: string, batch: ReadonlyArray<Stored>) =>
   Effect.tryPromise({
     try: async (signal) => {
-      const response = await fetch(`${sinkUrl}/deliver`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(batch),
-        signal
-      })
-      await response.arrayBuffer()
-      if (!response.ok) throw new SinkRefused(`sink answered ${response.status}`)
+      const body = JSON.stringify(batch)
+      const answer = await send(agent, `${sinkUrl}/deliver`, { method: "POST", headers: { "content-type": "application/json" }, body, signal })
+      if (answer.status !== 200) throw new SinkRefused(`sink answered ${answer.status}`)
     },
     catch: (error) => error
   })
 
 /** One delivery: post until the sink takes the batch, then remove it from the store (retried the same way). */
-const deliver = (store: Store, sinkUrl: string, batch: ReadonlyArray<Stored>) =>
+const deliver = (store: Store, agent: Agent, sinkUrl: string, batch: ReadonlyArray<Stored>) =>
   Effect.gen(function*() {
     const logged = (what: string) => Effect.tapError((error: unknown) => Effect.logDebug(`${what} failed, will retry`, error))
-    yield* post(sinkUrl, batch).pipe(logged("delivery"), Effect.retry(backoff))
+    yield* post(agent, sinkUrl, batch).pipe(logged("delivery"), Effect.retry(backoff))
     yield* store.remove({ first: batch[0]!.id, last: batch[batch.length - 1]!.id }).pipe(logged("removal"), Effect.retry(backoff))
     yield* Metric.update(delivered, batch.length)
   })
 
-const dispatcher = (store: Store, workers: Pool.Pool, options: DeliveryOptions) =>
+const dispatcher = (store: Store, workers: Pool.Pool, agent: Agent, options: DeliveryOptions) =>
   MainLoop.run(Effect.gen(function*() {
     const lifecycle = yield* Lifecycle.Lifecycle
     const slots = yield* Semaphore.make(options.concurrency)
@@ -75,15 +72,24 @@ const dispatcher = (store: Store, workers: Pool.Pool, options: DeliveryOptions) 
         continue
       }
       cursor = batch[batch.length - 1]!.id
-      yield* workers.run(Effect.ensuring(deliver(store, options.sinkUrl, batch), slots.release(1)))
+      // A task asked to settle leaves its batch in the spool: the next start delivers it.
+      const task = Effect.raceFirst(deliver(store, agent, options.sinkUrl, batch), Lifecycle.settling)
+      yield* workers.run(Effect.ensuring(task, slots.release(1)))
     }
   }))
 
-/** The delivery subsystem: the pool of delivery tasks, then the dispatcher feeding it. */
+/** The keep-alive connections to the sink, closed when the delivery subsystem stops (this child stops last). */
+const connections = (sockets: number) =>
+  Effect.acquireRelease(Effect.sync(() => keepAlive(sockets)), (agent) => Effect.sync(() => agent.destroy())).pipe(
+    Effect.flatMap((agent) => MainLoop.run(Lifecycle.settling, agent))
+  )
+
+/** The delivery subsystem: the sink connections, the pool of delivery tasks, and the dispatcher feeding it. */
 export const delivery = (store: Store, options: DeliveryOptions) =>
   System.make((scope) =>
     Effect.gen(function*() {
+      const agent = yield* scope.child("connections", connections(options.concurrency))
       const workers = yield* scope.pool("workers", { shutdown: Duration.seconds(2) })
-      yield* scope.child("dispatcher", dispatcher(store, workers, options))
+      yield* scope.child("dispatcher", dispatcher(store, workers, agent, options))
     })
   )

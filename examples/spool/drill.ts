@@ -26,7 +26,8 @@ import { execFileSync } from "node:child_process"
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { keepAlive, metric, send, startSpool, startTraffic, until } from "./launch.ts"
+import { keepAlive, send } from "./http.ts"
+import { metric, startSpool, startTraffic, until } from "./launch.ts"
 import { startSink } from "./sink.ts"
 
 const unlatchAfterMillis = 1000

@@ -4,8 +4,8 @@
  * drill. Ports are picked free; the process's output is kept.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { request } from "node:http"
-import { Agent } from "node:http"
+import type { Agent } from "node:http"
+import { keepAlive, send } from "./http.ts"
 import { fileURLToPath } from "node:url"
 
 const main = fileURLToPath(new URL("./main.ts", import.meta.url))
@@ -68,29 +68,6 @@ export const startSpool = (
   })
 }
 
-export interface Answer {
-  readonly status: number
-  readonly headers: Record<string, string | Array<string> | undefined>
-  readonly body: string
-}
-
-/** One HTTP request over a keep-alive agent; resolves with the whole answer. */
-export const send = (
-  agent: Agent,
-  url: string,
-  options: { readonly method?: string; readonly headers?: Record<string, string>; readonly body?: string } = {}
-): Promise<Answer> =>
-  new Promise((resolve, reject) => {
-    const req = request(url, { agent, method: options.method ?? "GET", headers: options.headers }, (response) => {
-      const chunks: Array<Buffer> = []
-      response.on("data", (chunk: Buffer) => chunks.push(chunk))
-      response.on("end", () => resolve({ status: response.statusCode!, headers: response.headers, body: Buffer.concat(chunks).toString() }))
-      response.on("error", reject)
-    })
-    req.on("error", reject)
-    req.end(options.body)
-  })
-
 /** Posts one message; the answer's status, and its id when it was accepted. */
 export const post = (agent: Agent, ingest: string, message: { readonly to: string; readonly body: string }, headers = {}) =>
   send(agent, `${ingest}/messages`, {
@@ -106,7 +83,6 @@ export const metric = async (agent: Agent, observer: string, name: string): Prom
   return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(" ") + 1))
 }
 
-export const keepAlive = (sockets: number) => new Agent({ keepAlive: true, maxSockets: sockets })
 
 /** Resolves once `check` holds, polling every 50 ms; rejects after `timeoutMs`. */
 export const until = async (check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> => {

@@ -17,7 +17,8 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { keepAlive, metric, post, type SpoolProcess, startSpool, until } from "./launch.ts"
+import { keepAlive } from "./http.ts"
+import { metric, post, type SpoolProcess, startSpool, until } from "./launch.ts"
 import { type Sink, startSink } from "./sink.ts"
 
 const quick = process.argv.includes("--quick")

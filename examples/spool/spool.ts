@@ -6,6 +6,7 @@
  *   ├── monitor           permanent: polls the store's trouble counters into the gate
  *   ├── sink              permanent: the loopback next hop (only without SPOOL_SINK_URL)
  *   ├── delivery          subsystem
+ *   │   ├── connections   keep-alive connections to the sink
  *   │   ├── workers       pool: one delivery task per batch, retried with backoff
  *   │   └── dispatcher    reads the store in id order, feeds the pool
  *   └── ingest            permanent: POST /messages, 202 once durable; 503 while the gate is latched

@@ -44,10 +44,7 @@ import type * as GateState from "./internal/gateState.ts"
  * declare const write: Effect.Effect<void, Error>
  *
  * // Fails fast with `Unhealthy` while latched; tells the gate how the write went.
- * const guarded = gate.guard(write).pipe(
- *   Effect.tapError((error) => error._tag === "Unhealthy" ? Effect.void : gate.record(error)),
- *   Effect.tap(() => gate.recordSuccess)
- * )
+ * const guarded = gate.guard(write.pipe(Effect.tapError(gate.record), Effect.tap(() => gate.recordSuccess)))
  * ```
  *
  * @category models
