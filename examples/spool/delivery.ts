@@ -13,7 +13,7 @@ import { Lifecycle, MainLoop, type Pool, System } from "@arbor/core"
 import { Duration, Effect, Metric, Schedule, Semaphore } from "effect"
 import type { Agent } from "node:http"
 import { keepAlive, send } from "./http.ts"
-import type { Store, Stored } from "./store.ts"
+import type { Batch, Store } from "./store.ts"
 
 export interface DeliveryOptions {
   readonly sinkUrl: string
@@ -34,23 +34,23 @@ class SinkRefused extends Error {
 // 100 ms doubling up to 5 s, jittered; for as long as it takes (the task stops when asked to settle).
 const backoff = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("5 seconds")]).pipe(Schedule.jittered)
 
-const post = (agent: Agent, sinkUrl: string, batch: ReadonlyArray<Stored>) =>
+const post = (agent: Agent, sinkUrl: string, batch: Batch) =>
   Effect.tryPromise({
     try: async (signal) => {
-      const body = JSON.stringify(batch)
-      const answer = await send(agent, `${sinkUrl}/deliver`, { method: "POST", headers: { "content-type": "application/json" }, body, signal })
+      const headers = { "content-type": "application/json" }
+      const answer = await send(agent, `${sinkUrl}/deliver`, { method: "POST", headers, body: batch.json, signal })
       if (answer.status !== 200) throw new SinkRefused(`sink answered ${answer.status}`)
     },
     catch: (error) => error
   })
 
 /** One delivery: post until the sink takes the batch, then remove it from the store (retried the same way). */
-const deliver = (store: Store, agent: Agent, sinkUrl: string, batch: ReadonlyArray<Stored>) =>
+const deliver = (store: Store, agent: Agent, sinkUrl: string, batch: Batch) =>
   Effect.gen(function*() {
     const logged = (what: string) => Effect.tapError((error: unknown) => Effect.logDebug(`${what} failed, will retry`, error))
     yield* post(agent, sinkUrl, batch).pipe(logged("delivery"), Effect.retry(backoff))
-    yield* store.remove({ first: batch[0]!.id, last: batch[batch.length - 1]!.id }).pipe(logged("removal"), Effect.retry(backoff))
-    yield* Metric.update(delivered, batch.length)
+    yield* store.remove(batch).pipe(logged("removal"), Effect.retry(backoff))
+    yield* Metric.update(delivered, batch.count)
   })
 
 const dispatcher = (store: Store, workers: Pool.Pool, agent: Agent, options: DeliveryOptions) =>
@@ -66,12 +66,12 @@ const dispatcher = (store: Store, workers: Pool.Pool, agent: Agent, options: Del
         Effect.tapError((error) => Effect.logWarning("reading the spool failed; trying again", error)),
         Effect.retry(backoff)
       )
-      if (batch.length === 0) {
+      if (batch === undefined) {
         yield* slots.release(1)
         yield* Effect.raceFirst(store.appendedAfter(cursor), lifecycle.settling)
         continue
       }
-      cursor = batch[batch.length - 1]!.id
+      cursor = batch.last
       // A task asked to settle leaves its batch in the spool: the next start delivers it.
       const task = Effect.raceFirst(deliver(store, agent, options.sinkUrl, batch), Lifecycle.settling)
       yield* workers.run(Effect.ensuring(task, slots.release(1)))

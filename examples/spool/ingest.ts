@@ -80,7 +80,9 @@ export const ingest = (store: Store, gate: HealthGate.HealthGate, options: Inges
         const now = yield* Clock.currentTimeMillis
         const deadline = deadlineOf(request.headers["x-deadline-ms"], now)
         if (deadline === "bad") return reject(400, "x-deadline-ms must be a positive number of milliseconds")
-        const id = yield* writes.retry(store.append(message.value), deadline === undefined ? undefined : { deadline })
+        // Stored as checked: written again from the decoded value, so the store and the check cannot disagree.
+        const json = JSON.stringify(message.value)
+        const id = yield* writes.retry(store.append(json), deadline === undefined ? undefined : { deadline })
         yield* gate.recordSuccess
         yield* Metric.update(accepted, 1)
         return answer(202, { id })

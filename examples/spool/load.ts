@@ -28,7 +28,7 @@ const warmup = quick ? 500 : 2_000
 const burstSeconds = quick ? 20 : 60
 const sustainedSeconds = 60
 const targetRate = 5_000
-const slowSink = { from: 15, to: 40, delayMs: 250 }
+const slowSink = { from: 15, to: 40, delayMs: 1000 }
 
 const message = { to: "load@example.org", body: "x".repeat(1024 - 40) }
 

@@ -12,7 +12,6 @@
  */
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
-import type { Stored } from "./store.ts"
 
 export interface Sink {
   readonly url: string
@@ -27,7 +26,9 @@ export interface Sink {
   close(): Promise<void>
 }
 
-export const startSink = (options: { readonly port?: number } = {}): Promise<Sink> =>
+export const startSink = (
+  options: { readonly port?: number; readonly onBatch?: (count: number, first: number, last: number) => void } = {}
+): Promise<Sink> =>
   new Promise((resolve, reject) => {
     const arrivals = new Map<number, number>()
     let redelivered = 0
@@ -39,7 +40,7 @@ export const startSink = (options: { readonly port?: number } = {}): Promise<Sin
       const chunks: Array<Buffer> = []
       request.on("data", (chunk: Buffer) => chunks.push(chunk))
       request.on("end", () => {
-        let batch: Array<Stored>
+        let batch: Array<{ readonly id: number }>
         try {
           batch = JSON.parse(Buffer.concat(chunks).toString("utf8"))
         } catch {
@@ -54,6 +55,7 @@ export const startSink = (options: { readonly port?: number } = {}): Promise<Sin
             arrivals.set(id, seen + 1)
           }
           redelivered += duplicates
+          if (batch.length > 0) options.onBatch?.(batch.length, batch[0]!.id, batch[batch.length - 1]!.id)
           response.writeHead(200, { "content-type": "application/json" })
           response.end(JSON.stringify({ accepted: batch.length - duplicates, duplicates }))
         }

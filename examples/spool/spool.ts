@@ -40,7 +40,7 @@ export const settings = Config.all({
   maxBatch: Config.Int("SPOOL_MAX_BATCH").pipe(Config.withDefault(512)),
   maxMessageBytes: Config.Int("SPOOL_MAX_MESSAGE_BYTES").pipe(Config.withDefault(64 * 1024)),
   deliveryConcurrency: Config.Int("SPOOL_DELIVERY_CONCURRENCY").pipe(Config.withDefault(4)),
-  deliveryBatch: Config.Int("SPOOL_DELIVERY_BATCH").pipe(Config.withDefault(100)),
+  deliveryBatch: Config.Int("SPOOL_DELIVERY_BATCH").pipe(Config.withDefault(500)),
   baseline: Config.Boolean("SPOOL_BASELINE").pipe(Config.withDefault(false))
 })
 
@@ -54,26 +54,30 @@ export const classify = (error: unknown): HealthGate.Severity => {
 }
 
 const sink = Effect.gen(function*() {
-  const sink = yield* Effect.acquireRelease(Effect.promise(() => startSink()), (sink) => Effect.promise(() => sink.close()))
+  // The sink's callbacks log through the tree's logger.
+  const run = Effect.runForkWith(yield* Effect.context<never>())
+  const log = (count: number, first: number, last: number) =>
+    run(Effect.logInfo(`sink: took ${count} message${count === 1 ? "" : "s"} (ids ${first}-${last})`))
+  const sink = yield* Effect.acquireRelease(Effect.promise(() => startSink({ onBatch: log })), (sink) => Effect.promise(() => sink.close()))
   yield* Effect.log(`sink listening on ${sink.url}`)
   return yield* MainLoop.run(Lifecycle.settling, sink.url)
 })
 
-/** Gauges read when the metrics are: what is spooled, and the process's memory (for the load report). */
-const gauges = (store: Store) =>
+/** Series read when the metrics are: what the store counts, and the process's memory (for the load report). */
+const storeMetrics = (store: Store) =>
   Effect.gen(function*() {
     const context = yield* Effect.context<never>()
-    const gauge = (name: string, description: string, get: () => number) => {
-      const registration = Metric.registerUnsafe(Metric.gauge(name, { description }), context, {
-        get: () => ({ value: get() }),
-        update: () => {},
-        modify: () => {}
-      })
+    const read = <State>(metric: Metric.Metric<number, State>, get: () => State) => {
+      const registration = Metric.registerUnsafe(metric, context, { get, update: () => {}, modify: () => {} })
       return Effect.addFinalizer(() => Effect.sync(() => registration.remove()))
     }
+    const gauge = (name: string, description: string, get: () => number) =>
+      read(Metric.gauge(name, { description }), () => ({ value: get() }))
+    const counter = (name: string, description: string, get: () => number) =>
+      read(Metric.counter(name, { description, incremental: true }), () => ({ count: get(), incremental: true }))
     yield* gauge("spool_messages_spooled", "Messages stored and not yet delivered", () => store.stats.spooled)
-    yield* gauge("spool_commits_total", "Store commits (each one fsync for a whole batch)", () => store.stats.commits)
-    yield* gauge("spool_commits_failed_total", "Store commits that failed", () => store.stats.failedCommits)
+    yield* counter("spool_commits_total", "Store commits (one fsync each, for a whole batch)", () => store.stats.commits)
+    yield* counter("spool_commits_failed_total", "Store commits that failed", () => store.stats.failedCommits)
     yield* gauge("process_resident_memory_bytes", "Resident set size", () => process.memoryUsage.rss())
     yield* gauge("nodejs_heap_used_bytes", "V8 heap in use", () => process.memoryUsage().heapUsed)
   })
@@ -93,13 +97,13 @@ export class Spool extends System.System {
       const config = yield* settings
       const gate = yield* HealthGate.make("store", { latchAfter: config.latchAfter, unlatchAfter: config.unlatchAfter, classify })
       const store = yield* scope.child("store", Effect.tap(
-        storeChild(() => open(config.db), {
+        storeChild(config.db, open, {
           maxPending: config.maxPending,
           maxBatch: config.maxBatch,
           stallMillis: Duration.toMillis(config.stallAfter),
           removeDelay: 50
         }),
-        (loop) => gauges(loop.value)
+        (loop) => storeMetrics(loop.value)
       ))
       yield* scope.child("monitor", monitor(store, gate, config.monitorInterval))
       const sinkUrl = Option.isSome(config.sinkUrl) ? config.sinkUrl.value : yield* scope.child("sink", sink)

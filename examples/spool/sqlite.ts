@@ -4,12 +4,12 @@
  * answered in the order they were sent.
  */
 import { Worker } from "node:worker_threads"
-import type { Committed, Message, Range, Storage, Stored } from "./store.ts"
+import type { Batch, Committed, MessageJson, Range, Storage } from "./store.ts"
 import { StoreUnavailable } from "./store.ts"
 
 /** A request to the worker; `seq` pairs it with its answer. */
 export type Request = { readonly seq: number } & (
-  | { readonly op: "commit"; readonly append: ReadonlyArray<Message>; readonly remove: ReadonlyArray<Range>; readonly touch: boolean }
+  | { readonly op: "commit"; readonly append: ReadonlyArray<MessageJson>; readonly remove: ReadonlyArray<Range>; readonly touch: boolean }
   | { readonly op: "read"; readonly after: number; readonly limit: number }
   | { readonly op: "count" }
   | { readonly op: "close" }
@@ -53,7 +53,7 @@ export const openSqlite = (path: string): Promise<Storage> =>
       })
     const storage: Storage = {
       commit: (append, remove, touch) => call<Committed>({ op: "commit", append, remove, touch }),
-      read: (after, limit) => call<Array<Stored>>({ op: "read", after, limit }),
+      read: (after, limit) => call<Batch | undefined>({ op: "read", after, limit }),
       count: () => call<number>({ op: "count" }),
       close: async () => {
         await call({ op: "close" }).catch(() => undefined)

@@ -37,10 +37,15 @@ try {
   process.exit(0)
 }
 
-const insert = db.prepare("INSERT INTO messages (recipient, body) VALUES (?, ?)")
+// A whole batch in one statement: its rows get consecutive ids.
+const insert = db.prepare("INSERT INTO messages (recipient, body) SELECT value ->> 'to', value ->> 'body' FROM json_each(?)")
 const remove = db.prepare("DELETE FROM messages WHERE id BETWEEN ? AND ?")
 const touch = db.prepare("UPDATE health SET touched = ? WHERE id = 1")
-const select = db.prepare("SELECT id, recipient AS \"to\", body FROM messages WHERE id > ? ORDER BY id LIMIT ?")
+const select = db.prepare(`
+  SELECT json_group_array(json_object('id', id, 'to', recipient, 'body', body) ORDER BY id) AS json,
+         min(id) AS first, max(id) AS last, count(*) AS count
+  FROM (SELECT id, recipient, body FROM messages WHERE id > ? ORDER BY id LIMIT ?)
+`)
 const count = db.prepare("SELECT count(*) AS n FROM messages")
 
 const run = (request: Request): unknown => {
@@ -48,19 +53,21 @@ const run = (request: Request): unknown => {
     case "commit": {
       db.exec("BEGIN IMMEDIATE")
       try {
-        const ids = request.append.map((message) => Number(insert.run(message.to, message.body).lastInsertRowid))
+        const last = request.append.length === 0 ? 0 : Number(insert.run(`[${request.append.join(",")}]`).lastInsertRowid)
         let removed = 0
         for (const { first, last } of request.remove) removed += Number(remove.run(first, last).changes)
         if (request.touch) touch.run(Date.now())
         db.exec("COMMIT")
-        return { ids, removed }
+        return { first: last - request.append.length + 1, removed }
       } catch (error) {
         if (db.isTransaction) db.exec("ROLLBACK")
         throw error
       }
     }
-    case "read":
-      return select.all(request.after, request.limit)
+    case "read": {
+      const batch = select.get(request.after, request.limit) as { readonly count: number }
+      return batch.count === 0 ? undefined : batch
+    }
     case "count":
       return Number((count.get() as { n: number }).n)
     case "close":

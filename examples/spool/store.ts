@@ -13,15 +13,21 @@
 import { Lifecycle, MainLoop } from "@arbor/core"
 import { Deferred, Effect, Schema } from "effect"
 
-/** A message as a client hands it in. */
-export interface Message {
-  readonly to: string
-  readonly body: string
-}
+/**
+ * A message as JSON text, `{"to": ..., "body": ...}`, as the ingest received
+ * and validated it: the store keeps it without parsing or serialising it
+ * again, and SQLite takes it apart (`json_each`).
+ */
+export type MessageJson = string
 
-/** A stored message, with the id the spool gave it. */
-export interface Stored extends Message {
-  readonly id: number
+/**
+ * Stored messages read for delivery: ids `first` to `last` (`count` of them,
+ * none in between missing) and the batch as the sink takes it, a JSON array
+ * of `{"id", "to", "body"}` made by SQLite.
+ */
+export interface Batch extends Range {
+  readonly count: number
+  readonly json: string
 }
 
 /** The ids from `first` to `last`, both included: a delivered batch (read in id order, so none in between is missing). */
@@ -30,9 +36,9 @@ export interface Range {
   readonly last: number
 }
 
-/** What a commit did: the ids of the appended messages, and how many it removed. */
+/** What a commit did: the appended messages got ids `first`, `first + 1`, ...; it removed `removed`. */
 export interface Committed {
-  readonly ids: Array<number>
+  readonly first: number
   readonly removed: number
 }
 
@@ -42,9 +48,9 @@ export interface Committed {
  */
 export interface Storage {
   /** In one durable transaction: appends `append`, removes the ranges of `remove`, touches the health row. */
-  commit(append: ReadonlyArray<Message>, remove: ReadonlyArray<Range>, touch: boolean): Promise<Committed>
-  /** Up to `limit` stored messages with an id above `after`, in id order. */
-  read(after: number, limit: number): Promise<Array<Stored>>
+  commit(append: ReadonlyArray<MessageJson>, remove: ReadonlyArray<Range>, touch: boolean): Promise<Committed>
+  /** Up to `limit` stored messages with an id above `after`, in id order; undefined if there is none. */
+  read(after: number, limit: number): Promise<Batch | undefined>
   /** How many messages are stored. */
   count(): Promise<number>
   close(): Promise<void>
@@ -95,13 +101,13 @@ export interface StoreStats {
 /** The store as the other children use it. */
 export interface Store {
   /** Stores `message` durably; resumes with its id once the commit holding it is done. */
-  append(message: Message): Effect.Effect<number, StoreBusy | StoreFailed>
+  append(message: MessageJson): Effect.Effect<number, StoreBusy | StoreFailed>
   /** Removes a delivered batch (durably, in the next commit). */
   remove(range: Range): Effect.Effect<void, StoreFailed>
   /** A commit that only touches the health row: a canary while the gate is latched. */
   readonly touch: Effect.Effect<void, StoreFailed>
   /** Up to `limit` stored messages after `after`. */
-  read(after: number, limit: number): Effect.Effect<Array<Stored>, StoreFailed>
+  read(after: number, limit: number): Effect.Effect<Batch | undefined, StoreFailed>
   /** Resumes once a commit has appended messages after id `after`. */
   appendedAfter(after: number): Effect.Effect<void>
   readonly stats: Readonly<StoreStats>
@@ -110,8 +116,8 @@ export interface Store {
 type Waiter = (result: Effect.Effect<number, StoreFailed>) => void
 
 /** The next commit, as it gathers. */
-interface Batch {
-  readonly append: Array<Message>
+interface Gathering {
+  readonly append: Array<MessageJson>
   readonly appendWaiters: Array<Waiter>
   readonly remove: Array<Range>
   readonly removeWaiters: Array<Waiter>
@@ -121,7 +127,7 @@ interface Batch {
   removalsDue: boolean
 }
 
-const emptyBatch = (): Batch => ({
+const gathering = (): Gathering => ({
   append: [],
   appendWaiters: [],
   remove: [],
@@ -147,22 +153,24 @@ export interface StoreOptions {
  * the path), hands the `Store` on, and runs the writer until asked to
  * settle; it then commits what is pending and closes the storage.
  */
-export const storeChild = (open: () => Promise<Storage>, options: StoreOptions) =>
+export const storeChild = (path: string, open: (path: string) => Promise<Storage>, options: StoreOptions) =>
   Effect.gen(function*() {
     const storage = yield* Effect.acquireRelease(
-      Effect.tryPromise({ try: open, catch: (error) => error }),
+      Effect.tryPromise({ try: () => open(path), catch: (error) => error }),
       (storage) => Effect.promise(() => storage.close())
     )
     const spooled = yield* Effect.tryPromise({ try: () => storage.count(), catch: failed })
+    // The delivery starts from the beginning of the store: what a crash left undelivered goes out again.
+    yield* Effect.logInfo(`store: ${path} holds ${spooled} undelivered message${spooled === 1 ? "" : "s"}; delivering from the first`)
     const stats: StoreStats = { spooled, lastId: 0, commits: 0, failedCommits: 0, stalledCommits: 0 }
-    let batch = emptyBatch()
+    let batch = gathering()
     let wake = Deferred.makeUnsafe<void>()
     let appended = Deferred.makeUnsafe<void>()
     /** Whether to commit now; removals wait for an append, for `removeDelay` at most (not at all when settling). */
     const hasWork = (settling: boolean) =>
       batch.append.length + batch.otherWaiters.length > 0 || (batch.removeWaiters.length > 0 && (settling || batch.removalsDue))
 
-    const join = (add: (batch: Batch, waiter: Waiter) => void) =>
+    const join = (add: (batch: Gathering, waiter: Waiter) => void) =>
       Effect.callback<number, StoreFailed>((resume) => {
         add(batch, resume)
         Deferred.doneUnsafe(wake, Effect.void)
@@ -176,18 +184,18 @@ export const storeChild = (open: () => Promise<Storage>, options: StoreOptions) 
      */
     const removal = (range: Range) =>
       Effect.callback<number, StoreFailed>((resume) => {
-        const gathering = batch
-        gathering.remove.push(range)
-        gathering.removeWaiters.push(resume)
-        if (gathering.removeWaiters.length > 1) return
+        const next = batch
+        next.remove.push(range)
+        next.removeWaiters.push(resume)
+        if (next.removeWaiters.length > 1) return
         setTimeout(() => {
-          gathering.removalsDue = true
+          next.removalsDue = true
           Deferred.doneUnsafe(wake, Effect.void)
         }, options.removeDelay).unref()
       })
 
     /** An append whose caller gave up before its commit began is taken out again: it is not stored. */
-    const append = (message: Message) =>
+    const append = (message: MessageJson) =>
       Effect.callback<number, StoreFailed>((resume) => {
         batch.append.push(message)
         batch.appendWaiters.push(resume)
@@ -201,9 +209,9 @@ export const storeChild = (open: () => Promise<Storage>, options: StoreOptions) 
       })
 
     /** Takes what gathered (at most `maxBatch` appends; the rest waits for the next commit). */
-    const take = (): Batch => {
+    const take = (): Gathering => {
       const taken = batch
-      batch = emptyBatch()
+      batch = gathering()
       if (taken.append.length > options.maxBatch) {
         batch.append.push(...taken.append.splice(options.maxBatch))
         batch.appendWaiters.push(...taken.appendWaiters.splice(options.maxBatch))
@@ -212,7 +220,7 @@ export const storeChild = (open: () => Promise<Storage>, options: StoreOptions) 
     }
 
     /** Commits `taken` and answers its waiters. */
-    const commit = (taken: Batch) =>
+    const commit = (taken: Gathering) =>
       Effect.suspend(() => {
         const started = performance.now()
         return Effect.tryPromise({
@@ -224,15 +232,16 @@ export const storeChild = (open: () => Promise<Storage>, options: StoreOptions) 
             const failure = Effect.fail(error)
             for (const waiter of [...taken.appendWaiters, ...taken.removeWaiters, ...taken.otherWaiters]) waiter(failure)
           },
-          onSuccess: ({ ids, removed }) => {
+          onSuccess: ({ first, removed }) => {
+            const count = taken.append.length
             stats.commits++
-            stats.spooled += ids.length - removed
-            if (ids.length > 0) {
-              stats.lastId = ids[ids.length - 1]!
+            stats.spooled += count - removed
+            if (count > 0) {
+              stats.lastId = first + count - 1
               Deferred.doneUnsafe(appended, Effect.void)
               appended = Deferred.makeUnsafe()
             }
-            taken.appendWaiters.forEach((waiter, i) => waiter(Effect.succeed(ids[i]!)))
+            taken.appendWaiters.forEach((waiter, i) => waiter(Effect.succeed(first + i)))
             for (const waiter of [...taken.removeWaiters, ...taken.otherWaiters]) waiter(Effect.succeed(0))
           }
         }), Effect.ensuring(Effect.sync(() => {
