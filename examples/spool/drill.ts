@@ -95,9 +95,9 @@ const drill = async (fault: Fault): Promise<number> => {
     if (ready.status !== 503 || !ready.body.includes("health gate store latched")) throw new Error("/readyz does not say the gate latched")
     if (first503.at - injectedAt > 1000) throw new Error("ingest took longer than a second to answer 503")
 
-    await new Promise((resolve) => setTimeout(resolve, 3 * unlatchAfterMillis))
+    await new Promise((resolve) => setTimeout(resolve, 2 * unlatchAfterMillis))
     const still = await send(probe, `${spool.observer}/readyz`)
-    say(`still broken ${(3 * unlatchAfterMillis / 1000).toFixed(0)} s later: /readyz -> ${still.status} (the canary keeps failing)`)
+    say(`still broken ${(2 * unlatchAfterMillis / 1000).toFixed(0)} s later: /readyz -> ${still.status} (the canary keeps failing)`)
     if (still.status !== 503) throw new Error("the gate cleared while the store was still broken")
 
     fault.heal(db)
