@@ -72,13 +72,14 @@ describe("examples/spool as a process", () => {
   it("loses no accepted message when killed with SIGKILL mid-burst: each is delivered once after a restart", async () => {
     const dir = fresh()
     const sink = await startSink()
-    const env = { SPOOL_DB: join(dir, "spool.db"), SPOOL_SINK_URL: sink.url }
+    const env = { SPOOL_DB: join(dir, "spool.db"), SPOOL_SINK_URL: sink.url, SPOOL_DELIVERY_BATCH: "50" }
     try {
       const first = await startSpool(env)
-      // A slow next hop: at the kill, part of the burst is delivered, part still spooled, part in delivery.
-      sink.delay = 100
+      // A slow next hop (4 batches of 50 at a time, 300 ms each): at the kill, part of the burst is delivered,
+      // part in delivery, the rest still spooled.
+      sink.delay = 300
       const traffic = startTraffic(first.ingest, { clients: 32 })
-      await until(() => traffic.accepted.length >= 1500, "a burst is under way")
+      await until(() => traffic.accepted.length >= 1500 && sink.delivered() > 0, "a burst is under way")
       first.child.kill("SIGKILL")
       expect(await first.exited).toBe("SIGKILL")
       await traffic.stop()
