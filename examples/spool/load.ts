@@ -49,6 +49,8 @@ interface Burst {
   readonly p50: number
   readonly p99: number
   readonly cpuPerMessage: number
+  /** The load generator's own CPU per message (this process: the clients, and the sink). */
+  readonly clientCpuPerMessage: number
   readonly ids: Array<number>
 }
 
@@ -61,6 +63,7 @@ const burst = async (spool: SpoolProcess, count: number): Promise<Burst> => {
   let next = 0
   const deadline = Date.now() + burstSeconds * 1000
   const cpuBefore = cpuMillis(spool.child.pid!)
+  const clientBefore = process.cpuUsage()
   const started = performance.now()
   await Promise.all(Array.from({ length: clients }, async () => {
     while (next < count && Date.now() < deadline) {
@@ -74,6 +77,7 @@ const burst = async (spool: SpoolProcess, count: number): Promise<Burst> => {
   }))
   const seconds = (performance.now() - started) / 1000
   const cpu = cpuMillis(spool.child.pid!) - cpuBefore
+  const client = process.cpuUsage(clientBefore)
   agent.destroy()
   latencies.sort((a, b) => a - b)
   return {
@@ -83,6 +87,7 @@ const burst = async (spool: SpoolProcess, count: number): Promise<Burst> => {
     p50: percentile(latencies, 0.5),
     p99: percentile(latencies, 0.99),
     cpuPerMessage: cpu / latencies.length,
+    clientCpuPerMessage: (client.user + client.system) / 1000 / latencies.length,
     ids
   }
 }
@@ -92,35 +97,55 @@ const report = (label: string, result: Burst) =>
     `${label.padEnd(9)} ${String(Math.round(result.accepted / result.seconds)).padStart(6)} msg/s  ` +
       `p50 ${ms(result.p50).padStart(9)}  p99 ${ms(result.p99).padStart(9)}  ` +
       `server CPU ${(result.cpuPerMessage * 1000).toFixed(0).padStart(4)} µs/msg  ` +
+      `(load generator ${(result.clientCpuPerMessage * 1000).toFixed(0)} µs/msg)  ` +
       `(${result.accepted} accepted in ${result.seconds.toFixed(1)} s${result.rejected.size > 0 ? `, rejected: ${JSON.stringify(Object.fromEntries(result.rejected))}` : ""})`
   )
 
-/** Paced load: `rate` messages per second for `seconds`, latency from each message's planned time. */
+interface Window {
+  readonly latencies: Array<number>
+  accepted: number
+  rejected: number
+  readonly heap: Array<number>
+  readonly rss: Array<number>
+  spooled: number
+}
+
+const memoryRange = (values: ReadonlyArray<number>) => `${mb(Math.min(...values))}–${mb(Math.max(...values))}`
+
+/**
+ * Paced load: `targetRate` messages per second for `sustainedSeconds`, latency counted from each message's planned
+ * send time (a spool that falls behind shows it). Memory is sampled twice a second; a window's lowest heap sample is
+ * about what survives a garbage collection.
+ */
 const sustained = async (spool: SpoolProcess, sink: Sink) => {
   const agent = keepAlive(clients)
   const probe = keepAlive(1)
   const perClient = targetRate / clients
   const started = performance.now()
-  const windows: Array<{ latencies: Array<number>; accepted: number; rejected: number }> = []
-  const memory: Array<{ heap: number; rss: number; spooled: number }> = []
+  const windows: Array<Window> = []
+  const windowAt = (at: number) => windows[Math.floor((at - started) / 10_000)] ??= { latencies: [], accepted: 0, rejected: 0, heap: [], rss: [], spooled: 0 }
   const sampler = setInterval(async () => {
+    const now = performance.now()
     const [heap, rss, spooled] = await Promise.all([
       metric(probe, spool.observer, "nodejs_heap_used_bytes"),
       metric(probe, spool.observer, "process_resident_memory_bytes"),
       metric(probe, spool.observer, "spool_messages_spooled")
     ])
-    memory.push({ heap, rss, spooled })
-    const second = (performance.now() - started) / 1000
+    const window = windowAt(now)
+    window.heap.push(heap)
+    window.rss.push(rss)
+    window.spooled = Math.max(window.spooled, spooled)
+    const second = (now - started) / 1000
     sink.delay = second >= slowSink.from && second < slowSink.to ? slowSink.delayMs : 0
-  }, 1000)
+  }, 500)
   await Promise.all(Array.from({ length: clients }, async (_, client) => {
     for (let n = 0;; n++) {
       const planned = started + (n + client / clients) * 1000 / perClient
-      if (planned - started > sustainedSeconds * 1000) break
+      if (planned - started >= sustainedSeconds * 1000) break
       const wait = planned - performance.now()
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
       const answer = await post(agent, spool.ingest, message)
-      const window = windows[Math.floor((planned - started) / 10_000)] ??= { latencies: [], accepted: 0, rejected: 0 }
+      const window = windowAt(planned)
       window.latencies.push(performance.now() - planned)
       if (answer.id !== undefined) window.accepted++
       else window.rejected++
@@ -129,25 +154,24 @@ const sustained = async (spool: SpoolProcess, sink: Sink) => {
   clearInterval(sampler)
   sink.delay = 0
   agent.destroy()
+  probe.destroy()
   console.log(`\nsustained: ${targetRate} msg/s for ${sustainedSeconds} s; the sink answers after ${slowSink.delayMs} ms from ${slowSink.from} s to ${slowSink.to} s`)
-  console.log("window   accepted/s  rejected   p50        p99        heap     RSS      spooled")
-  windows.forEach((window, i) => {
+  console.log("window    accepted/s  refused  p50        p99        heap (min–max)  RSS (min–max)  most spooled")
+  const measured = windows.slice(0, sustainedSeconds / 10)
+  measured.forEach((window, i) => {
     window.latencies.sort((a, b) => a - b)
-    const sample = memory[Math.min(memory.length - 1, i * 10 + 9)] ?? { heap: Number.NaN, rss: Number.NaN, spooled: Number.NaN }
     console.log(
-      `${`${i * 10}-${i * 10 + 10} s`.padEnd(9)}${String(Math.round(window.accepted / 10)).padStart(10)}  ${String(window.rejected).padStart(8)}   ` +
+      `${`${i * 10}-${i * 10 + 10} s`.padEnd(10)}${String(Math.round(window.accepted / 10)).padStart(10)}  ${String(window.rejected).padStart(7)}  ` +
         `${ms(percentile(window.latencies, 0.5)).padEnd(10)} ${ms(percentile(window.latencies, 0.99)).padEnd(10)} ` +
-        `${mb(sample.heap).padEnd(8)} ${mb(sample.rss).padEnd(8)} ${sample.spooled}`
+        `${memoryRange(window.heap).padEnd(15)} ${memoryRange(window.rss).padEnd(14)} ${window.spooled}`
     )
   })
-  const heaps = memory.map((sample) => sample.heap)
-  const rss = memory.map((sample) => sample.rss)
+  const [first, last] = [measured[0]!, measured[measured.length - 1]!]
   console.log(
-    `memory over the run: heap ${mb(Math.min(...heaps))}–${mb(Math.max(...heaps))}, RSS ${mb(Math.min(...rss))}–${mb(Math.max(...rss))}; ` +
-      `spooled at most ${Math.max(...memory.map((sample) => sample.spooled))} messages (on disk)`
+    `memory: heap after collections (lowest sample) ${mb(Math.min(...first.heap))} in the first window, ${mb(Math.min(...last.heap))} in the last; ` +
+      `RSS ${mb(Math.max(...first.rss))} then ${mb(Math.max(...last.rss))}; the spool held up to ${Math.max(...measured.map((w) => w.spooled))} messages, on disk`
   )
-  probe.destroy()
-  return windows.reduce((sum, window) => sum + window.accepted, 0)
+  return measured.reduce((sum, window) => sum + window.accepted, 0)
 }
 
 const run = async () => {
