@@ -130,14 +130,16 @@ export type ChildInterrupted = typeof ChildInterrupted.Type
 
 /**
  * A system (or pool) restarts because of `child`'s exit, under `strategy`
- * (`"pool"` for a pool's child): restart number `restart` of at most
- * `maxRestarts` in its intensity window, after `delayMillis` of backoff.
+ * (`"pool"` for a pool's child), after `delayMillis` of backoff. `restart`
+ * is how many restarts its intensity window holds now, this one included
+ * (the window slides, so it can go down again); one more than `maxRestarts`
+ * gives up.
  *
  * @example
  * ```ts
  * import { LifecycleEvent } from "@arbor/core"
  *
- * const line = (e: LifecycleEvent.SystemRestarting) => `${e.path}: restart ${e.restart}/${e.maxRestarts} because of ${e.child}`
+ * const line = (e: LifecycleEvent.SystemRestarting) => `${e.path}: ${e.restart} of at most ${e.maxRestarts} restarts in the window, because of ${e.child}`
  * ```
  *
  * @category events
@@ -213,10 +215,12 @@ export const ShutdownCompleted = Schema.TaggedStruct("ShutdownCompleted", { ...b
 export type ShutdownCompleted = typeof ShutdownCompleted.Type
 
 /**
- * The process's event loop was stalled: no fiber (supervisors included) could
- * run for `stalledForMillis`. Reported by an event-loop watchdog after the
- * loop recovered (`path` is the toplevel's); `where` is the stuck JavaScript
- * frame, or why there is none (native code).
+ * An event loop was stalled for `stalledForMillis`; `where` is the stuck
+ * JavaScript frame, or why there is none (native code). Either the process's
+ * main thread (`path` is the toplevel's): no fiber, supervisors included,
+ * could run; an event-loop watchdog reports it after the loop recovered. Or
+ * a child running in a worker thread (`path` is the child's): its thread was
+ * terminated, and the child's `ChildExited` with a `Stalled` cause follows.
  *
  * @example
  * ```ts

@@ -223,10 +223,28 @@ export const ToplevelOptions = Schema.Struct({
 })
 
 /**
- * Options of a pool: how many children it holds at most, its children's
- * restart policy (default `"temporary"`), shutdown budget (default 5 seconds)
- * and startup timeout, and its own restart intensity and backoff (the delay
- * before each child's restart).
+ * How long a caller of a full pool's `spawn` or `run` waits for a slot:
+ * `"infinity"` or a positive duration.
+ *
+ * @example
+ * ```ts
+ * import { Options } from "@arbor/core"
+ * import { Schema } from "effect"
+ *
+ * Schema.decodeUnknownSync(Options.SlotWait)("30 seconds")
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const SlotWait = Schema.Union([Schema.Literal("infinity"), PositiveDuration])
+
+/**
+ * Options of a pool: how many children it holds at most and how long a
+ * caller waits for a slot when it is full (default: not at all), its
+ * children's restart policy (default `"temporary"`), shutdown budget (default
+ * 5 seconds) and startup timeout, and its own restart intensity and backoff
+ * (the delay before each child's restart).
  *
  * @example
  * ```ts
@@ -242,10 +260,30 @@ export const ToplevelOptions = Schema.Struct({
 export const PoolOptions = Schema.Struct({
   ...restartFields,
   maxChildren: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  wait: Schema.optionalKey(SlotWait),
   restart: Schema.optionalKey(RestartPolicy),
   shutdown: Schema.optionalKey(ShutdownBudget),
   startTimeout: Schema.optionalKey(PositiveDuration),
   liveness: Schema.optionalKey(Liveness)
+})
+
+/**
+ * Options of a `ChildRuntime`: what a failed fiber does, `"log"` (the
+ * default) or `"crash"` (its child).
+ *
+ * @example
+ * ```ts
+ * import { Options } from "@arbor/core"
+ * import { Schema } from "effect"
+ *
+ * Schema.decodeUnknownSync(Options.ChildRuntimeOptions)({ onFailure: "crash" })
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const ChildRuntimeOptions = Schema.Struct({
+  onFailure: Schema.optionalKey(Schema.Literals(["log", "crash"]))
 })
 
 /**

@@ -8,6 +8,8 @@
 export * as Backpressure from "./Backpressure.ts"
 /** How a child ended, as its supervisor sees it. */
 export * as ChildExit from "./ChildExit.ts"
+/** Running effects from callbacks as fibers a child owns. */
+export * as ChildRuntime from "./ChildRuntime.ts"
 /** The errors a supervision tree reports. */
 export * as Errors from "./Errors.ts"
 /** Health gates: stop taking work while a dependency is bad, and take it again once it recovered. */
