@@ -6,11 +6,12 @@
  *
  * The dispatcher starts from the beginning of the store at every start, so
  * messages that were stored but not delivered before a crash are queued
- * again. At most `concurrency` batches are in flight: a slow sink makes the
- * spool grow on disk, not in memory.
+ * again. The pool has `concurrency` slots and the dispatcher waits for one
+ * (the pool's `wait`): a slow sink makes the spool grow on disk, not in
+ * memory.
  */
 import { Lifecycle, MainLoop, type Pool, System } from "@arbor/core"
-import { Duration, Effect, Metric, Schedule, Semaphore } from "effect"
+import { Duration, Effect, Metric, Schedule } from "effect"
 import type { Agent } from "node:http"
 import { keepAlive, send } from "./http.ts"
 import type { Batch, Store } from "./store.ts"
@@ -53,28 +54,26 @@ const deliver = (store: Store, agent: Agent, sinkUrl: string, batch: Batch) =>
     yield* Metric.update(delivered, batch.count)
   })
 
-const dispatcher = (store: Store, workers: Pool.Pool, agent: Agent, options: DeliveryOptions) =>
-  MainLoop.run(Effect.gen(function*() {
-    const lifecycle = yield* Lifecycle.Lifecycle
-    const slots = yield* Semaphore.make(options.concurrency)
+/**
+ * Reads the store in id order and hands each batch to the pool, waiting for a free slot: at most `concurrency`
+ * batches are in delivery. Stopped anywhere (it is interrupted when asked to settle), what it read and did not hand
+ * over stays in the store for the next start.
+ */
+const dispatcher = (store: Store, workers: Pool.Pool, agent: Agent, sinkUrl: string, batchSize: number) =>
+  MainLoop.interruptOnSettle(Effect.gen(function*() {
     let cursor = 0
     while (true) {
-      const turn = yield* Effect.raceFirst(Effect.as(slots.take(1), true), Effect.as(lifecycle.settling, false))
-      // A free slot wins a race with a settle request that is already in: look again.
-      if (!turn || (yield* lifecycle.isSettling)) return
-      const batch = yield* store.read(cursor, options.batch).pipe(
+      const batch = yield* store.read(cursor, batchSize).pipe(
         Effect.tapError((error) => Effect.logWarning("reading the spool failed; trying again", error)),
         Effect.retry(backoff)
       )
       if (batch === undefined) {
-        yield* slots.release(1)
-        yield* Effect.raceFirst(store.appendedAfter(cursor), lifecycle.settling)
+        yield* store.appendedAfter(cursor)
         continue
       }
       cursor = batch.last
       // A task asked to settle leaves its batch in the spool: the next start delivers it.
-      const task = Effect.raceFirst(deliver(store, agent, options.sinkUrl, batch), Lifecycle.settling)
-      yield* workers.run(Effect.ensuring(task, slots.release(1)))
+      yield* workers.run(Effect.raceFirst(deliver(store, agent, sinkUrl, batch), Lifecycle.settling))
     }
   }))
 
@@ -89,7 +88,7 @@ export const delivery = (store: Store, options: DeliveryOptions) =>
   System.make((scope) =>
     Effect.gen(function*() {
       const agent = yield* scope.child("connections", connections(options.concurrency))
-      const workers = yield* scope.pool("workers", { shutdown: Duration.seconds(2) })
-      yield* scope.child("dispatcher", dispatcher(store, workers, agent, options))
+      const workers = yield* scope.pool("workers", { maxChildren: options.concurrency, wait: "infinity", shutdown: Duration.seconds(2) })
+      yield* scope.child("dispatcher", dispatcher(store, workers, agent, options.sinkUrl, options.batch))
     })
   )

@@ -14,7 +14,7 @@
  */
 import { Backpressure, type HealthGate, Lifecycle, MainLoop } from "@arbor/core"
 import { NodeHttpServer } from "@effect/platform-node"
-import { ByteSize, Cause, Clock, Context, Effect, Exit, Layer, Metric, Schema } from "effect"
+import { ByteSize, Cause, Clock, Context, type Duration, Effect, Exit, Layer, Metric, Schema } from "effect"
 import { HttpIncomingMessage, HttpRouter, HttpServer, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { createServer } from "node:http"
 import type { Store, StoreFailed } from "./store.ts"
@@ -29,6 +29,8 @@ export interface IngestOptions {
   readonly unlatchAfter: number
   /** Answer 202 without storing: the same server, for the load script's baseline. */
   readonly baseline: boolean
+  /** How long the requests in flight may take to finish when the ingest stops: the child's `shutdown` budget. */
+  readonly shutdownBudget: Duration.Duration
 }
 
 /** `spool_messages_accepted_total`: messages answered 202. */
@@ -115,9 +117,18 @@ export const ingest = (store: Store, gate: HealthGate.HealthGate, options: Inges
         Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(options.maxMessageBytes))
       )
 
-    const server = HttpRouter.serve(HttpRouter.add("POST", "/messages", accept), { disableLogger: true, disableListenLog: true })
-      .pipe(Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host })))
-    // Built in the child's scope: the server stops listening when the child stops.
+    // Once settling, each answer closes its connection: an idle keep-alive connection would hold the close up.
+    const lifecycle = yield* Lifecycle.Lifecycle
+    const closeWhenSettling = HttpRouter.middleware((app) =>
+      Effect.flatMap(app, (response) =>
+        Effect.map(lifecycle.isSettling, (settling) =>
+          settling ? HttpServerResponse.setHeader(response, "connection", "close") : response)), { global: true })
+    const routes = Layer.mergeAll(closeWhenSettling, HttpRouter.add("POST", "/messages", accept))
+    const listen = { port: options.port, host: options.host, gracefulShutdownTimeout: options.shutdownBudget }
+    const server = HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true })
+      .pipe(Layer.provideMerge(NodeHttpServer.layer(createServer, listen)))
+    // Built in the child's scope: asked to settle, the main loop returns and the server closes: it stops accepting and
+    // answers the requests in flight (their messages are committed: the store stops after the ingest).
     const { address } = Context.get(yield* Layer.build(server), HttpServer.HttpServer)
     yield* Effect.log(`ingest listening on ${HttpServer.formatAddress(address)}${options.baseline ? " (baseline: not storing)" : ""}`)
     return yield* MainLoop.run(Lifecycle.settling)

@@ -4,18 +4,15 @@
  * that a store still broken keeps the gate latched (each failed canary is
  * one more failed commit) and a healed one lets it clear.
  */
-import { type HealthGate, Lifecycle, MainLoop } from "@arbor/core"
+import { type HealthGate, MainLoop } from "@arbor/core"
 import { type Duration, Effect } from "effect"
 import type { Store } from "./store.ts"
 
 export const monitor = (store: Store, gate: HealthGate.HealthGate, interval: Duration.Duration) =>
-  MainLoop.run(Effect.gen(function*() {
-    const lifecycle = yield* Lifecycle.Lifecycle
-    while (!(yield* lifecycle.isSettling)) {
-      yield* gate.observe("failedCommits", store.stats.failedCommits)
-      yield* gate.observe("stalledCommits", store.stats.stalledCommits)
-      // The canary's failure is counted by the store; the next poll reports it.
-      if (yield* gate.isLatched) yield* Effect.ignore(store.touch)
-      yield* Effect.raceFirst(Effect.sleep(interval), lifecycle.settling)
-    }
-  }))
+  MainLoop.interruptOnSettle(Effect.forever(Effect.gen(function*() {
+    yield* gate.observe("failedCommits", store.stats.failedCommits)
+    yield* gate.observe("stalledCommits", store.stats.stalledCommits)
+    // The canary's failure is counted by the store; the next poll reports it.
+    if (yield* gate.isLatched) yield* Effect.ignore(store.touch)
+    yield* Effect.sleep(interval)
+  })))

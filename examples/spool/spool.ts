@@ -7,14 +7,14 @@
  *   ├── sink              permanent: the loopback next hop (only without SPOOL_SINK_URL)
  *   ├── delivery          subsystem
  *   │   ├── connections   keep-alive connections to the sink
- *   │   ├── workers       pool: one delivery task per batch, retried with backoff
- *   │   └── dispatcher    reads the store in id order, feeds the pool
+ *   │   ├── workers       pool of 4 slots: one delivery task per batch, retried with backoff
+ *   │   └── dispatcher    reads the store in id order, waits for a slot, feeds the pool
  *   └── ingest            permanent: POST /messages, 202 once durable; 503 while the gate is latched
  *
  * Settings come from the environment (see `settings`); a bad value fails
  * the start with a message naming the variable.
  */
-import { Backpressure, HealthGate, Lifecycle, MainLoop, System } from "@arbor/core"
+import { Backpressure, ChildRuntime, HealthGate, Lifecycle, MainLoop, System } from "@arbor/core"
 import { Config, Duration, Effect, Metric, Option } from "effect"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -54,10 +54,10 @@ export const classify = (error: unknown): HealthGate.Severity => {
 }
 
 const sink = Effect.gen(function*() {
-  // The sink's callbacks log through the tree's logger.
-  const run = Effect.runForkWith(yield* Effect.context<never>())
+  // The sink's callbacks log through a runtime of the child's own: with its logger, gone when it stops.
+  const runtime = yield* ChildRuntime.make()
   const log = (count: number, first: number, last: number) =>
-    run(Effect.logInfo(`sink: took ${count} message${count === 1 ? "" : "s"} (ids ${first}-${last})`))
+    runtime.runFork(Effect.logInfo(`sink: took ${count} message${count === 1 ? "" : "s"} (ids ${first}-${last})`))
   const sink = yield* Effect.acquireRelease(Effect.promise(() => startSink({ onBatch: log })), (sink) => Effect.promise(() => sink.close()))
   yield* Effect.log(`sink listening on ${sink.url}`)
   return yield* MainLoop.run(Lifecycle.settling, sink.url)
@@ -108,14 +108,16 @@ export class Spool extends System.System {
       yield* scope.child("monitor", monitor(store, gate, config.monitorInterval))
       const sinkUrl = Option.isSome(config.sinkUrl) ? config.sinkUrl.value : yield* scope.child("sink", sink)
       yield* scope.system("delivery", delivery(store, { sinkUrl, concurrency: config.deliveryConcurrency, batch: config.deliveryBatch }))
+      const shutdownBudget = Duration.seconds(5)
       yield* scope.child("ingest", ingest(store, gate, {
         host: config.host,
         port: config.port,
         maxMessageBytes: config.maxMessageBytes,
         writeTimeout: Duration.toMillis(config.writeTimeout),
         unlatchAfter: Duration.toMillis(config.unlatchAfter),
-        baseline: config.baseline
-      }))
+        baseline: config.baseline,
+        shutdownBudget
+      }), { shutdown: shutdownBudget })
     })
   }
 }
