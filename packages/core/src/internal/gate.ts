@@ -78,7 +78,8 @@ export const makeGate = (name: string, options: Options | undefined) =>
     const scope = yield* Scope.Scope
     // Sliding: a subscriber that does not read holds at most a few statuses, never the gate up.
     const pubsub = yield* PubSub.sliding<Status>({ capacity: 16, replay: 1 })
-    const gate = new GateImpl(name, path, config, decoded.classify ?? classifyDefault, scope, pubsub, registry?.telemetry)
+    const classify = decoded.classify ?? classifyDefault
+    const gate = new GateImpl({ name, path, config, classify, scope, pubsub, telemetry: registry?.telemetry })
     const latched = Metric.withAttributes(Metrics.healthGateLatched, { gate: name })
     const registration = Metric.registerUnsafe(latched, yield* Effect.context<never>(), {
       get: () => ({ value: gate.state.status._tag === "Latched" ? 1 : 0 }),
@@ -102,38 +103,39 @@ export const makeGate = (name: string, options: Options | undefined) =>
  * later (a signal deferring the unlatch) lets the armed timer fire and
  * re-arm; one that moves earlier replaces it.
  */
+/** What a gate is made with. */
+interface GateSettings {
+  readonly name: string
+  readonly path: string
+  readonly config: GateConfig
+  readonly classify: (error: unknown) => Severity
+  /** Where its timer fibers live: they end with it. */
+  readonly scope: Scope.Scope
+  readonly pubsub: PubSub.PubSub<Status>
+  /** The tree's, to announce latches as events; none outside a tree (log lines only). */
+  readonly telemetry: Telemetry | undefined
+}
+
 class GateImpl implements HealthGate {
   readonly state = new GateState.GateState()
   private timer: { readonly at: number; readonly fiber: Fiber.Fiber<void> } | undefined
   readonly latchCount: Metric.Metric<number, unknown>
   readonly changes: Stream.Stream<Status>
-  readonly name: string
-  readonly path: string
-  private readonly config: GateConfig
-  private readonly classify: (error: unknown) => Severity
-  private readonly scope: Scope.Scope
-  private readonly pubsub: PubSub.PubSub<Status>
-  private readonly telemetry: Telemetry | undefined
+  private readonly settings: GateSettings
 
-  constructor(
-    name: string,
-    path: string,
-    config: GateConfig,
-    classify: (error: unknown) => Severity,
-    scope: Scope.Scope,
-    pubsub: PubSub.PubSub<Status>,
-    telemetry: Telemetry | undefined
-  ) {
-    this.name = name
-    this.path = path
-    this.config = config
-    this.classify = classify
-    this.scope = scope
-    this.pubsub = pubsub
-    this.telemetry = telemetry
-    this.latchCount = Metric.withAttributes(Metrics.healthGateLatches, { gate: name })
-    PubSub.publishUnsafe(this.pubsub, this.state.status)
-    this.changes = Stream.fromPubSub(this.pubsub)
+  constructor(settings: GateSettings) {
+    this.settings = settings
+    this.latchCount = Metric.withAttributes(Metrics.healthGateLatches, { gate: settings.name })
+    PubSub.publishUnsafe(settings.pubsub, this.state.status)
+    this.changes = Stream.fromPubSub(settings.pubsub)
+  }
+
+  get name(): string {
+    return this.settings.name
+  }
+
+  get path(): string {
+    return this.settings.path
   }
 
   get status(): Effect.Effect<Status> {
@@ -146,7 +148,7 @@ class GateImpl implements HealthGate {
 
   record(error: unknown): Effect.Effect<void> {
     return this.step((state, now) => {
-      const severity = this.classify(error)
+      const severity = this.settings.classify(error)
       if (severity === "ignore") return undefined
       const detail = summary(Cause.fail(error))
       if (severity === "fatal") return GateState.fatal(state, now, detail)
@@ -193,7 +195,7 @@ class GateImpl implements HealthGate {
       const before = this.state.status
       const change = decide(this.state, fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()) ?? undefined
       // `changes` tells moves between states, not each new reason of a suspect gate.
-      if (this.state.status._tag !== before._tag) PubSub.publishUnsafe(this.pubsub, this.state.status)
+      if (this.state.status._tag !== before._tag) PubSub.publishUnsafe(this.settings.pubsub, this.state.status)
       const arm = this.arm()
       const announced = change === undefined ? undefined : this.announce(change)
       return arm === undefined ? announced ?? Effect.void : announced === undefined ? arm : Effect.andThen(arm, announced)
@@ -202,7 +204,7 @@ class GateImpl implements HealthGate {
 
   /** Arms the timer for the next deadline, unless the armed one comes first; undefined when there is nothing to do. */
   private arm(): Effect.Effect<void> | undefined {
-    const at = GateState.nextDeadline(this.state, this.config)
+    const at = GateState.nextDeadline(this.state, this.settings.config)
     if (at === undefined) {
       this.stopTimer()
       return undefined
@@ -212,10 +214,10 @@ class GateImpl implements HealthGate {
     const fire: Effect.Effect<void> = Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sleep(Math.max(0, at - now))).pipe(
       Effect.andThen(Effect.suspend(() => {
         if (this.timer?.at === at) this.timer = undefined
-        return this.step((state, now) => GateState.tick(state, this.config, now))
+        return this.step((state, now) => GateState.tick(state, this.settings.config, now))
       }))
     )
-    return Effect.map(Effect.forkIn(fire, this.scope, { startImmediately: true }), (fiber) => {
+    return Effect.map(Effect.forkIn(fire, this.settings.scope, { startImmediately: true }), (fiber) => {
       // A timer that already ran to its end (a zero wait) has re-armed itself, if need be.
       if (fiber.pollUnsafe() === undefined) this.timer = { at, fiber }
     })
@@ -227,14 +229,15 @@ class GateImpl implements HealthGate {
       const event = { _tag: "GateLatched", path: this.path, gate: this.name, reason: change.reason } as const
       return Effect.andThen(Metric.update(this.latchCount, 1), this.emit(event, "Warn", message))
     }
-    const why = change.by === "reset" ? "reset" : `no new trouble for ${Duration.format(Duration.millis(this.config.unlatchAfter))}`
+    const why = change.by === "reset" ? "reset" : `no new trouble for ${Duration.format(Duration.millis(this.settings.config.unlatchAfter))}`
     const message = `health gate ${this.name} unlatched (${why}) after ${Duration.format(Duration.millis(change.latchedMillis))} latched`
     const event = { _tag: "GateUnlatched", path: this.path, gate: this.name, by: change.by, latchedMillis: change.latchedMillis } as const
     return this.emit(event, "Info", message)
   }
 
   private emit(event: EventInput, level: "Warn" | "Info", message: string): Effect.Effect<void> {
-    return this.telemetry === undefined ? logAt(level, this.path, message) : this.telemetry.emit(event, level, message)
+    const { telemetry } = this.settings
+    return telemetry === undefined ? logAt(level, this.path, message) : telemetry.emit(event, level, message)
   }
 }
 
