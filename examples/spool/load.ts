@@ -1,7 +1,8 @@
 /**
  * The spool's load run, loopback only, bounded in count and time:
  *
- * 1. Burst: 1 KB messages from 64 concurrent clients (keep-alive), first to
+ * 1. Burst: 1 KB messages from 64 concurrent clients (one keep-alive
+ *    connection each, see `loadClient.ts`), first to
  *    the spool started with SPOOL_BASELINE (the same server answering 202
  *    without storing), then to the real spool. Accepted messages per
  *    second, p50/p99 latency, and the server's CPU time per message, side
@@ -18,7 +19,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { keepAlive } from "./http.ts"
-import { metric, post, type SpoolProcess, startSpool, until } from "./launch.ts"
+import { metric, type SpoolProcess, startSpool, until } from "./launch.ts"
+import { Connection, type Reply } from "./loadClient.ts"
 import { type Sink, startSink } from "./sink.ts"
 
 const quick = process.argv.includes("--quick")
@@ -30,7 +32,13 @@ const sustainedSeconds = 60
 const targetRate = 5_000
 const slowSink = { from: 15, to: 40, delayMs: 1000 }
 
-const message = { to: "load@example.org", body: "x".repeat(1024 - 40) }
+const message = JSON.stringify({ to: "load@example.org", body: "x".repeat(1024 - 40) })
+
+/** One connection per client, opened before the clock starts. */
+const connections = (spool: SpoolProcess) => Promise.all(Array.from({ length: clients }, () => Connection.open(spool.ingest)))
+
+/** The id of an accepted message, if it was. */
+const accepted = (reply: Reply) => reply.status === 202 ? (JSON.parse(reply.body) as { id: number }).id : undefined
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
 const ms = (value: number) => `${value.toFixed(2)} ms`
@@ -56,7 +64,7 @@ interface Burst {
 
 /** `count` messages from `clients` concurrent clients, each sending its next as soon as the last is answered. */
 const burst = async (spool: SpoolProcess, count: number): Promise<Burst> => {
-  const agent = keepAlive(clients)
+  const open = await connections(spool)
   const latencies: Array<number> = []
   const ids: Array<number> = []
   const rejected = new Map<number, number>()
@@ -65,20 +73,21 @@ const burst = async (spool: SpoolProcess, count: number): Promise<Burst> => {
   const cpuBefore = cpuMillis(spool.child.pid!)
   const clientBefore = process.cpuUsage()
   const started = performance.now()
-  await Promise.all(Array.from({ length: clients }, async () => {
+  await Promise.all(open.map(async (connection) => {
     while (next < count && Date.now() < deadline) {
       next++
       const sent = performance.now()
-      const answer = await post(agent, spool.ingest, message)
+      const reply = await connection.post(message)
       latencies.push(performance.now() - sent)
-      if (answer.id !== undefined) ids.push(answer.id)
-      else rejected.set(answer.status, (rejected.get(answer.status) ?? 0) + 1)
+      const id = accepted(reply)
+      if (id !== undefined) ids.push(id)
+      else rejected.set(reply.status, (rejected.get(reply.status) ?? 0) + 1)
     }
   }))
   const seconds = (performance.now() - started) / 1000
   const cpu = cpuMillis(spool.child.pid!) - cpuBefore
   const client = process.cpuUsage(clientBefore)
-  agent.destroy()
+  for (const connection of open) connection.close()
   latencies.sort((a, b) => a - b)
   return {
     accepted: ids.length,
@@ -118,7 +127,7 @@ const memoryRange = (values: ReadonlyArray<number>) => `${mb(Math.min(...values)
  * about what survives a garbage collection.
  */
 const sustained = async (spool: SpoolProcess, sink: Sink) => {
-  const agent = keepAlive(clients)
+  const open = await connections(spool)
   const probe = keepAlive(1)
   const perClient = targetRate / clients
   const started = performance.now()
@@ -138,22 +147,22 @@ const sustained = async (spool: SpoolProcess, sink: Sink) => {
     const second = (now - started) / 1000
     sink.delay = second >= slowSink.from && second < slowSink.to ? slowSink.delayMs : 0
   }, 500)
-  await Promise.all(Array.from({ length: clients }, async (_, client) => {
+  await Promise.all(open.map(async (connection, client) => {
     for (let n = 0;; n++) {
       const planned = started + (n + client / clients) * 1000 / perClient
       if (planned - started >= sustainedSeconds * 1000) break
       const wait = planned - performance.now()
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
-      const answer = await post(agent, spool.ingest, message)
+      const reply = await connection.post(message)
       const window = windowAt(planned)
       window.latencies.push(performance.now() - planned)
-      if (answer.id !== undefined) window.accepted++
+      if (accepted(reply) !== undefined) window.accepted++
       else window.rejected++
     }
   }))
   clearInterval(sampler)
   sink.delay = 0
-  agent.destroy()
+  for (const connection of open) connection.close()
   probe.destroy()
   console.log(`\nsustained: ${targetRate} msg/s for ${sustainedSeconds} s; the sink answers after ${slowSink.delayMs} ms from ${slowSink.from} s to ${slowSink.to} s`)
   console.log("window    accepted/s  refused  p50        p99        heap (min–max)  RSS (min–max)  most spooled")
@@ -180,7 +189,7 @@ const run = async () => {
   const env = (name: string) => ({ SPOOL_DB: join(dir, `${name}.db`), SPOOL_SINK_URL: sink.url })
   const probe = keepAlive(1)
   try {
-    console.log(`spool load: ${clients} clients, messages of ${JSON.stringify(message).length} bytes, loopback; data in ${dir}`)
+    console.log(`spool load: ${clients} clients, messages of ${message.length} bytes, loopback; data in ${dir}`)
     const baselineSpool = await startSpool({ ...env("baseline"), SPOOL_BASELINE: "true" })
     await burst(baselineSpool, warmup)
     const baseline = await burst(baselineSpool, burstMessages)
