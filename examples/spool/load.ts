@@ -197,9 +197,12 @@ const run = async () => {
 
     const spool = await startSpool(env("spool"))
     await burst(spool, warmup)
+    const commitsBefore = await metric(probe, spool.observer, "spool_commits_total")
     const durable = await burst(spool, burstMessages)
+    const commits = (await metric(probe, spool.observer, "spool_commits_total")) - commitsBefore
     report("baseline", baseline)
     report("durable", durable)
+    console.log(`group commit: ${commits} commits for ${durable.accepted} messages (${(durable.accepted / commits).toFixed(1)} per fsync)`)
     const rate = durable.accepted / durable.seconds
     console.log(
       `durable/baseline: ${(rate / (baseline.accepted / baseline.seconds)).toFixed(2)}x the throughput, ` +
