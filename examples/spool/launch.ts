@@ -28,7 +28,7 @@ export const startSpool = (
   options: { readonly timeoutMs?: number; readonly nodeArgs?: ReadonlyArray<string> } = {}
 ): Promise<SpoolProcess> => {
   const timeoutMs = options.timeoutMs ?? 30_000
-  const child = spawn(process.execPath, [...options.nodeArgs ?? [], "--conditions=source", main], {
+  const child = spawn(process.execPath, [...options.nodeArgs ?? [], "--conditions=@arbor/source", main], {
     env: { ...process.env, SPOOL_PORT: "0", ARBOR_OBSERVER_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })

@@ -313,3 +313,49 @@ export const LifecycleEvent = Schema.Union([
 ])
 /** @since 0.1.0 */
 export type LifecycleEvent = typeof LifecycleEvent.Type
+
+/**
+ * A lifecycle event with its number in its toplevel's sequence: 1 for the
+ * first event the toplevel published, then 2, 3, ... with no number skipped.
+ * A reader that keeps the last number it had can resume after it
+ * (`toplevel.eventsAfter(id)`); the observer's `/events` sends it as each
+ * frame's `id:`.
+ *
+ * @example
+ * ```ts
+ * import type { LifecycleEvent } from "@arbor/core"
+ *
+ * const frame = (item: LifecycleEvent.Numbered | LifecycleEvent.Gap) =>
+ *   item._tag === "Gap" ? `${item.missed} events lost` : `#${item.id}: ${item.event._tag} ${item.event.path}`
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export interface Numbered {
+  readonly _tag: "Numbered"
+  readonly id: number
+  readonly event: LifecycleEvent
+}
+
+/**
+ * Events a reader cannot have: `missed` events after number `after` (the last
+ * one the reader had) were lost to it, because the toplevel no longer holds
+ * them or because the reader fell too far behind. The events that follow go
+ * on from number `after + missed + 1`. A reader that keeps state built from
+ * the events (a dashboard) should rebuild it, from a fresh snapshot say.
+ *
+ * @example
+ * ```ts
+ * import { LifecycleEvent } from "@arbor/core"
+ * import { Schema } from "effect"
+ *
+ * const gap = Schema.decodeUnknownSync(Schema.fromJsonString(LifecycleEvent.Gap))('{"_tag":"Gap","missed":12,"after":40}')
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export const Gap = Schema.TaggedStruct("Gap", { missed: Schema.Number, after: Schema.Number })
+/** @since 0.1.0 */
+export type Gap = typeof Gap.Type
