@@ -131,7 +131,17 @@ export const floorRestart = (crashes: number): Promise<Array<number>> =>
     return latencies
   }))
 
-export const arborRestart = async (crashes: number, siblings: number): Promise<Array<number>> => {
+/**
+ * `supervisors` trees in turn, each a `one_for_one` toplevel with `siblings`
+ * idle children and a worker crashed `crashes` times: every crash's latency.
+ */
+export const arborRestart = async (supervisors: number, crashes: number, siblings: number): Promise<Array<number>> => {
+  let latencies: Array<number> = []
+  for (let i = 0; i < supervisors; i++) latencies = latencies.concat(await arborCrashes(crashes, siblings))
+  return latencies
+}
+
+const arborCrashes = async (crashes: number, siblings: number): Promise<Array<number>> => {
   const ready = Deferred.makeUnsafe<void>()
   let trigger = Deferred.makeUnsafe<void>()
   let started = Deferred.makeUnsafe<number>()
