@@ -170,7 +170,10 @@ export const layer = <R>(
       onSome: (watchdog) => [["eventLoop", Effect.map(watchdog.lastStall, lastStallJson)] as const]
     })
     const settings: Settings = {
-      closing: Deferred.await(closing),
+      // A tree that has run and stopped has ended its event streams already: they drain what they hold (its last
+      // events, `ShutdownCompleted` among them) and end by themselves. Only a stream of a tree still running is cut.
+      closing: Effect.andThen(Deferred.await(closing), Effect.flatMap(toplevel.snapshot, ({ root }) =>
+        root.state === "stopped" && root.startedAt !== null ? Effect.never : Effect.void)),
       ready: Object.entries(config.ready ?? {}) as Settings["ready"],
       health: [...eventLoop, ...Object.entries(config.health ?? {})],
       checkTimeout: config.checkTimeout ?? "1 second",

@@ -378,6 +378,31 @@ describe("NodeObserver", () => {
         }))
     }))
 
+  it.live("an /events client gets every event up to ShutdownCompleted when the layer closes right after the tree stopped", () =>
+    Effect.gen(function*() {
+      const tree = yield* scripted()
+      // As under runMain: the tree stops, then the layer closes at once, while the client has not read yet.
+      const events = yield* observing(tree, (url) =>
+        Effect.gen(function*() {
+          const fiber = yield* start(tree)
+          yield* running(url)
+          const events = sse(yield* openEvents(url))
+          yield* events.until((text) => text.includes("\n\n"))
+          yield* tree.stop(fiber)
+          return events
+        }))
+      const all = frames(yield* events.until(() => false))
+      expect(events.ended()).toBe(true)
+      expect(all.map((e) => e._tag)).toEqual([
+        "ShutdownRequested",
+        "ChildSettling",
+        "ChildExited",
+        "ChildSettling",
+        "ChildExited",
+        "ShutdownCompleted"
+      ])
+    }))
+
   it.live("/events frames carry increasing ids; a client resuming with Last-Event-ID gets what it missed, then the live events", () =>
     Effect.gen(function*() {
       const tree = yield* scripted()
