@@ -68,6 +68,8 @@ export const format = (event: Event): string => {
       return `ShutdownCompleted ${event.path} stopped=${event.stopped} forced=${event.forced}`
     case "StallDetected":
       return `StallDetected ${event.path} ${event.stalledForMillis}ms at ${event.where}`
+    case "ControlRequested":
+      return `ControlRequested ${event.path} ${event.action} by=${event.by}`
   }
 }
 
