@@ -28,7 +28,12 @@ const json = (reply: Reply): any => JSON.parse(reply.body)
 const post = (url: string, path: string, authorization?: string) =>
   Effect.promise(async () => {
     const response = await fetch(`${url}${path}`, { method: "POST", headers: authorization === undefined ? {} : { authorization } })
-    return { status: response.status, authenticate: response.headers.get("www-authenticate"), body: await response.text() }
+    return {
+      status: response.status,
+      type: response.headers.get("content-type"),
+      authenticate: response.headers.get("www-authenticate"),
+      body: await response.text()
+    }
   })
 
 /** Asks again every 50 ms until `done` holds; fails with the last reply after 15 seconds. */

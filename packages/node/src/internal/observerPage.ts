@@ -4,11 +4,12 @@ import { readFile } from "node:fs/promises"
 
 /**
  * The observer's page, built from `packages/node/ui` into `dist/observer.html`
- * (one file: its script and styles are inlined). `dist/` is beside both the
- * TypeScript sources (`src/`, in the repository) and the compiled package
- * (`dist/` itself), so the same relative path finds it from either.
+ * (one file: its script and styles are inlined). This module is
+ * `src/internal/observerPage.ts` in the repository and
+ * `dist/internal/observerPage.js` in the package: from either, the package's
+ * `dist/` is two levels up.
  */
-const pageUrl = new URL("../dist/observer.html", import.meta.url)
+const pageUrl = new URL("../../dist/observer.html", import.meta.url)
 
 const notBuilt = [
   "The observer's page is not built.",
