@@ -66,5 +66,6 @@ if (process.argv.includes("--force") || builtAt < newestSource) {
 `
   mkdirSync(join(out, ".."), { recursive: true })
   writeFileSync(out, html)
-  console.log(`observer page: ${Math.round(html.length / 1024)} KiB in ${Math.round(performance.now() - started)} ms -> ${out}`)
+  // On stderr: `npm pack --json` runs this (prepack) and its stdout must stay JSON.
+  console.error(`observer page: ${Math.round(html.length / 1024)} KiB in ${Math.round(performance.now() - started)} ms -> ${out}`)
 }

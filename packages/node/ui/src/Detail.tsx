@@ -120,7 +120,9 @@ export const Detail = ({ store, path, token }: DetailProps) => {
     void api.act(action, path, token).then(setOutcome, (cause: unknown) => setOutcome({ ok: false, message: String(cause) }))
   }
   const isRoot = path === store.root
-  const restarts = store.restartsAt.get(path) ?? []
+  // A worker's chart shows its own restarts; a system's or pool's, those it made of its children.
+  const supervises = node !== undefined && node.kind !== "worker"
+  const restarts = (supervises ? store.restartsMadeAt : store.restartsAt).get(path) ?? []
   const counts = detail?.node.counts
 
   return (
@@ -183,7 +185,11 @@ export const Detail = ({ store, path, token }: DetailProps) => {
         </div>
       )}
       <div class="charts">
-        <Bars label="restarts" bars={history(restarts, now)} caption={`${plural(restarts.length, "restart")} seen (last ${historyMinutes} min shown)`} />
+        <Bars
+          label={supervises ? "restarts of its children" : "restarts"}
+          bars={history(restarts, now)}
+          caption={`${plural(restarts.length, "restart")} among the events received (the last ${historyMinutes} min shown)`}
+        />
         {detail?.startup === undefined || detail.startup.count === 0 ? null : (
           <Bars
             label="startup times"

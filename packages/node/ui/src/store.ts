@@ -119,6 +119,14 @@ const needsSnapshot = new Set(["Escalated", "ChildStartFailed", "GateLatched", "
 
 const parentOf = (path: string): string => path.slice(0, path.lastIndexOf("/"))
 
+/** Remembers a time under `path`, the last `historyLimit` of them. */
+const pushTime = (times: Map<string, Array<number>>, path: string, at: number): void => {
+  let list = times.get(path)
+  if (list === undefined) times.set(path, list = [])
+  list.push(at)
+  if (list.length > historyLimit) list.splice(0, list.length - historyLimit)
+}
+
 export class Store {
   name = ""
   root: string | undefined
@@ -132,8 +140,10 @@ export class Store {
   /** Entries dropped from the front of `log` so far, so that an entry's position stays known. */
   logDropped = 0
   stalls: Array<Stall> = []
-  /** Restart times by path: a child's own restarts, and a system's or pool's restarts of its children. */
+  /** Restart times by path: a child's own restarts. */
   restartsAt = new Map<string, Array<number>>()
+  /** Restart times by path: the restarts a system or pool made of its children. */
+  restartsMadeAt = new Map<string, Array<number>>()
   samples: Array<api.ProcessSample> = []
   connection: Connection = "connecting"
   snapshotAt = 0
@@ -327,8 +337,8 @@ export class Store {
   }
 
   private remember(id: number, event: api.Event): void {
-    if (event._tag === "ChildStarting" && event.restarts > 0) this.pushRestart(event.path, event.at)
-    else if (event._tag === "SystemRestarting") this.pushRestart(event.path, event.at)
+    if (event._tag === "ChildStarting" && event.restarts > 0) pushTime(this.restartsAt, event.path, event.at)
+    else if (event._tag === "SystemRestarting") pushTime(this.restartsMadeAt, event.path, event.at)
     else if (event._tag === "StallDetected") {
       this.stalls.unshift({
         id,
@@ -342,12 +352,6 @@ export class Store {
     }
   }
 
-  private pushRestart(path: string, at: number): void {
-    let times = this.restartsAt.get(path)
-    if (times === undefined) this.restartsAt.set(path, times = [])
-    times.push(at)
-    if (times.length > historyLimit) times.splice(0, times.length - historyLimit)
-  }
 
   /**
    * Applies an event to the node it is about. The snapshot is read again
