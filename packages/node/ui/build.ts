@@ -1,5 +1,5 @@
 /**
- * Builds the web observer's page: the Preact app in `src/` bundled and
+ * Builds the web observer's page: the Preact app in `app/` bundled and
  * minified by esbuild, inlined with its styles into one HTML file,
  * `packages/node/dist/observer.html`, which `NodeObserver` serves at `/`.
  * Users of the package get the built page in its `dist/`: no build step of
@@ -14,7 +14,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "n
 import { join } from "node:path"
 
 const here = import.meta.dirname
-const sources = join(here, "src")
+const sources = join(here, "app")
 const out = join(here, "..", "dist", "observer.html")
 
 const newestSource = Math.max(
