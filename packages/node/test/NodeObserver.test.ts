@@ -110,6 +110,19 @@ const start = (tree: Tree) => Effect.forkChild(tree.toplevel.start(), { startImm
 
 const running = (url: string) => eventually(url, "/readyz", (reply) => reply.status === 200)
 
+/** Runs `body` while the scripted tree runs, served; then stops the tree. */
+const whileRunning = <E>(body: (url: string, tree: Tree) => Effect.Effect<void, E>, options?: NodeObserver.Options) =>
+  Effect.gen(function*() {
+    const tree = yield* scripted()
+    yield* observing(tree, (url) =>
+      Effect.gen(function*() {
+        const fiber = yield* start(tree)
+        yield* running(url)
+        yield* body(url, tree)
+        yield* tree.stop(fiber)
+      }), options)
+  })
+
 /** Reads a Server-Sent Events response as it arrives. */
 const sse = (response: Response) => {
   const reader = response.body!.getReader()
@@ -493,50 +506,38 @@ describe("NodeObserver", () => {
     }))
 
   it.live("/events?after= resumes like Last-Event-ID, for a client that cannot send the header", () =>
-    Effect.gen(function*() {
-      const tree = yield* scripted()
-      yield* observing(tree, (url) =>
-        Effect.gen(function*() {
-          const fiber = yield* start(tree)
-          yield* running(url)
-          const replay = sse(yield* Effect.promise(() => fetch(`${url}/events?after=0`)))
-          const held = parse(yield* replay.until((text) => parse(text).some((frame) => frame.event === "ChildStarted" && (frame.data as any).path === "app")))
-          expect(held[0]).toMatchObject({ id: 1, event: "ChildStarting" })
-          expect(held.map((frame) => frame.id)).toEqual(held.map((_, i) => i + 1))
-          yield* replay.cancel()
-          yield* tree.stop(fiber)
-        }))
-    }))
+    whileRunning((url) =>
+      Effect.gen(function*() {
+        const replay = sse(yield* Effect.promise(() => fetch(`${url}/events?after=0`)))
+        const held = parse(yield* replay.until((text) => parse(text).some((frame) => frame.event === "ChildStarted" && (frame.data as any).path === "app")))
+        expect(held[0]).toMatchObject({ id: 1, event: "ChildStarting" })
+        expect(held.map((frame) => frame.id)).toEqual(held.map((_, i) => i + 1))
+        yield* replay.cancel()
+      })))
 
   it.live("/node answers a node in depth, with its system's startup-time histogram; 404 for a path that names no child", () =>
-    Effect.gen(function*() {
-      const tree = yield* scripted()
-      yield* observing(tree, (url) =>
-        Effect.gen(function*() {
-          const fiber = yield* start(tree)
-          yield* running(url)
-          yield* tree.crash
-          yield* eventually(url, "/tree", (reply) =>
-            json(reply).root.children?.find((child: TreeSnapshot.Node) => child.name === "crashy")?.restarts === 1)
-          const reply = yield* get(url, "/node?path=app/crashy")
-          expect([reply.status, reply.type]).toEqual([200, "application/json"])
-          const { startup, ...detail } = json(reply)
-          const decoded = Schema.decodeUnknownSync(TreeSnapshot.Detail)(detail)
-          expect(decoded.node).toMatchObject({ path: "app/crashy", restarts: 1, lastExit: { kind: "failure" } })
-          expect(decoded.settings).toEqual({ shutdown: "5s", significant: false })
-          expect(decoded.supervisor).toEqual({ path: "app", restarts: 1, maxRestarts: 3, within: "5s", backoff: false })
-          // Both children started twice under `app`.
-          expect(startup).toMatchObject({ path: "app", count: 4 })
-          // The last bucket is `+Inf`, which JSON writes as null.
-          expect(startup.buckets.at(-1)).toEqual([null, 4])
-          expect(json(yield* get(url, "/node?path=app")).intensity).toMatchObject({ path: "app", restarts: 1 })
-          const missing = yield* get(url, "/node?path=app/nope")
-          expect([missing.status, json(missing)]).toEqual([404, { error: "app/nope: no such child" }])
-          expect((yield* get(url, "/node?path=app&offset=-1")).status).toBe(400)
-          expect((yield* get(url, "/node")).status).toBe(400)
-          yield* tree.stop(fiber)
-        }))
-    }))
+    whileRunning((url, tree) =>
+      Effect.gen(function*() {
+        yield* tree.crash
+        yield* eventually(url, "/tree", (reply) =>
+          json(reply).root.children?.find((child: TreeSnapshot.Node) => child.name === "crashy")?.restarts === 1)
+        const reply = yield* get(url, "/node?path=app/crashy")
+        expect([reply.status, reply.type]).toEqual([200, "application/json"])
+        const { startup, ...detail } = json(reply)
+        const decoded = Schema.decodeUnknownSync(TreeSnapshot.Detail)(detail)
+        expect(decoded.node).toMatchObject({ path: "app/crashy", restarts: 1, lastExit: { kind: "failure" } })
+        expect(decoded.settings).toEqual({ shutdown: "5s", significant: false })
+        expect(decoded.supervisor).toEqual({ path: "app", restarts: 1, maxRestarts: 3, within: "5s", backoff: false })
+        // Both children started twice under `app`.
+        expect(startup).toMatchObject({ path: "app", count: 4 })
+        // The last bucket is `+Inf`, which JSON writes as null.
+        expect(startup.buckets.at(-1)).toEqual([null, 4])
+        expect(json(yield* get(url, "/node?path=app")).intensity).toMatchObject({ path: "app", restarts: 1 })
+        const missing = yield* get(url, "/node?path=app/nope")
+        expect([missing.status, json(missing)]).toEqual([404, { error: "app/nope: no such child" }])
+        expect((yield* get(url, "/node?path=app&offset=-1")).status).toBe(400)
+        expect((yield* get(url, "/node")).status).toBe(400)
+      })))
 
   it.live("/process streams heap, event-loop delay and CPU once a second", () =>
     Effect.gen(function*() {
@@ -559,22 +560,16 @@ describe("NodeObserver", () => {
     }))
 
   it.live("control actions are off without control tokens: 403, and nothing changes", () =>
-    Effect.gen(function*() {
-      const tree = yield* scripted()
-      yield* observing(tree, (url) =>
-        Effect.gen(function*() {
-          const fiber = yield* start(tree)
-          yield* running(url)
-          expect(json(yield* get(url, "/control"))).toEqual({ enabled: false })
-          const refused = yield* post(url, "/control/terminate?path=app/crashy", "Bearer anything-at-all-long-enough")
-          expect(refused.status).toBe(403)
-          expect(json(refused).error).toContain("control actions are off")
-          expect((yield* post(url, "/control/shutdown")).status).toBe(403)
-          const crashy = json(yield* get(url, "/tree")).root.children[1]
-          expect([crashy.state, tree.toplevel.shutdownToken.isSignalled]).toEqual(["running", false])
-          yield* tree.stop(fiber)
-        }))
-    }))
+    whileRunning((url, tree) =>
+      Effect.gen(function*() {
+        expect(json(yield* get(url, "/control"))).toEqual({ enabled: false })
+        const refused = yield* post(url, "/control/terminate?path=app/crashy", "Bearer anything-at-all-long-enough")
+        expect(refused.status).toBe(403)
+        expect(json(refused).error).toContain("control actions are off")
+        expect((yield* post(url, "/control/shutdown")).status).toBe(403)
+        const crashy = json(yield* get(url, "/tree")).root.children[1]
+        expect([crashy.state, tree.toplevel.shutdownToken.isSignalled]).toEqual(["running", false])
+      })))
 
   it.live("a control request without the right token gets 401 and changes nothing; with it the action runs, announced with the token's name", () =>
     Effect.gen(function*() {

@@ -1,20 +1,8 @@
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { monitorEventLoopDelay } from "node:perf_hooks"
+import type { ProcessSample } from "./processSample.ts"
 
-/**
- * The process's figures over the last interval: memory (bytes), event-loop
- * delay (milliseconds: how late timers ran, the median, the 99th percentile
- * and the worst) and CPU (percent of one core, user and system time together).
- */
-export interface ProcessSample {
-  readonly at: number
-  readonly heapUsed: number
-  readonly heapTotal: number
-  readonly rss: number
-  readonly eventLoopDelay: { readonly p50: number; readonly p99: number; readonly max: number }
-  readonly cpu: number
-}
 
 const millis = (nanoseconds: number): number => Math.round(nanoseconds / 10_000) / 100
 

@@ -8,7 +8,7 @@ import { useEffect, useMemo, useState } from "preact/hooks"
 import * as api from "./api.ts"
 import { ago, count, plural } from "./format.ts"
 import type { NodeModel, Store } from "./store.ts"
-import { poolPageSize } from "./store.ts"
+import { modelOf, poolPageSize } from "./store.ts"
 import { VirtualList } from "./VirtualList.tsx"
 
 /** A row: a node the page knows, or the `index`-th child of an opened pool (maybe not read yet). */
@@ -134,24 +134,8 @@ export const Tree = ({ store, selected, onSelect }: TreeProps) => {
     if (query === "" || !query.includes("/") || rows.length > 0 || lookedUp === query) return
     const timer = setTimeout(() => {
       void api.detail(query).then((detail) => {
-        const node = detail.node
         const parent = store.nodes.get(query.slice(0, query.lastIndexOf("/")))
-        store.nodes.set(node.path, {
-          path: node.path,
-          name: node.name,
-          kind: node.kind,
-          restart: node.restart,
-          state: node.state,
-          startedAt: node.startedAt,
-          restarts: node.restarts,
-          lastExit: node.lastExit,
-          strategy: node.strategy,
-          counts: node.counts,
-          lastHeartbeat: node.lastHeartbeat,
-          callbackFibers: node.callbackFibers,
-          depth: (parent?.depth ?? 0) + 1,
-          children: undefined
-        })
+        store.nodes.set(detail.node.path, modelOf(detail.node, (parent?.depth ?? 0) + 1))
         setLookedUp(query)
       }, () => setLookedUp(query))
     }, 250)

@@ -5,8 +5,9 @@
  */
 import type { LifecycleEvent } from "../../../core/src/LifecycleEvent.ts"
 import type { Detail, Node } from "../../../core/src/TreeSnapshot.ts"
+import type { ProcessSample } from "../../src/internal/processSample.ts"
 
-export type { Detail, Node }
+export type { Detail, Node, ProcessSample }
 export type Event = LifecycleEvent
 
 /** A health gate, as snapshots list them once the tree has gates. */
@@ -35,14 +36,6 @@ export interface Histogram {
 
 export type NodeDetail = Detail & { readonly startup?: Histogram }
 
-export interface ProcessSample {
-  readonly at: number
-  readonly heapUsed: number
-  readonly heapTotal: number
-  readonly rss: number
-  readonly eventLoopDelay: { readonly p50: number; readonly p99: number; readonly max: number }
-  readonly cpu: number
-}
 
 /** The page's directory: `/` directly, `/arbor/` behind a proxy (a missing last slash is added). */
 const base = location.origin + (location.pathname.endsWith("/") ? location.pathname : `${location.pathname}/`)

@@ -119,6 +119,24 @@ const needsSnapshot = new Set(["Escalated", "ChildStartFailed", "GateLatched", "
 
 const parentOf = (path: string): string => path.slice(0, path.lastIndexOf("/"))
 
+/** A snapshot node as the page keeps it, `depth` levels under the root. */
+export const modelOf = (node: api.Node, depth: number): NodeModel => ({
+  path: node.path,
+  name: node.name,
+  kind: node.kind,
+  restart: node.restart,
+  state: node.state,
+  startedAt: node.startedAt,
+  restarts: node.restarts,
+  lastExit: node.lastExit,
+  strategy: node.strategy,
+  counts: node.counts,
+  lastHeartbeat: node.lastHeartbeat,
+  callbackFibers: node.callbackFibers,
+  depth,
+  children: node.kind === "pool" ? undefined : node.children?.map((child) => child.path)
+})
+
 /** Remembers a time under `path`, the last `historyLimit` of them. */
 const pushTime = (times: Map<string, Array<number>>, path: string, at: number): void => {
   let list = times.get(path)
@@ -185,23 +203,7 @@ export class Store {
     const nodes = new Map<string, NodeModel>()
     const first = this.root === undefined
     const walk = (node: api.Node, depth: number) => {
-      const model: NodeModel = {
-        path: node.path,
-        name: node.name,
-        kind: node.kind,
-        restart: node.restart,
-        state: node.state,
-        startedAt: node.startedAt,
-        restarts: node.restarts,
-        lastExit: node.lastExit,
-        strategy: node.strategy,
-        counts: node.counts,
-        lastHeartbeat: node.lastHeartbeat,
-        callbackFibers: node.callbackFibers,
-        depth,
-        children: node.kind === "pool" ? undefined : node.children?.map((child) => child.path)
-      }
-      nodes.set(node.path, model)
+      nodes.set(node.path, modelOf(node, depth))
       if (first && node.kind === "system") this.expanded.add(node.path)
       if (node.kind !== "pool") for (const child of node.children ?? []) walk(child, depth + 1)
     }
@@ -277,24 +279,7 @@ export class Store {
       if (parent === undefined || this.pools.get(path) !== pool) return
       parent.counts = detail.node.counts
       const children = detail.node.children ?? []
-      for (const child of children) {
-        this.nodes.set(child.path, {
-          path: child.path,
-          name: child.name,
-          kind: child.kind,
-          restart: child.restart,
-          state: child.state,
-          startedAt: child.startedAt,
-          restarts: child.restarts,
-          lastExit: child.lastExit,
-          strategy: child.strategy,
-          counts: child.counts,
-          lastHeartbeat: child.lastHeartbeat,
-          callbackFibers: child.callbackFibers,
-          depth: parent.depth + 1,
-          children: undefined
-        })
-      }
+      for (const child of children) this.nodes.set(child.path, modelOf(child, parent.depth + 1))
       pool.pages.set(page, children.map((child) => child.path))
       this.changed()
     } catch {
