@@ -147,11 +147,13 @@ const OptionsSchema = Schema.Struct({
 })
 
 /**
- * Serves `toplevel`'s endpoints while the layer is in use. It fails with
- * `InvalidOptions` for bad options, and with {@link ListenFailed} when it
- * cannot listen (the port is taken, say), before the tree starts. Closing it ends
- * the `/events` streams, then stops listening (a request still in flight
- * after 2 seconds is cut off).
+ * Serves `toplevel`'s endpoints and the web observer's page while the layer
+ * is in use. It fails with `InvalidOptions` for bad options, and with
+ * {@link ListenFailed} when it cannot listen (the port is taken, say), before
+ * the tree starts. Closing it stops listening: the `/events` streams of a tree
+ * that has stopped end by themselves once they have sent its last events,
+ * those of a tree still running are ended (a request still in flight after 2
+ * seconds is cut off).
  *
  * @example
  * ```ts

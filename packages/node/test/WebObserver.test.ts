@@ -303,12 +303,26 @@ describe("the web observer", () => {
       }
       writeFileSync(join(artifacts, "figures.json"), JSON.stringify(figures, null, 2))
       console.log(`web observer, 10,000 children, 100 restarts/s: ${JSON.stringify(figures)}`)
-      await page.screenshot({ path: join(artifacts, "pool.png") })
 
       // The load was real, and the page kept up with it: far above what was measured, but a page that froze fails.
       expect(arrived).toBeGreaterThan(150)
       expect(firstRender.inPage).toBeLessThan(15_000)
       expect(figures.frameMs.p95).toBeLessThan(250)
+
+      // A child off the pages read is found by its full path.
+      await page.fill("[aria-label='search by path']", "big/workers/9999")
+      await page.waitForSelector("[data-testid=tree] [data-path='big/workers/9999']")
+      await page.fill("[aria-label='search by path']", "")
+
+      // A stall of the event loop shows up with the stack it was stuck in.
+      process.kill(program.child.pid!, "SIGUSR2")
+      await page.waitForSelector("[data-testid=stall]", { timeout: 30_000 })
+      await page.click("[data-testid=stall] summary")
+      expect(await page.textContent("[data-testid=stall]")).toMatch(/stalled \d+ ms at stallFor \(file:.*bigTree\.ts:\d+:\d+\)/)
+      expect(await page.textContent("[data-testid=stall] pre")).toContain("stallFor (file:")
+      await page.click("[data-testid=tree] [data-path='big/workers/3']")
+      await page.waitForSelector("[data-testid='window-big/workers']")
+      await page.screenshot({ path: join(artifacts, "pool.png") })
       expect(errors).toEqual([])
       program.child.kill("SIGINT")
       expect(await program.exited(60_000)).toBe(0)

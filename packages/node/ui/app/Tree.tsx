@@ -92,7 +92,15 @@ const TreeRow = ({ node, depth, store, selected, onSelect, flat }: TreeRowProps)
       data-path={node.path}
       data-state={node.state}
       data-restarts={node.restarts}
+      tabIndex={0}
       onClick={() => onSelect(node.path)}
+      onKeyDown={(event) => {
+        const toggles = opens && ((event.key === "ArrowRight" && !open) || (event.key === "ArrowLeft" && open))
+        if (event.key === "Enter" || event.key === " ") onSelect(node.path)
+        else if (toggles) store.toggle(node.path)
+        else return
+        event.preventDefault()
+      }}
     >
       <button
         class="caret"

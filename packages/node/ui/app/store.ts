@@ -8,6 +8,7 @@
  * many events arrived in it.
  */
 import * as api from "./api.ts"
+import { count } from "./format.ts"
 
 export type State = api.Node["state"]
 
@@ -95,7 +96,7 @@ const describe = (event: api.Event & { readonly [key: string]: unknown }): strin
     case "ChildInterrupted":
       return `did not settle within ${event.budget}; interrupted`
     case "SystemRestarting":
-      return `restarting for ${event.child} (${event.strategy}); ${event.restart} of ${event.maxRestarts} in the window` +
+      return `restarting for ${event.child} (${event.strategy}); ${count(event.restart)} of ${count(event.maxRestarts)} in the window` +
         (event.delayMillis > 0 ? `, after ${event.delayMillis} ms` : "")
     case "Escalated":
       return `gave up: ${event.message}`
