@@ -10,8 +10,8 @@ import * as api from "./api.ts"
 import { Bars } from "./Charts.tsx"
 import { ago, count, duration, plural } from "./format.ts"
 import type { Store } from "./store.ts"
+import { historyMinutes } from "./store.ts"
 
-const historyMinutes = 10
 const historyBuckets = 30
 
 /** Restarts per bucket over the last ten minutes. */
@@ -122,7 +122,8 @@ export const Detail = ({ store, path, token }: DetailProps) => {
   const isRoot = path === store.root
   // A worker's chart shows its own restarts; a system's or pool's, those it made of its children.
   const supervises = node !== undefined && node.kind !== "worker"
-  const restarts = (supervises ? store.restartsMadeAt : store.restartsAt).get(path) ?? []
+  const restarts = history((supervises ? store.restartsMadeAt : store.restartsAt).get(path) ?? [], now)
+  const recent = restarts.reduce((sum, bar) => sum + bar.value, 0)
   const counts = detail?.node.counts
 
   return (
@@ -187,8 +188,8 @@ export const Detail = ({ store, path, token }: DetailProps) => {
       <div class="charts">
         <Bars
           label={supervises ? "restarts of its children" : "restarts"}
-          bars={history(restarts, now)}
-          caption={`${plural(restarts.length, "restart")} among the events received (the last ${historyMinutes} min shown)`}
+          bars={restarts}
+          caption={`${plural(recent, "restart")} in the last ${historyMinutes} min of the events received`}
         />
         {detail?.startup === undefined || detail.startup.count === 0 ? null : (
           <Bars

@@ -77,8 +77,10 @@ export interface Stall {
 export type Connection = "connecting" | "live" | "reconnecting" | "ended"
 
 const logLimit = 20_000
-const historyLimit = 500
 const processLimit = 120
+
+/** How far back the restart charts go. */
+export const historyMinutes = 10
 
 /** A one-line summary of an event for the log. */
 const describe = (event: api.Event & { readonly [key: string]: unknown }): string => {
@@ -138,12 +140,15 @@ export const modelOf = (node: api.Node, depth: number): NodeModel => ({
   children: node.kind === "pool" ? undefined : node.children?.map((child) => child.path)
 })
 
-/** Remembers a time under `path`, the last `historyLimit` of them. */
+/** Remembers a time under `path`, forgetting those older than the charts show. */
 const pushTime = (times: Map<string, Array<number>>, path: string, at: number): void => {
   let list = times.get(path)
   if (list === undefined) times.set(path, list = [])
   list.push(at)
-  if (list.length > historyLimit) list.splice(0, list.length - historyLimit)
+  const horizon = at - historyMinutes * 60_000
+  let old = 0
+  while (old < list.length && list[old]! < horizon) old++
+  if (old > 0) list.splice(0, old)
 }
 
 export class Store {
@@ -243,10 +248,10 @@ export class Store {
     this.lastRefresh = Date.now()
     try {
       this.applySnapshot(await api.snapshot())
+      // The pages on view are read again (and shown as they were meanwhile); the others when they come into view.
       for (const [path, pool] of this.pools) {
-        const shown = [...pool.visible]
-        pool.pages.clear()
-        for (const page of shown) void this.loadPage(path, page)
+        for (const page of pool.pages.keys()) if (!pool.visible.has(page)) pool.pages.delete(page)
+        for (const page of pool.visible) void this.loadPage(path, page, true)
       }
     } catch {
       // The server went away (the tree stopped): the event stream says so.
@@ -269,10 +274,10 @@ export class Store {
     this.changed()
   }
 
-  /** Reads page `page` of the opened pool at `path`, unless it is read or being read. */
-  async loadPage(path: string, page: number): Promise<void> {
+  /** Reads page `page` of the opened pool at `path`, unless it is being read, or read already and not `again`. */
+  async loadPage(path: string, page: number, again = false): Promise<void> {
     const pool = this.pools.get(path)
-    if (pool === undefined || pool.pages.has(page) || pool.loading.has(page)) return
+    if (pool === undefined || (pool.pages.has(page) && !again) || pool.loading.has(page)) return
     pool.loading.add(page)
     try {
       const detail = await api.detail(path, { offset: page * poolPageSize, limit: poolPageSize })
