@@ -8,7 +8,7 @@ import { useEffect, useMemo, useState } from "preact/hooks"
 import * as api from "./api.ts"
 import { ago, count, plural } from "./format.ts"
 import type { NodeModel, Store } from "./store.ts"
-import { modelOf, poolPageSize } from "./store.ts"
+import { poolPageSize } from "./store.ts"
 import { VirtualList } from "./VirtualList.tsx"
 
 /** A row: a node the page knows, or the `index`-th child of an opened pool (maybe not read yet). */
@@ -142,8 +142,7 @@ export const Tree = ({ store, selected, onSelect }: TreeProps) => {
     if (query === "" || !query.includes("/") || rows.length > 0 || lookedUp === query) return
     const timer = setTimeout(() => {
       void api.detail(query).then((detail) => {
-        const parent = store.nodes.get(query.slice(0, query.lastIndexOf("/")))
-        store.nodes.set(detail.node.path, modelOf(detail.node, (parent?.depth ?? 0) + 1))
+        store.pin(detail.node)
         setLookedUp(query)
       }, () => setLookedUp(query))
     }, 250)
@@ -196,7 +195,10 @@ export const Tree = ({ store, selected, onSelect }: TreeProps) => {
           placeholder="search by path"
           aria-label="search by path"
           value={query}
-          onInput={(event) => setQuery(event.currentTarget.value.trim())}
+          onInput={(event) => {
+            store.unpin()
+            setQuery(event.currentTarget.value.trim())
+          }}
         />
         <span class="muted">{query === "" ? plural(total, "node") : plural(rows.length, "match", "matches")}</span>
       </header>

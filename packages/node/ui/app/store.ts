@@ -117,6 +117,10 @@ const describe = (event: api.Event & { readonly [key: string]: unknown }): strin
   }
 }
 
+/** Whether an event about a pool's child changes the pool's counts: a child spawned, or gone for good. */
+const changesPoolCounts = (event: api.Event): boolean =>
+  (event._tag === "ChildStarting" && event.restarts === 0) || (event._tag === "ChildExited" && event.decision !== "restart")
+
 /** Events after which the snapshot says more than the events did. */
 const needsSnapshot = new Set(["Escalated", "ChildStartFailed", "GateLatched", "GateUnlatched"])
 
@@ -158,6 +162,8 @@ export class Store {
   gates: ReadonlyArray<api.Gate> | undefined
   expanded = new Set<string>()
   pools = new Map<string, PoolView>()
+  /** Nodes the page knows only because a search asked the server for them (a pool's child off the pages read). */
+  pinned = new Set<string>()
   /** Bumped when the shape of the tree or what is opened changes: the tree's rows are laid out again. */
   structure = 0
   log: Array<LogEntry> = []
@@ -180,6 +186,11 @@ export class Store {
   private refreshTimer: ReturnType<typeof setTimeout> | undefined
   private lastRefresh = 0
   private refreshing = false
+  /**
+   * The events applied while a snapshot is read: the snapshot may have been
+   * taken before some of them, so they are applied again on top of it.
+   */
+  private sinceRead: Array<api.Event> = []
   private detailListeners = new Map<string, Set<() => void>>()
 
   subscribe(listener: () => void): () => void {
@@ -214,7 +225,11 @@ export class Store {
       if (node.kind !== "pool") for (const child of node.children ?? []) walk(child, depth + 1)
     }
     walk(snapshot.root, 0)
-    // Children of opened pools stay, as last read: their pages are read again below.
+    // Children of opened pools stay, as last read: their pages are read again below. So do nodes found by a search.
+    for (const path of this.pinned) {
+      const known = this.nodes.get(path)
+      if (known !== undefined && nodes.has(parentOf(path))) nodes.set(path, known)
+    }
     for (const [path, pool] of this.pools) {
       if (!nodes.has(path)) {
         this.pools.delete(path)
@@ -247,7 +262,10 @@ export class Store {
     this.refreshing = true
     this.lastRefresh = Date.now()
     try {
-      this.applySnapshot(await api.snapshot())
+      this.sinceRead = []
+      const snapshot = await api.snapshot()
+      this.applySnapshot(snapshot)
+      for (const event of this.sinceRead) if (event.at >= snapshot.at) this.update(event, false)
       // The pages on view are read again (and shown as they were meanwhile); the others when they come into view.
       for (const [path, pool] of this.pools) {
         for (const page of pool.pages.keys()) if (!pool.visible.has(page)) pool.pages.delete(page)
@@ -257,7 +275,19 @@ export class Store {
       // The server went away (the tree stopped): the event stream says so.
     } finally {
       this.refreshing = false
+      this.sinceRead = []
     }
+  }
+
+  /** Keeps `node`, found by a search, until the search changes. */
+  pin(node: api.Node): void {
+    this.nodes.set(node.path, modelOf(node, (this.nodes.get(parentOf(node.path))?.depth ?? 0) + 1))
+    this.pinned.add(node.path)
+    this.changed()
+  }
+
+  unpin(): void {
+    this.pinned.clear()
   }
 
   toggle(path: string): void {
@@ -300,6 +330,7 @@ export class Store {
     this.appendLog({ id, at: event.at, tag: event._tag, path: event.path, text: describe(event), alarming: alarming(event) })
     this.remember(id, event)
     if (event.at >= this.snapshotAt) this.update(event)
+    if (this.refreshing) this.sinceRead.push(event)
     for (const listener of this.detailListeners.get(event.path) ?? []) listener()
     this.changed()
   }
@@ -351,11 +382,15 @@ export class Store {
    * gone for good, a system back to running after a group restart (no event
    * says so), a pool's counts, a failed start or an escalation.
    */
-  private update(event: api.Event): void {
+  private update(event: api.Event, live = true): void {
+    // Applied again on a fresh snapshot (`live` false), an event asks for no further snapshot.
+    const refreshSoon = live ? () => this.refreshSoon() : () => undefined
     const node = this.nodes.get(event.path)
-    if (needsSnapshot.has(event._tag)) this.refreshSoon()
+    if (needsSnapshot.has(event._tag)) refreshSoon()
     if (node === undefined) {
-      if (this.nodes.has(parentOf(event.path))) this.refreshSoon()
+      // A child declared anew; or a pool's child off the pages read, which counts only when it comes or goes.
+      const parent = this.nodes.get(parentOf(event.path))
+      if (parent !== undefined && (parent.kind !== "pool" || changesPoolCounts(event))) refreshSoon()
       return
     }
     switch (event._tag) {
@@ -367,7 +402,7 @@ export class Store {
         node.state = "running"
         node.startedAt = event.at
         // No event says when a group restart is over: the snapshot does, once its children run again.
-        if (this.nodes.get(parentOf(event.path))?.state === "restarting") this.refreshSoon()
+        if (this.nodes.get(parentOf(event.path))?.state === "restarting") refreshSoon()
         break
       case "ChildStartFailed":
         node.state = "stopped"
@@ -378,7 +413,7 @@ export class Store {
         node.state = event.decision === "restart" ? "restarting" : "stopped"
         // A temporary child that ended is forgotten, and so is a pool's child that stays down.
         if (event.decision !== "restart" && (node.restart === "temporary" || this.nodes.get(parentOf(event.path))?.kind === "pool")) {
-          this.refreshSoon()
+          refreshSoon()
         }
         break
       case "ChildSettling":
@@ -387,10 +422,10 @@ export class Store {
       case "SystemRestarting":
         if (event.strategy === "one_for_all" || event.strategy === "rest_for_one") {
           node.state = "restarting"
-          this.refreshSoon()
+          refreshSoon()
         } else if (event.delayMillis > 0) {
           // The child waits for its backoff: a pool counts it as restarting.
-          this.refreshSoon()
+          refreshSoon()
         }
         break
       case "ShutdownRequested":
