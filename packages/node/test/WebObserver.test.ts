@@ -10,7 +10,8 @@
  *   tree's last event when it stops.
  * - A pool of 10,000 children restarting 100 times a second: the figures
  *   (time to first render, frame times) are measured and written to
- *   `test-artifacts/observer/figures.json` (docs/observer.md quotes them).
+ *   `test-artifacts/observer/figures.json` (docs/observer.md quotes them);
+ *   then a stall with its stack, and a health gate latching.
  *
  * Screenshots go to `test-artifacts/observer/` (not committed). Waits are
  * generous (two noisy cores): the assertions check behaviour, and the bounds
@@ -314,12 +315,19 @@ describe("the web observer", () => {
       await page.waitForSelector("[data-testid=tree] [data-path='big/workers/9999']")
       await page.fill("[aria-label='search by path']", "")
 
-      // A stall of the event loop shows up with the stack it was stuck in.
+      // A stall of the event loop shows up with the stack it was stuck in; then the latched health gate.
+      expect(await page.textContent("[data-testid=gate-disk]")).toContain("healthy")
       process.kill(program.child.pid!, "SIGUSR2")
       await page.waitForSelector("[data-testid=stall]", { timeout: 30_000 })
       await page.click("[data-testid=stall] summary")
       expect(await page.textContent("[data-testid=stall]")).toMatch(/stalled \d+ ms at stallFor \(file:.*bigTree\.ts:\d+:\d+\)/)
       expect(await page.textContent("[data-testid=stall] pre")).toContain("stallFor (file:")
+      await page.waitForSelector("[data-testid=latched]:text('1 gate latched')")
+      expect(await page.textContent("[data-testid=gate-disk]")).toMatch(/latched.*fatal: .*disk full/)
+      // Among 400 events a second, the log filtered by kind finds it.
+      await page.selectOption("[aria-label='filter by kind']", "GateLatched")
+      await page.waitForSelector("[data-testid=events] [data-tag=GateLatched][data-path=big]")
+      expect(await page.textContent("[data-testid=events] [data-tag=GateLatched]")).toContain("health gate disk latched: fatal: Error: disk full")
       await page.click("[data-testid=tree] [data-path='big/workers/3']")
       await page.waitForSelector("[data-testid='window-big/workers']")
       await page.screenshot({ path: join(artifacts, "pool.png") })

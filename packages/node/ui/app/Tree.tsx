@@ -120,6 +120,9 @@ const TreeRow = ({ node, depth, store, selected, onSelect, flat }: TreeRowProps)
       {node.restarts > 0 ? <span class="restarts" title={plural(node.restarts, "restart")}>↻ {count(node.restarts)}</span> : null}
       {node.lastExit !== null && node.lastExit.kind !== "normal" ? <span class="exit">{node.lastExit.kind}</span> : null}
       {node.kind === "pool" ? <span class="summary">{poolSummary(node)}</span> : null}
+      {store.gates?.filter((gate) => gate.path === node.path).map((gate) => (
+        <span class={`gate-mark gate-${gate.state}`} key={gate.name} title={gate.reason ?? gate.state}>gate {gate.name}: {gate.state}</span>
+      ))}
     </div>
   )
 }

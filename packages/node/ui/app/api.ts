@@ -4,27 +4,12 @@
  * path prefix (`https://ops.example.com/arbor/`).
  */
 import type { LifecycleEvent } from "../../../core/src/LifecycleEvent.ts"
-import type { Detail, Node } from "../../../core/src/TreeSnapshot.ts"
+import type { Detail, Gate, Node, TreeSnapshot as Snapshot } from "../../../core/src/TreeSnapshot.ts"
 import type { ProcessSample } from "../../src/internal/processSample.ts"
 
-export type { Detail, Node, ProcessSample }
+export type { Detail, Gate, Node, ProcessSample, Snapshot }
 export type Event = LifecycleEvent
 
-/** A health gate, as snapshots list them once the tree has gates. */
-export interface Gate {
-  readonly name: string
-  readonly path: string
-  readonly state: "healthy" | "suspect" | "latched"
-  readonly reason?: string
-  readonly since?: number
-  readonly latches: number
-}
-
-export interface Snapshot {
-  readonly at: number
-  readonly root: Node
-  readonly gates?: ReadonlyArray<Gate>
-}
 
 export interface Histogram {
   readonly path: string

@@ -73,6 +73,7 @@ const App = () => {
   })
 
   const root = store.root === undefined ? undefined : store.nodes.get(store.root)
+  const latched = store.gates?.filter((gate) => gate.state === "latched").length ?? 0
   return (
     <div class="app">
       <header class="top">
@@ -81,6 +82,7 @@ const App = () => {
         </h1>
         {root === undefined ? null : <span class={`badge state-${root.state}`} data-testid="root-state">{root.state}</span>}
         <span class={`connection ${store.connection}`} data-testid="connection">{connectionText[store.connection]}</span>
+        {latched === 0 ? null : <span class="badge latched" data-testid="latched">{latched === 1 ? "1 gate latched" : `${latched} gates latched`}</span>}
         <label class="token">
           control token
           <input

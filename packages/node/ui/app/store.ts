@@ -59,9 +59,10 @@ const alarming = (event: api.Event): boolean => {
     case "ChildInterrupted":
     case "Escalated":
     case "StallDetected":
+    case "GateLatched":
       return true
     default:
-      return (event._tag as string) === "GateLatched"
+      return false
   }
 }
 
@@ -83,7 +84,7 @@ const processLimit = 120
 export const historyMinutes = 10
 
 /** A one-line summary of an event for the log. */
-const describe = (event: api.Event & { readonly [key: string]: unknown }): string => {
+const describe = (event: api.Event): string => {
   switch (event._tag) {
     case "ChildStarting":
       return event.restarts === 0 ? `starting (${event.kind})` : `starting again (${event.kind}, restart ${event.restarts})`
@@ -110,10 +111,10 @@ const describe = (event: api.Event & { readonly [key: string]: unknown }): strin
       return `event loop stalled for ${event.stalledForMillis} ms at ${event.where}`
     case "ControlRequested":
       return `${event.action} requested by ${event.by}`
-    default: {
-      const { _tag, path: _path, at: _at, ...rest } = event as { _tag: string; path: string; at: number }
-      return Object.entries(rest).map(([key, value]) => `${key}: ${String(value)}`).join(", ")
-    }
+    case "GateLatched":
+      return `health gate ${event.gate} latched: ${event.reason}`
+    case "GateUnlatched":
+      return `health gate ${event.gate} cleared (${event.by}) after ${event.latchedMillis} ms`
   }
 }
 
@@ -326,7 +327,7 @@ export class Store {
   }
 
   /** An event from `/events`: logged, remembered where it tells a history, and applied to the tree if it is newer than the snapshot. */
-  applyEvent(id: number, event: api.Event & { readonly [key: string]: unknown }): void {
+  applyEvent(id: number, event: api.Event): void {
     this.appendLog({ id, at: event.at, tag: event._tag, path: event.path, text: describe(event), alarming: alarming(event) })
     this.remember(id, event)
     if (event.at >= this.snapshotAt) this.update(event)
