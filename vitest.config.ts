@@ -1,4 +1,4 @@
-import { defineConfig } from "vitest/config"
+import { configDefaults, defineConfig } from "vitest/config"
 
 const include = ["packages/*/test/**/*.test.ts", "examples/**/*.test.ts", "bench/**/*.test.ts", "scripts/**/*.test.ts"]
 // Chromium and the 10,000-child tree it measures load both cores: run alone, after the rest, they neither slow the
@@ -15,7 +15,7 @@ export default defineConfig({
     // Supervision logs are part of what tests check; print them only for a test that fails.
     silent: "passed-only",
     projects: [
-      { extends: true, test: { name: "suite", include, exclude: browser, sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: "suite", include, exclude: [...configDefaults.exclude, ...browser], sequence: { groupOrder: 0 } } },
       { extends: true, test: { name: "browser", include: browser, sequence: { groupOrder: 1 } } }
     ]
   }
