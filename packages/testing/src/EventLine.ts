@@ -32,6 +32,10 @@ type Event = LifecycleEvent.LifecycleEvent
  * | `Escalated`         | `Escalated app/api TooManyRestarts`                         |
  * | `ShutdownRequested` | `ShutdownRequested app signal`                              |
  * | `ShutdownCompleted` | `ShutdownCompleted app stopped=2 forced=0`                  |
+ * | `OwnershipAcquired` | `OwnershipAcquired app 127.0.0.1:7001 token=3`              |
+ * | `OwnershipReleased` | `OwnershipReleased app 127.0.0.1:7001 token=3`              |
+ * | `SingletonRestarting` | `SingletonRestarting app token=3 1000ms`                  |
+ * | `ClusterStore`      | `ClusterStore app unavailable`                              |
  *
  * @example
  * ```ts
@@ -68,6 +72,14 @@ export const format = (event: Event): string => {
       return `ShutdownCompleted ${event.path} stopped=${event.stopped} forced=${event.forced}`
     case "StallDetected":
       return `StallDetected ${event.path} ${event.stalledForMillis}ms at ${event.where}`
+    case "OwnershipAcquired":
+      return `OwnershipAcquired ${event.path} ${event.runner} token=${event.fencingToken}`
+    case "OwnershipReleased":
+      return `OwnershipReleased ${event.path} ${event.runner} token=${event.fencingToken}`
+    case "SingletonRestarting":
+      return `SingletonRestarting ${event.path} token=${event.fencingToken} ${event.delayMillis}ms`
+    case "ClusterStore":
+      return `ClusterStore ${event.path} ${event.available ? "available" : "unavailable"}`
   }
 }
 
