@@ -43,7 +43,11 @@ const database = Effect.gen(function*() {
   return yield* MainLoop.interruptOnSettle(Effect.never, yield* Ledger.make(sql))
 })
 
-/** Claims the ledger, then issues invoices with its fencing token until asked to settle. A refused write is logged. */
+/**
+ * Claims the ledger, then issues invoices with its fencing token until asked to settle. A refused write is logged;
+ * so is a database that does not answer: the clerk waits for it (the cluster stops the tree if the outage outlasts
+ * the lease).
+ */
 const clerk = (ledger: Ledger.Ledger["Service"]) => Effect.gen(function*() {
   const { fencingToken, runner } = yield* Ownership.Ownership
   yield* ledger.claim(fencingToken)
@@ -51,7 +55,8 @@ const clerk = (ledger: Ledger.Ledger["Service"]) => Effect.gen(function*() {
     while (!(yield* Lifecycle.isSettling)) {
       yield* ledger.issue(fencingToken, runner).pipe(
         Effect.flatMap((number) => Effect.log(`invoice ${number} issued with fencing token ${fencingToken}`)),
-        Effect.catchTag("StaleToken", (refused) => Effect.logWarning(`invoice refused: ${refused.message}`))
+        Effect.catchTag("StaleToken", (refused) => Effect.logWarning(`invoice refused: ${refused.message}`)),
+        Effect.catchTag("SqlError", (error) => Effect.logWarning(`the ledger does not answer: ${error.message}`))
       )
       yield* Effect.sleep("200 millis")
     }

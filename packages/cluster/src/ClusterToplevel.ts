@@ -158,6 +158,8 @@ interface Incarnation {
   readonly fencingToken: number
   /** Set when the store says a newer token was granted. */
   superseded: boolean
+  /** Set when this runner stops it (ownership moved, the runner stops); not when the tree ended by itself. */
+  stopped: boolean
 }
 
 class SingletonToplevel implements ClusterToplevel<never> {
@@ -307,7 +309,7 @@ class SingletonToplevel implements ClusterToplevel<never> {
       const { fencingToken } = grant
       // The services the tree needs are those start() was given (its requirements, less Ownership, are the singleton's).
       const toplevel = Toplevel.make(this.name, this.system, this.options) as Toplevel.Toplevel<Ownership>
-      const incarnation: Incarnation = { toplevel: toplevel as Toplevel.Toplevel<never>, fencingToken, superseded: false }
+      const incarnation: Incarnation = { toplevel: toplevel as Toplevel.Toplevel<never>, fencingToken, superseded: false, stopped: false }
       yield* toplevel.holdEvents
       // From its first event: held events are replayed to a reader that starts after them.
       const forwarding = yield* Effect.forkChild(
@@ -324,6 +326,7 @@ class SingletonToplevel implements ClusterToplevel<never> {
       )
       return yield* Effect.onInterrupt(Fiber.await(tree), () =>
         Effect.suspend(() => {
+          incarnation.stopped = true
           toplevel.shutdownToken.signal()
           return Fiber.await(tree)
         })) as Effect.Effect<Exit.Exit<void, Errors.ToplevelError>>
@@ -368,7 +371,8 @@ class SingletonToplevel implements ClusterToplevel<never> {
       yield* Fiber.await(forwarding).pipe(Effect.timeoutOption("1 second"), Effect.andThen(Fiber.interrupt(forwarding)))
       this.lastRoot = (yield* incarnation.toplevel.snapshot).root
       this.current = undefined
-      this.role = this.shutdownToken.isSignalled ? "leaving" : "standby"
+      // A tree that ended by itself leaves this runner the owner, waiting to start it again.
+      this.role = this.shutdownToken.isSignalled ? "leaving" : incarnation.stopped ? "standby" : "owner"
       this.ownershipChanges++
       const now = yield* Clock.currentTimeMillis
       yield* joined.fencing.release(this.name, incarnation.fencingToken, now).pipe(
@@ -378,7 +382,9 @@ class SingletonToplevel implements ClusterToplevel<never> {
       this.incumbent = Option.map(this.incumbent, (row) =>
         row.fencingToken === incarnation.fencingToken ? { ...row, lastSeen: now, released: true } : row)
       yield* Metric.update(Metric.withAttributes(SingletonMetrics.owner, { singleton: this.name }), 0)
-      const reason = this.shutdownToken.isSignalled
+      const reason = !incarnation.stopped
+        ? "the tree ended"
+        : this.shutdownToken.isSignalled
         ? "this runner stops"
         : incarnation.superseded
         ? "a newer fencing token was granted"
