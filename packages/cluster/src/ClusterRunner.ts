@@ -22,8 +22,7 @@
  *
  * @since 0.1.0
  */
-import { Options as ArborOptions } from "@arbor/core"
-import type { Errors } from "@arbor/core"
+import { Errors, Options as ArborOptions } from "@arbor/core"
 import { NodeClusterSocket } from "@effect/platform-node"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -230,6 +229,13 @@ export class ClusterRunner extends Context.Service<ClusterRunner, {
  */
 export const layer = (options: Options): Layer.Layer<ClusterRunner, Errors.InvalidOptions> =>
   Layer.effect(ClusterRunner)(Effect.gen(function*() {
+    const kind: unknown = (options?.storage as { readonly kind?: unknown } | undefined)?.kind
+    if (options?.storage !== undefined && kind !== "sqlite" && kind !== "postgres") {
+      return yield* new Errors.InvalidOptions({
+        path: "cluster runner",
+        issue: `unknown storage kind ${JSON.stringify(kind)}: "sqlite" or "postgres"\n  at ["storage"]["kind"]`
+      })
+    }
     const config = yield* ArborOptions.decode(OptionsSchema, "cluster runner", options)
     const host = config.host ?? "127.0.0.1"
     const storage = config.storage ?? Storage.defaultStorage

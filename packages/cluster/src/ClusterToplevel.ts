@@ -170,7 +170,8 @@ class SingletonToplevel implements ClusterToplevel<never> {
   readonly events: Stream.Stream<LifecycleEvent.LifecycleEvent>
   readonly holdEvents: Effect.Effect<void, never, Scope.Scope> = Effect.void
   private readonly system: System.System<unknown>
-  private readonly options: Options | undefined
+  /** The options of each incarnation's toplevel: the singleton's own removed. */
+  private readonly toplevelOptions: Toplevel.Options | undefined
   private readonly config: Exit.Exit<typeof OptionsSchema.Type, Errors.InvalidOptions>
   private readonly log: EventLog
   private started = false
@@ -186,7 +187,10 @@ class SingletonToplevel implements ClusterToplevel<never> {
   constructor(name: string, system: System.System<unknown>, options: Options | undefined) {
     this.name = name
     this.system = system
-    this.options = options
+    if (options !== undefined) {
+      const { restartBackoff: _restartBackoff, shardGroup: _shardGroup, ...toplevelOptions } = options
+      this.toplevelOptions = toplevelOptions
+    }
     this.config = Effect.runSyncExit(ArborOptions.decode(OptionsSchema, name, options))
     this.log = new EventLog(Exit.isSuccess(this.config) ? this.config.value.eventBuffer ?? 1024 : 1)
     this.events = Stream.map(this.log.subscribe(undefined), (numbered) => numbered.event)
@@ -308,7 +312,7 @@ class SingletonToplevel implements ClusterToplevel<never> {
       const since = yield* Clock.currentTimeMillis
       const { fencingToken } = grant
       // The services the tree needs are those start() was given (its requirements, less Ownership, are the singleton's).
-      const toplevel = Toplevel.make(this.name, this.system, this.options) as Toplevel.Toplevel<Ownership>
+      const toplevel = Toplevel.make(this.name, this.system, this.toplevelOptions) as Toplevel.Toplevel<Ownership>
       const incarnation: Incarnation = { toplevel: toplevel as Toplevel.Toplevel<never>, fencingToken, superseded: false, stopped: false }
       yield* toplevel.holdEvents
       // From its first event: held events are replayed to a reader that starts after them.
