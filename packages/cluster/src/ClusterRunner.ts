@@ -24,7 +24,6 @@
  */
 import { Errors, Options as ArborOptions } from "@arbor/core"
 import { NodeClusterSocket } from "@effect/platform-node"
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -50,6 +49,7 @@ import {
 } from "effect/cluster"
 import { RpcSerialization } from "effect/rpc"
 import { SqlClient } from "effect/sql"
+import { oneLine } from "./internal/cause.ts"
 import * as Fencing from "./internal/fencing.ts"
 import * as Storage from "./Storage.ts"
 
@@ -382,7 +382,7 @@ const make = (options: MakeOptions): Effect.Effect<ClusterRunner["Service"], nev
       const delay = yield* Effect.orElseSucceed(Effect.map(step(now, undefined), ([, delay]) => delay), () => undefined)
       const error = new StoreUnavailable({
         storage: options.describe,
-        reason: reasonOf(exit.cause),
+        reason: oneLine(exit.cause),
         retryMillis: delay === undefined ? null : Duration.toMillis(delay)
       })
       status = { _tag: "Joining", error, since: status._tag === "Joining" && status.error !== undefined ? status.since : now }
@@ -400,9 +400,3 @@ const make = (options: MakeOptions): Effect.Effect<ClusterRunner["Service"], nev
       joined: Deferred.await(joined)
     }
   })
-
-const reasonOf = (cause: Cause.Cause<unknown>): string => {
-  const error = Cause.squash(cause)
-  const text = error instanceof Error ? error.message : String(error)
-  return text.split("\n", 1)[0]!
-}

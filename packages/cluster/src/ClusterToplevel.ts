@@ -32,7 +32,6 @@
  */
 import type { LifecycleEvent, MainLoop, System, TreeSnapshot } from "@arbor/core"
 import { Errors, Options as ArborOptions, ShutdownToken, Toplevel } from "@arbor/core"
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -46,6 +45,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { EntityId } from "effect/cluster"
 import * as ClusterRunner from "./ClusterRunner.ts"
+import { oneLine } from "./internal/cause.ts"
 import { EventLog } from "./internal/eventLog.ts"
 import type { Grant, Incumbent } from "./internal/fencing.ts"
 import { Ownership } from "./Ownership.ts"
@@ -505,10 +505,4 @@ class SingletonToplevel implements ClusterToplevel<never> {
   run(): Promise<void> {
     return Promise.reject(new TypeError(`${this.name}: a cluster singleton runs with a ClusterRunner: use NodeToplevel.runMain with ClusterRunner.layer`))
   }
-}
-
-const oneLine = (cause: Cause.Cause<unknown>): string => {
-  const error = Cause.squash(cause)
-  const text = error instanceof Error ? `${error.name === "Error" ? "" : `${error.name}: `}${error.message}` : String(error)
-  return text.split("\n", 1)[0]!
 }

@@ -1,0 +1,13 @@
+import * as Cause from "effect/Cause"
+
+/** A failure on one line: the error's message and those of its causes (a driver's, the server's). */
+export const oneLine = (cause: Cause.Cause<unknown>): string => {
+  const messages: Array<string> = []
+  for (let error: unknown = Cause.squash(cause); error !== undefined && messages.length < 4;) {
+    const text = error instanceof Error ? `${error.name === "Error" ? "" : `${error.name}: `}${error.message}` : String(error)
+    const line = text.split("\n", 1)[0]!
+    if (line !== "" && !messages.some((seen) => seen.includes(line))) messages.push(line)
+    error = error instanceof Error && error.cause instanceof Error ? error.cause : undefined
+  }
+  return messages.join(": ")
+}
