@@ -37,6 +37,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
@@ -149,6 +150,43 @@ export const singleton = <R>(
   options?: Options
 ): ClusterToplevel<Exclude<R, Ownership | MainLoop.SpawnContext>> =>
   new SingletonToplevel(name, system as System.System<unknown>, options) as ClusterToplevel<never>
+
+/**
+ * The singleton as a `Layer`, for programs built the Effect way
+ * (`Layer.launch(AppLayer).pipe(NodeRuntime.runMain)`): building it joins the
+ * singleton on this runner (bad options fail the build with
+ * `InvalidOptions`); closing it settles the tree if it runs here, before the
+ * runner's layer, provided below it, closes and hands the singleton over.
+ *
+ * @example
+ * ```ts
+ * import { ClusterRunner, ClusterToplevel } from "@arbor/cluster"
+ * import { NodeRuntime } from "@effect/platform-node"
+ * import { Layer } from "effect"
+ *
+ * declare const scheduler: ClusterToplevel.ClusterToplevel<never>
+ *
+ * const App = ClusterToplevel.layer(scheduler).pipe(Layer.provide(ClusterRunner.layer({ port: 7001 })))
+ * Layer.launch(App).pipe(NodeRuntime.runMain)
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = <R>(singleton: ClusterToplevel<R>): Layer.Layer<never, Errors.ToplevelError, R | ClusterRunner.ClusterRunner> =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const running = yield* Effect.forkScoped(singleton.start(), { startImmediately: true })
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        singleton.shutdownToken.signal()
+        return Fiber.await(running)
+      })
+    )
+    // Options are checked at once: a start that fails does so before it joins.
+    yield* Effect.yieldNow
+    const early = running.pollUnsafe()
+    if (early !== undefined) return yield* early
+  }))
 
 type EventInput = LifecycleEvent.LifecycleEvent extends infer E ? E extends unknown ? Omit<E, "at"> : never : never
 

@@ -7,7 +7,7 @@
 import { ClusterRunner, ClusterToplevel, Ownership, SingletonMetrics } from "@arbor/cluster"
 import { Errors, type LifecycleEvent, System } from "@arbor/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Metric, Schedule, Stream } from "effect"
+import { Effect, Exit, Layer, Metric, Schedule, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { eventually, Probe } from "../../core/test/helpers.ts"
 import { movableRunner } from "./helpers.ts"
@@ -155,6 +155,22 @@ describe("ClusterToplevel.singleton", () => {
         singleton.shutdownToken.signal()
       }).pipe(Effect.provide(layer))
     }))
+})
+
+describe("ClusterToplevel.layer", () => {
+  it.effect("building it joins the singleton; closing it settles the tree in reverse order; bad options fail the build", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const singleton = ClusterToplevel.singleton("scheduler", tree(probe, []))
+      const scope = yield* Scope.make()
+      yield* Layer.buildWithScope(ClusterToplevel.layer(singleton), scope)
+      yield* until(() => probe.entries("start").length === 2, "the tree started")
+      yield* Scope.close(scope, Exit.void)
+      expect(probe.journal.filter((entry) => !entry.startsWith("start"))).toEqual(["settle b", "exit b normal", "settle a", "exit a normal"])
+      const bad = ClusterToplevel.singleton("bad", tree(probe, []), { shardGroup: "" })
+      const error = yield* Effect.flip(Layer.build(ClusterToplevel.layer(bad)).pipe(Effect.scoped))
+      expect(error.message).toMatch(/^bad: invalid options: .*shardGroup/s)
+    }).pipe(Effect.provide(ClusterRunner.layerTest)))
 })
 
 describe("bad options", () => {
