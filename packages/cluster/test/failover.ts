@@ -213,9 +213,11 @@ export const failoverScenario = (store: () => string, storage: () => Storage.Sto
   }
 
   it("three runners: the tree runs on exactly one of them, with fencing token and owner in every /tree", async () => {
-    const runners = await Promise.all([0, 1, 2].map(() => startRunner(store())))
-    const owner = await awaitStableOwner(runners)
+    const runners: Array<Runner> = []
+    // Known at once, so that afterAll stops them whatever fails.
     cluster = { runners, watcher: watch(() => runners), measured: {} }
+    await Promise.all([0, 1, 2].map(async () => runners.push(await startRunner(store()))))
+    const owner = await awaitStableOwner(runners)
     const trees = await Promise.all(runners.map(tree))
     for (const snapshot of trees) expect(snapshot?.cluster?.owner).toBe(owner.address)
     expect(trees.filter((snapshot) => snapshot?.cluster?.role === "standby")).toHaveLength(2)
