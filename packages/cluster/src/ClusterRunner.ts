@@ -24,6 +24,7 @@
  */
 import { Errors, Options as ArborOptions } from "@arbor/core"
 import { NodeClusterSocket } from "@effect/platform-node"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -174,8 +175,9 @@ export interface Joined {
 
 /**
  * The runner: its `address` (`host:port`), the `lease` and how often leases
- * are renewed (`renewEvery`), its join `status`, and `joined`, which resumes
- * once it has joined.
+ * are renewed (`renewEvery`), its join `status`, `joined`, which resumes
+ * once it has joined, and `renewal`: why its last lease renewal failed, if
+ * it did (the store went away, or takes no writes: a full disk).
  *
  * @example
  * ```ts
@@ -197,6 +199,8 @@ export class ClusterRunner extends Context.Service<ClusterRunner, {
   readonly renewEvery: Duration.Duration
   readonly status: Effect.Effect<Status>
   readonly joined: Effect.Effect<Joined>
+  /** Why the runner's last attempt to renew its leases in the store failed; none when it succeeded. */
+  readonly renewal: Effect.Effect<Option.Option<string>>
 }>()("@arbor/cluster/ClusterRunner") {}
 
 /**
@@ -252,10 +256,12 @@ export const layer = (options: Options): Layer.Layer<ClusterRunner, Errors.Inval
       // Singletons only: no entity messages to poll for, and this also paces the lease acquisition loop's retries.
       entityMessagePollInterval: "1 second"
     }
+    const renewal = new Renewal()
     return yield* make({
       address: `${host}:${config.port}`,
       lease,
-      join: joinLayer(storage, shardingConfig, lease),
+      renewal,
+      join: joinLayer(storage, shardingConfig, lease, renewal),
       describe: Storage.describe(storage),
       retry: config.joinRetry ?? defaults.joinRetry
     })
@@ -292,6 +298,7 @@ export const layerTest: Layer.Layer<ClusterRunner> = Layer.effect(ClusterRunner)
   make({
     address: "localhost:34431",
     lease: Duration.fromInputUnsafe(defaults.lease),
+    renewal: new Renewal(),
     join: Layer.effect(JoinedTag)(Effect.gen(function*() {
       return { sharding: yield* Sharding.Sharding, fencing: Fencing.memory() }
     })).pipe(Layer.provide(TestRunner.layer)),
@@ -326,17 +333,36 @@ export const defaults = {
 /** effect/cluster renews leases every third of their length (or more often): two renewals may fail before one expires. */
 const renewInterval = (lease: Duration.Duration): Duration.Duration => Duration.divideUnsafe(lease, 3)
 
+/** The outcome of the runner's last lease renewal, as effect/cluster's calls to the store end. */
+class Renewal {
+  failure: Option.Option<string> = Option.none()
+
+  watch<A, E, R>(renew: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
+    return Effect.onExit(renew, (exit) =>
+      Effect.sync(() => {
+        this.failure = Exit.isSuccess(exit) ? Option.none() : Option.some(Cause.hasInterruptsOnly(exit.cause)
+          ? "no answer before the renewal's deadline"
+          : oneLine(exit.cause))
+      }))
+  }
+}
+
 class JoinedTag extends Context.Service<JoinedTag, Joined>()("@arbor/cluster/ClusterRunner/Joined") {}
 
 /** Everything a runner needs to join: built anew on each attempt, kept once it succeeds. */
 const joinLayer = (
   storage: Storage.Storage,
   shardingConfig: Partial<ShardingConfig.ShardingConfig["Service"]>,
-  lease: Duration.Duration
+  lease: Duration.Duration,
+  renewal: Renewal
 ): Layer.Layer<JoinedTag, unknown> => {
   const config = ShardingConfig.layer(shardingConfig)
   const clientProtocol = NodeClusterSocket.layerClientProtocol
-  const runnerStorage = Layer.effect(RunnerStorage.RunnerStorage)(SqlRunnerStorage.make({ prefix: Fencing.tablePrefix }))
+  const runnerStorage = Layer.effect(RunnerStorage.RunnerStorage)(Effect.map(
+    SqlRunnerStorage.make({ prefix: Fencing.tablePrefix }),
+    // Every renewal (and every probe while the leases are lost) goes through `refresh`.
+    (storage) => ({ ...storage, refresh: (address, shards) => renewal.watch(storage.refresh(address, shards)) })
+  ))
   // NodeClusterSocket.layer with storage of our own, minus its reading of the environment.
   const sharding = SocketRunner.layer.pipe(
     Layer.provide([NodeClusterSocket.layerSocketServer, clientProtocol]),
@@ -355,6 +381,7 @@ const joinLayer = (
 interface MakeOptions {
   readonly address: string
   readonly lease: Duration.Duration
+  readonly renewal: Renewal
   readonly join: Layer.Layer<JoinedTag, unknown>
   readonly describe: string
   readonly retry: Schedule.Schedule<unknown, unknown>
@@ -397,6 +424,7 @@ const make = (options: MakeOptions): Effect.Effect<ClusterRunner["Service"], nev
       lease: options.lease,
       renewEvery: renewInterval(options.lease),
       status: Effect.sync(() => status),
-      joined: Deferred.await(joined)
+      joined: Deferred.await(joined),
+      renewal: Effect.sync(() => options.renewal.failure)
     }
   })

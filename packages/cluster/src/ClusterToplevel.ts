@@ -461,7 +461,7 @@ class SingletonToplevel implements ClusterToplevel<never> {
     }).pipe(Effect.repeat(Schedule.spaced(runner.renewEvery)))
   }
 
-  /** Keeps the view of the cluster fresh: the runner's joining, the store, the owner it records. */
+  /** Keeps the view of the cluster fresh: the runner's joining, its lease renewals, the owner the store records. */
   private watch(runner: ClusterRunner.ClusterRunner["Service"]) {
     return Effect.gen({ self: this }, function*() {
       const status = yield* runner.status
@@ -470,6 +470,9 @@ class SingletonToplevel implements ClusterToplevel<never> {
         return
       }
       const { fencing } = yield* runner.joined
+      // A store that answers reads but not writes (a full disk) renews no lease: it counts as unavailable.
+      const renewal = yield* runner.renewal
+      if (Option.isSome(renewal)) return yield* this.storeIs(runner.address, false, renewal.value, null)
       const read = yield* fencing.read(this.name).pipe(Effect.timeout(runner.renewEvery), Effect.exit)
       if (Exit.isSuccess(read)) {
         // The owner's own view is fresher than the store's last heartbeat.

@@ -83,7 +83,7 @@ export const make = (options: Options): Effect.Effect<SqlClient.SqlClient, SqlEr
           db.exec("PRAGMA journal_mode = WAL")
           return db
         },
-        catch: (cause) => sqlError(cause, `cannot open ${options.filename}`, "open")
+        catch: (cause) => sqlError(cause, `cannot open ${options.filename}`, "open", true)
       }),
       (db) => Effect.sync(() => db.close())
     )
@@ -101,7 +101,7 @@ export const make = (options: Options): Effect.Effect<SqlClient.SqlClient, SqlEr
       return statement
     }
     const run = <A>(sql: string, operation: string, f: () => A): Effect.Effect<A, SqlError.SqlError> =>
-      Effect.try({ try: f, catch: (cause) => sqlError(cause, `${operation} failed: ${sql}`, operation) })
+      Effect.try({ try: f, catch: (cause) => sqlError(cause, `in ${compact(sql)}`, operation) })
     const rows = (statement: StatementSync, params: ReadonlyArray<unknown>, arrays: boolean) => {
       statement.setReturnArrays(arrays)
       return statement.all(...params.map(toSqlite))
@@ -179,10 +179,20 @@ const toSqlite = (value: unknown): SQLInputValue => {
   }
 }
 
-/** `node:sqlite` puts SQLite's result code in `errcode`; Effect's classifier reads `errno`. */
-const sqlError = (cause: unknown, message: string, operation: string): SqlError.SqlError => {
+/** A statement on one line, cut short: for messages. */
+const compact = (sql: string): string => {
+  const line = sql.replace(/\s+/g, " ").trim()
+  return line.length > 80 ? `${line.slice(0, 77)}...` : line
+}
+
+/**
+ * `node:sqlite` puts SQLite's result code in `errcode`; Effect's classifier reads `errno`. The message says what
+ * SQLite said (`database or disk is full`), then where: the file (`before`) or the statement.
+ */
+const sqlError = (cause: unknown, where: string, operation: string, before = false): SqlError.SqlError => {
   const errcode = typeof cause === "object" && cause !== null && "errcode" in cause ? cause.errcode : undefined
-  const detail = cause instanceof Error ? `${message}: ${cause.message}` : message
+  const said = cause instanceof Error ? cause.message : String(cause)
+  const detail = before ? `${where}: ${said}` : `${said} (${where})`
   const classified = SqlError.classifySqliteError(
     typeof errcode === "number" ? Object.assign(cause as object, { errno: errcode }) : cause,
     { message: detail, operation }

@@ -68,7 +68,7 @@ describe("SqliteClient", () => {
       expect(check.reason._tag).toBe("ConstraintError")
       const syntax = yield* Effect.flip(sql`SELEC 1`)
       expect(syntax.reason._tag).toBe("UnknownError")
-      expect(syntax.message).toMatch(/syntax error/)
+      expect(syntax.message).toBe(`near "SELEC": syntax error (in SELEC 1)`)
     })))
 
   it.effect("two clients on one file: a writer waits for the other's write lock up to busyTimeout, then fails with LockTimeoutError", () =>

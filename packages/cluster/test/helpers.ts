@@ -3,7 +3,7 @@
  * gives back, as when the shards are rebalanced or the store stops answering.
  */
 import { ClusterRunner } from "@arbor/cluster"
-import { Duration, Effect, Layer } from "effect"
+import { Duration, Effect, Layer, Option } from "effect"
 import { MessageStorage, RunnerHealth, Runners, RunnerStorage, Sharding, ShardingConfig } from "effect/cluster"
 import * as Fencing from "../src/internal/fencing.ts"
 
@@ -27,7 +27,8 @@ export const movableRunner = () => {
       lease: Duration.seconds(3),
       renewEvery: Duration.seconds(1),
       status: Effect.succeed({ _tag: "Joined", since: 0 } as const),
-      joined: Effect.succeed(joined)
+      joined: Effect.succeed(joined),
+      renewal: Effect.succeed(Option.none())
     }
   })).pipe(Layer.provide(sharding))
   return {
