@@ -126,7 +126,11 @@ export const awaitOwner = async (runners: ReadonlyArray<Runner>, timeoutMs = 30_
     if (owners.length === 1 && others.length === 0) return owners[0]![0]
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
-  const states = await Promise.all(runners.map(async (runner) => `${runner.address}: ${JSON.stringify((await tree(runner))?.cluster)}`))
+  const states = await Promise.all(runners.map(async (runner) => {
+    const snapshot = await tree(runner)
+    const lines = runner.program.output().split("\n").filter((line) => line.startsWith("[") && !/invoice \d+ issued/.test(line))
+    return `${runner.address}: ${snapshot?.root.state} ${JSON.stringify(snapshot?.cluster)}\n  ${lines.slice(-25).join("\n  ")}`
+  }))
   throw new Error(`no single owner within ${timeoutMs} ms:\n${states.join("\n")}`)
 }
 
