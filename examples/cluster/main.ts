@@ -20,7 +20,7 @@
 import { ClusterRunner, ClusterToplevel, Ownership, Storage } from "@arbor/cluster"
 import { Lifecycle, MainLoop, System } from "@arbor/core"
 import { NodeObserver, NodeToplevel } from "@arbor/node"
-import { Context, type Duration, Effect, Layer } from "effect"
+import { Context, type Duration, Effect, Layer, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
 import { parseArgs } from "node:util"
 import * as Ledger from "./ledger.ts"
@@ -40,7 +40,9 @@ const storage = storageOf(args.store)
 /** The ledger, over a connection of its own to the cluster's database, held while the child runs. */
 const database = Effect.gen(function*() {
   const sql = Context.get(yield* Layer.build(Storage.layer(storage)), SqlClient.SqlClient)
-  return yield* MainLoop.interruptOnSettle(Effect.never, yield* Ledger.make(sql))
+  // Another runner may hold the database's write lock a moment (SQLite): try again a few times before failing.
+  const ledger = yield* Ledger.make(sql).pipe(Effect.retry({ times: 10, schedule: Schedule.spaced("200 millis") }))
+  return yield* MainLoop.interruptOnSettle(Effect.never, ledger)
 })
 
 /**
@@ -50,7 +52,7 @@ const database = Effect.gen(function*() {
  */
 const clerk = (ledger: Ledger.Ledger["Service"]) => Effect.gen(function*() {
   const { fencingToken, runner } = yield* Ownership.Ownership
-  yield* ledger.claim(fencingToken)
+  yield* ledger.claim(fencingToken).pipe(Effect.retry({ times: 10, schedule: Schedule.spaced("200 millis"), while: (error) => error._tag === "SqlError" }))
   return yield* MainLoop.spawn(Effect.gen(function*() {
     while (!(yield* Lifecycle.isSettling)) {
       yield* ledger.issue(fencingToken, runner).pipe(

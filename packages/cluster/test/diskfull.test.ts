@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, rmdirSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll } from "vitest"
-import { awaitNoOwner, awaitOwner, checkLedger, readLedger, startRunner, tree } from "./failover.ts"
+import { awaitNoOwner, awaitNotReady, awaitOwner, checkLedger, readLedger, startRunner, tree } from "./failover.ts"
 
 describe("the embedded store's disk full", () => {
   const dir = mkdtempSync(join(tmpdir(), "arbor-full-"))
@@ -41,14 +41,7 @@ describe("the embedded store's disk full", () => {
       }
       await awaitNoOwner([runner], 10_000)
       await runner.program.waitFor("Shard lock storage is unhealthy")
-      // The runner looks at its store every renewal: /readyz says so by the next one.
-      let readyz = await fetch(`${runner.url}/readyz`)
-      for (let turn = 0; turn < 50 && readyz.status !== 503; turn++) {
-        await new Promise((resolve) => setTimeout(resolve, 100))
-        readyz = await fetch(`${runner.url}/readyz`)
-      }
-      expect(readyz.status).toBe(503)
-      expect((await readyz.json() as { reason: string }).reason).toMatch(/the cluster's store is unavailable: .*database or disk is full/)
+      expect((await awaitNotReady(runner)).reason).toMatch(/the cluster's store is unavailable: .*database or disk is full/)
       rmSync(filler)
       await awaitOwner([runner])
       expect((await tree(runner))!.cluster!.fencingToken).toBeGreaterThan(before)

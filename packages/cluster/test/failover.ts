@@ -145,6 +145,20 @@ export const awaitNoOwner = async (runners: ReadonlyArray<Runner>, timeoutMs = 3
   throw new Error(`the tree still runs somewhere after ${timeoutMs} ms`)
 }
 
+/** `/readyz` once it answers 503 (a runner looks at its store every renewal), within `timeoutMs`. */
+export const awaitNotReady = async (runner: Runner, timeoutMs = 5_000): Promise<{ readonly reason: string }> => {
+  const deadline = Date.now() + timeoutMs
+  while (true) {
+    const readyz = await fetch(`${runner.url}/readyz`)
+    const body = await readyz.json() as { readonly reason: string }
+    if (readyz.status === 503 || Date.now() > deadline) {
+      expect([runner.address, readyz.status]).toEqual([runner.address, 503])
+      return body
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
 /** A quiet moment: one owner, and the same one after the time it takes a runner that joined to get its shards. */
 export const awaitStableOwner = async (runners: ReadonlyArray<Runner>): Promise<Runner> => {
   while (true) {
