@@ -243,9 +243,9 @@ class SingletonToplevel implements ClusterToplevel<never> {
       lastExit: null
     }
     this.snapshot = Effect.gen({ self: this }, function*() {
-      const at = yield* Clock.currentTimeMillis
-      const root = this.current === undefined ? this.lastRoot : (yield* this.current.toplevel.snapshot).root
-      return { at, root, cluster: this.status() }
+      if (this.current === undefined) return { at: yield* Clock.currentTimeMillis, root: this.lastRoot, cluster: this.status() }
+      // The incarnation's snapshot (its root, its health gates), and where it stands in the cluster.
+      return { ...yield* this.current.toplevel.snapshot, cluster: this.status() }
     })
     this.changes = Stream.concat(Stream.fromEffect(this.snapshot), Stream.mapEffect(this.events, () => this.snapshot))
   }

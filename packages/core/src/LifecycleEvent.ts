@@ -237,6 +237,48 @@ export const StallDetected = Schema.TaggedStruct("StallDetected", { ...base, sta
 export type StallDetected = typeof StallDetected.Type
 
 /**
+ * A health gate latched: from now on its `guard` fails with `Unhealthy`.
+ * `path` is the system or child that made the gate, `gate` its name and
+ * `reason` why it latched.
+ *
+ * @example
+ * ```ts
+ * import { LifecycleEvent } from "@arbor/core"
+ *
+ * const line = (event: LifecycleEvent.GateLatched) => `gate ${event.gate} latched: ${event.reason}`
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export const GateLatched = Schema.TaggedStruct("GateLatched", { ...base, gate: Schema.String, reason: Schema.String })
+/** @since 0.1.0 */
+export type GateLatched = typeof GateLatched.Type
+
+/**
+ * A health gate cleared: `by` `"quiet"` (no new trouble for its
+ * `unlatchAfter`) or `"reset"`, after being latched for `latchedMillis`.
+ *
+ * @example
+ * ```ts
+ * import { LifecycleEvent } from "@arbor/core"
+ *
+ * const line = (event: LifecycleEvent.GateUnlatched) => `gate ${event.gate} cleared after ${event.latchedMillis} ms`
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export const GateUnlatched = Schema.TaggedStruct("GateUnlatched", {
+  ...base,
+  gate: Schema.String,
+  by: Schema.Literals(["quiet", "reset"]),
+  latchedMillis: Schema.Number
+})
+/** @since 0.1.0 */
+export type GateUnlatched = typeof GateUnlatched.Type
+
+/**
  * A tree run as a cluster singleton (`ClusterToplevel.singleton` in
  * `@arbor/cluster`) became owned by this runner (`runner`, its address) and
  * starts there with a new `fencingToken`. `previousOwner` is the runner that
@@ -369,6 +411,8 @@ export const LifecycleEvent = Schema.Union([
   ShutdownRequested,
   ShutdownCompleted,
   StallDetected,
+  GateLatched,
+  GateUnlatched,
   OwnershipAcquired,
   OwnershipReleased,
   SingletonRestarting,

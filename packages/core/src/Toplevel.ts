@@ -43,6 +43,7 @@ import { summary } from "./internal/summary.ts"
 import { Telemetry } from "./internal/telemetry.ts"
 import type * as LifecycleEvent from "./LifecycleEvent.ts"
 import { Supervisor } from "./internal/supervisor.ts"
+import { CurrentGates, GateRegistry } from "./internal/gate.ts"
 import { Lifecycle } from "./Lifecycle.ts"
 import type { SpawnContext } from "./MainLoop.ts"
 import type { RestartPolicy } from "./RestartPolicy.ts"
@@ -386,6 +387,7 @@ class ToplevelImpl implements Toplevel<never> {
   private startedAt: number | null = null
   private lastExit: TreeSnapshot.LastExit | null = null
   private readonly telemetry: Telemetry
+  private readonly gates: GateRegistry
   readonly events: Stream.Stream<LifecycleEvent.LifecycleEvent>
   readonly holdEvents: Effect.Effect<void, never, Scope.Scope>
   readonly snapshot: Effect.Effect<TreeSnapshot.TreeSnapshot>
@@ -401,9 +403,13 @@ class ToplevelImpl implements Toplevel<never> {
     this.system = system
     this.config = Effect.runSyncExit(Effect.andThen(validateName(name, name), decodeToplevel(name, options)))
     this.telemetry = new Telemetry(Exit.isSuccess(this.config) ? this.config.value.eventBuffer : 1)
+    const gates = this.gates = new GateRegistry(this.telemetry)
     this.events = this.telemetry.events
     this.holdEvents = this.telemetry.holdEvents
-    this.snapshot = Effect.map(Clock.currentTimeMillis, (at) => ({ at, root: this.rootNode() }))
+    this.snapshot = Effect.map(Clock.currentTimeMillis, (at) => {
+      const root = this.rootNode()
+      return gates.gates.size === 0 ? { at, root } : { at, root, gates: gates.snapshot() }
+    })
     this.changes = Stream.concat(Stream.fromEffect(this.snapshot), Stream.mapEffect(this.events, () => this.snapshot))
   }
 
@@ -435,7 +441,9 @@ class ToplevelImpl implements Toplevel<never> {
         this.root = supervisor
         // The root's first start is one span; its children's startups nest under it.
         const running = yield* Effect.gen({ self: this }, function*() {
-          const fiber = yield* Effect.forkChild(Effect.provideService(supervisor.run, Lifecycle, lifecycle), { startImmediately: true })
+          // Health gates made anywhere in the tree find its registry in their context.
+          const run = supervisor.run.pipe(Effect.provideService(Lifecycle, lifecycle), Effect.provideService(CurrentGates, this.gates))
+          const fiber = yield* Effect.forkChild(run, { startImmediately: true })
           yield* Effect.raceFirst(Deferred.await(supervisor.stable), Effect.asVoid(Fiber.await(fiber)))
           if (Deferred.isDoneUnsafe(supervisor.stable)) {
             if (this.state === "starting") this.state = "running"

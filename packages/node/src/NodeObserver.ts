@@ -10,7 +10,7 @@
  * |----------------|--------------------------------------------------------------------------------|
  * | `GET /metrics` | every metric of the `Metric.MetricRegistry`, in Prometheus text format         |
  * | `GET /healthz` | liveness: 200 `{ "status": "ok" }` while the process serves (503 if a `health` check fails) |
- * | `GET /readyz`  | readiness: 200 only while the tree runs and every `ready` check passes (a cluster singleton's standby runner: while its store answers); else 503 with the reason |
+ * | `GET /readyz`  | readiness: 200 only while the tree runs, no health gate is latched and every `ready` check passes (a cluster singleton's standby runner: while its store answers); else 503 with the reasons |
  * | `GET /tree`    | the tree's snapshot as JSON (`TreeSnapshot`)                                   |
  * | `GET /events`  | the lifecycle events as Server-Sent Events, until the client leaves or the tree stops; each with its `id:`, resumed after `Last-Event-ID` |
  *
@@ -278,7 +278,7 @@ interface Settings {
 const index = [
   "GET /metrics   Prometheus metrics",
   "GET /healthz   liveness",
-  "GET /readyz    readiness: 200 while the tree runs",
+  "GET /readyz    readiness: 200 while the tree runs and no health gate is latched",
   "GET /tree      the tree's snapshot (JSON)",
   "GET /events    lifecycle events (Server-Sent Events)",
   ""
@@ -367,18 +367,24 @@ const clusterReadiness = (root: TreeSnapshot.Node, cluster: TreeSnapshot.Cluster
 
 const readyz = <R>(toplevel: Toplevel.Toplevel<R>, settings: Settings) =>
   Effect.gen(function*() {
-    const { root, cluster } = yield* toplevel.snapshot
+    const { root, gates = [], cluster } = yield* toplevel.snapshot
     if (cluster !== undefined && (cluster.role !== "owner" || !cluster.store.available)) return clusterReadiness(root, cluster)
     // The checks may depend on the tree's services: they are asked only once the tree runs.
     if (root.state !== "running") return json(503, { status: "not ready", tree: root.state, reason: notRunning(root) })
     const outcomes = yield* runChecks(settings.ready, settings.checkTimeout)
-    const failing = outcomes.flatMap(([name, outcome]) =>
-      outcome.ok && outcome.value === true ? [] : [`${name}: ${outcome.ok ? "not ready" : outcome.error}`]
-    )
+    const failing = [
+      ...gates.flatMap((gate) => gate.state === "latched" ? [`health gate ${gate.name} latched: ${gate.reason}`] : []),
+      ...outcomes.flatMap(([name, outcome]) =>
+        outcome.ok && outcome.value === true ? [] : [`${name}: ${outcome.ok ? "not ready" : outcome.error}`]
+      )
+    ]
     const checks = Object.fromEntries(outcomes.map(([name, outcome]) =>
       [name, outcome.ok ? (outcome.value === true ? "ok" : "not ready") : outcome.error]
     ))
-    const extra = outcomes.length > 0 ? { checks } : {}
+    const extra = {
+      ...(gates.length > 0 ? { gates: Object.fromEntries(gates.map(({ name, ...gate }) => [name, gate])) } : {}),
+      ...(outcomes.length > 0 ? { checks } : {})
+    }
     return failing.length === 0
       ? json(200, { status: "ready", tree: root.state, ...extra })
       : json(503, { status: "not ready", tree: root.state, reason: failing.join("; "), ...extra })

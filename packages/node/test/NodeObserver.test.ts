@@ -5,7 +5,7 @@
  * behaviour, not speed.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Errors, Lifecycle, LifecycleEvent, MainLoop, System, Toplevel, TreeSnapshot } from "@arbor/core"
+import { Errors, HealthGate, Lifecycle, LifecycleEvent, MainLoop, System, Toplevel, TreeSnapshot } from "@arbor/core"
 import type { Toplevel as ToplevelModel } from "@arbor/core"
 import { NodeObserver } from "@arbor/node"
 import { Deferred, Effect, Fiber, Layer, Metric, Queue, Ref, Schedule, Schema } from "effect"
@@ -271,6 +271,41 @@ describe("NodeObserver", () => {
         ready: { broken: Effect.fail(new Error("no connection")), slow: Effect.as(Effect.never, true) },
         checkTimeout: "200 millis"
       })
+    }))
+
+  it.live("a latched health gate makes /readyz 503 with its reason, /metrics shows it, and /healthz stays 200", () =>
+    Effect.gen(function*() {
+      const gates = yield* Deferred.make<HealthGate.HealthGate>()
+      const toplevel = Toplevel.make("app", System.make((scope) =>
+        Effect.gen(function*() {
+          yield* Deferred.succeed(gates, yield* HealthGate.make("store"))
+          yield* scope.child("writer", MainLoop.spawn(Lifecycle.settling))
+        })
+      ))
+      yield* observing({ toplevel } as Tree, (url) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.forkChild(toplevel.start(), { startImmediately: true })
+          const gate = yield* Deferred.await(gates)
+          const ready = yield* running(url)
+          expect(json(ready)).toEqual({ status: "ready", tree: "running", gates: { store: { path: "app", state: "healthy", latches: 0 } } })
+          yield* gate.record(Object.assign(new Error("no space left on device"), { code: "ENOSPC" }))
+          const latched = yield* get(url, "/readyz")
+          expect(latched.status).toBe(503)
+          expect(json(latched)).toMatchObject({
+            status: "not ready",
+            tree: "running",
+            reason: "health gate store latched: fatal: Error: no space left on device",
+            gates: { store: { path: "app", state: "latched", reason: "fatal: Error: no space left on device", latches: 1 } }
+          })
+          expect((yield* get(url, "/healthz")).status).toBe(200)
+          const metrics = (yield* get(url, "/metrics")).body
+          expect(metrics).toContain("arbor_health_gate_latched{gate=\"store\"} 1")
+          expect(metrics).toContain("arbor_health_gate_latches_total{gate=\"store\"} 1")
+          yield* gate.reset
+          expect((yield* get(url, "/readyz")).status).toBe(200)
+          toplevel.shutdownToken.signal()
+          yield* Fiber.join(fiber)
+        }))
     }))
 
   it.live("/healthz shows each health check's value, and answers 503 when one fails", () =>
