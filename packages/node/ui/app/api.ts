@@ -88,5 +88,9 @@ export const eventTags = [
   "StallDetected",
   "ControlRequested",
   "GateLatched",
-  "GateUnlatched"
+  "GateUnlatched",
+  "OwnershipAcquired",
+  "OwnershipReleased",
+  "SingletonRestarting",
+  "ClusterStore"
 ] as const

@@ -83,6 +83,13 @@ const App = () => {
         {root === undefined ? null : <span class={`badge state-${root.state}`} data-testid="root-state">{root.state}</span>}
         <span class={`connection ${store.connection}`} data-testid="connection">{connectionText[store.connection]}</span>
         {latched === 0 ? null : <span class="badge latched" data-testid="latched">{latched === 1 ? "1 gate latched" : `${latched} gates latched`}</span>}
+        {store.cluster === undefined ? null : (
+          <span class="muted" data-testid="cluster">
+            cluster singleton on {store.cluster.runner}: {store.cluster.role}
+            {store.cluster.owner === null || store.cluster.role === "owner" ? "" : ` (owner ${store.cluster.owner})`}
+            {store.cluster.store.available ? "" : "; store unreachable"}
+          </span>
+        )}
         <label class="token">
           control token
           <input

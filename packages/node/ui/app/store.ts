@@ -60,7 +60,10 @@ const alarming = (event: api.Event): boolean => {
     case "Escalated":
     case "StallDetected":
     case "GateLatched":
+    case "SingletonRestarting":
       return true
+    case "ClusterStore":
+      return !event.available
     default:
       return false
   }
@@ -115,6 +118,15 @@ const describe = (event: api.Event): string => {
       return `health gate ${event.gate} latched: ${event.reason}`
     case "GateUnlatched":
       return `health gate ${event.gate} cleared (${event.by}) after ${event.latchedMillis} ms`
+    case "OwnershipAcquired":
+      return `runs on ${event.runner} (fencing token ${event.fencingToken})` +
+        (event.previousOwner === null ? "" : `, after ${event.previousOwner}`)
+    case "OwnershipReleased":
+      return `no longer runs on ${event.runner} (fencing token ${event.fencingToken}): ${event.reason}`
+    case "SingletonRestarting":
+      return `gave up on ${event.runner}: ${event.message}; starts again after ${event.delayMillis} ms`
+    case "ClusterStore":
+      return event.available ? `the cluster's store is back (${event.runner})` : `the cluster's store is unreachable from ${event.runner}: ${event.message}`
   }
 }
 
@@ -123,7 +135,16 @@ const changesPoolCounts = (event: api.Event): boolean =>
   (event._tag === "ChildStarting" && event.restarts === 0) || (event._tag === "ChildExited" && event.decision !== "restart")
 
 /** Events after which the snapshot says more than the events did. */
-const needsSnapshot = new Set(["Escalated", "ChildStartFailed", "GateLatched", "GateUnlatched"])
+const needsSnapshot = new Set([
+  "Escalated",
+  "ChildStartFailed",
+  "GateLatched",
+  "GateUnlatched",
+  "OwnershipAcquired",
+  "OwnershipReleased",
+  "SingletonRestarting",
+  "ClusterStore"
+])
 
 const parentOf = (path: string): string => path.slice(0, path.lastIndexOf("/"))
 
@@ -161,6 +182,8 @@ export class Store {
   root: string | undefined
   nodes = new Map<string, NodeModel>()
   gates: ReadonlyArray<api.Gate> | undefined
+  /** Where a tree run as a cluster singleton stands in its cluster. */
+  cluster: api.Snapshot["cluster"]
   expanded = new Set<string>()
   pools = new Map<string, PoolView>()
   /** Nodes the page knows only because a search asked the server for them (a pool's child off the pages read). */
@@ -245,6 +268,7 @@ export class Store {
     this.root = snapshot.root.path
     this.name = snapshot.root.name
     this.gates = snapshot.gates
+    this.cluster = snapshot.cluster
     this.snapshotAt = snapshot.at
     this.structure++
     this.changed()
