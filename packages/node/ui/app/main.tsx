@@ -23,10 +23,17 @@ const connectionText = {
 
 const follow = () => {
   const events = new EventSource(api.url("events?after=0"))
+  const process = new EventSource(api.url("process"))
   events.onopen = () => store.setConnection("live")
   events.onerror = () => {
-    if (store.connection === "ended") events.close()
-    else store.setConnection("reconnecting")
+    if (store.treeStopped) {
+      // The tree ended and its stream with it: the server is going away, there is nothing to reconnect to.
+      store.setConnection("ended")
+      events.close()
+      process.close()
+    } else {
+      store.setConnection("reconnecting")
+    }
   }
   for (const tag of api.eventTags) {
     events.addEventListener(tag, (message) => store.applyEvent(Number(message.lastEventId), JSON.parse(message.data)))
@@ -35,11 +42,7 @@ const follow = () => {
     const gap = JSON.parse(message.data) as { missed: number; after: number }
     store.gap(gap.missed, gap.after)
   })
-  const process = new EventSource(api.url("process"))
   process.addEventListener("Process", (message) => store.addSample(JSON.parse(message.data)))
-  process.onerror = () => {
-    if (store.connection === "ended") process.close()
-  }
 }
 
 const start = async () => {

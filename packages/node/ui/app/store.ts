@@ -200,6 +200,8 @@ export class Store {
   restartsMadeAt = new Map<string, Array<number>>()
   samples: Array<api.ProcessSample> = []
   connection: Connection = "connecting"
+  /** The tree's last event was its `ShutdownCompleted`: when the stream then ends, it is for good. */
+  treeStopped = false
   snapshotAt = 0
   controlEnabled = false
   /** When the first tree was painted (ms since navigation), for the page's own measurements. */
@@ -410,6 +412,8 @@ export class Store {
   private update(event: api.Event, live = true): void {
     // Applied again on a fresh snapshot (`live` false), an event asks for no further snapshot.
     const refreshSoon = live ? () => this.refreshSoon() : () => undefined
+    // A cluster singleton's tree starts again on this runner: its stream goes on.
+    if (event.path === this.root && event._tag !== "ShutdownCompleted") this.treeStopped = false
     const node = this.nodes.get(event.path)
     if (needsSnapshot.has(event._tag)) refreshSoon()
     if (node === undefined) {
@@ -459,7 +463,7 @@ export class Store {
       case "ShutdownCompleted":
         if (event.path === this.root) {
           node.state = "stopped"
-          this.connection = "ended"
+          this.treeStopped = true
         }
         break
     }
