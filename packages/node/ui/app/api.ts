@@ -73,6 +73,12 @@ export const act = async (
   return { ok: false, status: response.status, message: `${action} ${path}: refused (${response.status}): ${await errorOf(response)}` }
 }
 
+/** The events of health gates, whose state the snapshot tells. */
+export const gateTags = ["GateLatched", "GateUnlatched"] as const
+
+/** The events of a tree run as a cluster singleton, whose standing in its cluster the snapshot tells. */
+export const clusterTags = ["OwnershipAcquired", "OwnershipReleased", "SingletonRestarting", "ClusterStore"] as const
+
 /** Every kind of lifecycle event the page listens for (named SSE events need a listener each). */
 export const eventTags = [
   "ChildStarting",
@@ -87,10 +93,6 @@ export const eventTags = [
   "ShutdownCompleted",
   "StallDetected",
   "ControlRequested",
-  "GateLatched",
-  "GateUnlatched",
-  "OwnershipAcquired",
-  "OwnershipReleased",
-  "SingletonRestarting",
-  "ClusterStore"
+  ...gateTags,
+  ...clusterTags
 ] as const

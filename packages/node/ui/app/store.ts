@@ -135,16 +135,7 @@ const changesPoolCounts = (event: api.Event): boolean =>
   (event._tag === "ChildStarting" && event.restarts === 0) || (event._tag === "ChildExited" && event.decision !== "restart")
 
 /** Events after which the snapshot says more than the events did. */
-const needsSnapshot = new Set([
-  "Escalated",
-  "ChildStartFailed",
-  "GateLatched",
-  "GateUnlatched",
-  "OwnershipAcquired",
-  "OwnershipReleased",
-  "SingletonRestarting",
-  "ClusterStore"
-])
+const needsSnapshot = new Set<string>(["Escalated", "ChildStartFailed", ...api.gateTags, ...api.clusterTags])
 
 const parentOf = (path: string): string => path.slice(0, path.lastIndexOf("/"))
 
