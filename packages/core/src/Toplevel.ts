@@ -80,7 +80,9 @@ export interface Toplevel<R = never> {
   run(this: Toplevel<never>): Promise<void>
   /**
    * The children of the system or pool at `path` (e.g. `"app/payments"`),
-   * in start order. A temporary child that finished is no longer listed.
+   * in declaration (start) order. A temporary child that finished is no
+   * longer listed. A system restarting its children lists every one of them
+   * throughout, those its replay has not started yet as `stopped`.
    */
   whichChildren(path: string): Effect.Effect<ReadonlyArray<ChildInfo>, NotFound>
   /** How many children the system or pool at `path` has, by kind and state. */

@@ -88,8 +88,8 @@ export class ChildRecord {
   value: unknown = undefined
   /** Identifies the pending restart (after a backoff delay), so that a stale one is ignored. */
   restartToken = 0
-  /** The generation of its system that lists it. */
-  listed = 0
+  /** Whether its system lists it (a system's record of a child it no longer declares is kept, unlisted). */
+  listed = false
   /** The supervisor it runs, for a subsystem or a pool. */
   inner: Supervising | undefined = undefined
   /** An exit injected by `exitChild` into the current incarnation. */

@@ -272,7 +272,13 @@ export class Model {
 const owner = new WeakMap<Rec, Sup>()
 
 export class Sup {
+  /**
+   * Every child declared so far, in declaration order: a replay lists them all from its start
+   * (docs/administration.md), and the model's declarations never change.
+   */
   children: Array<Rec> = []
+  /** How many children the current generation has declared: the others wait for the replay. */
+  private declaredCount = 0
   private readonly byName = new Map<string, Rec>()
   private generation = 0
   private firstStart = true
@@ -336,7 +342,7 @@ export class Sup {
   start(): void {
     const self = this
     this.main = this.kernel.spawn((function*(): Proc {
-      self.startGeneration([])
+      self.startGeneration()
       while (true) {
         const event = yield* self.take()
         const outcome = yield* self.handle(event)
@@ -432,9 +438,9 @@ export class Sup {
 
   // --- starting children ------------------------------------------------------------------------
 
-  private startGeneration(kept: ReadonlyArray<Rec>): void {
+  private startGeneration(): void {
     const generation = ++this.generation
-    this.children = kept.slice()
+    this.declaredCount = 0
     this.abandoned = undefined
     const self = this
     this.declaration = this.kernel.spawn((function*(): Proc {
@@ -448,6 +454,7 @@ export class Sup {
           self.byName.set(spec.name, rec)
         }
         if (!self.children.includes(rec)) self.children.push(rec)
+        self.declaredCount++
         // rest_for_one: a child before the group that still runs is reused, not restarted.
         if (rec.state === "running" && !rec.stopping) continue
         if (rec.finished) continue
@@ -472,7 +479,7 @@ export class Sup {
       for (const rec of starting) yield* this.stop(rec, "graceful")
       this.stoppingGroup = false
     }
-    this.startGeneration(kept)
+    this.startGeneration()
   }
 
   /** Starts a new incarnation of `rec` and resumes once its startup ended. */
@@ -696,11 +703,16 @@ export class Sup {
     return reply("ok")
   }
 
+  /** A child of a group waiting for its backoff delay, or not yet declared by the replay in progress: the replay starts it. */
+  private waitsForReplay(rec: Rec): boolean {
+    const index = this.children.indexOf(rec)
+    return this.pending !== undefined ? index >= this.pending.from : this.declaration !== undefined && index >= this.declaredCount
+  }
+
   *restartChild(name: string, reply: Reply): Proc<undefined> {
     const rec = this.find(name)
     if (rec === undefined) return reply("NotFound")
-    // A child of a group waiting for its backoff delay waits to restart: the replay starts it.
-    if (rec.state !== "stopped" || (this.pending !== undefined && this.children.indexOf(rec) >= this.pending.from)) return reply("Running")
+    if (rec.state !== "stopped" || this.waitsForReplay(rec)) return reply("Running")
     rec.terminated = false
     rec.finished = false
     this.relaunch(rec, reply)
