@@ -3,26 +3,44 @@ import { Effect } from "effect"
 import fc from "fast-check"
 import { commands, tree } from "./arbitraries.ts"
 import type { CaseStats } from "./harness.ts"
-import { runCase } from "./harness.ts"
+import { fits, runCase } from "./harness.ts"
+import { regressions } from "./regressions.ts"
 import { Model } from "./model.ts"
 import type { Strategy, SystemSpec } from "./spec.ts"
 
-/** `npm run test:deep` sets ARBOR_MODEL_RUNS=20000. */
+/** `npm run test:deep` (scripts/deep.ts) sets ARBOR_MODEL_RUNS=20000 and a fresh ARBOR_MODEL_SEED, which it prints. */
 const runs = Number(process.env["ARBOR_MODEL_RUNS"] ?? 1000)
-const seed = process.env["ARBOR_MODEL_SEED"] === undefined ? undefined : Number(process.env["ARBOR_MODEL_SEED"])
+const seed = Number(process.env["ARBOR_MODEL_SEED"] ?? Math.floor(Math.random() * 2 ** 31))
+/** Replays one case of the run: the path a failure prints. */
+const path = process.env["ARBOR_MODEL_PATH"]
 
 describe("model-based: a random tree under random commands behaves as the reference model says", () => {
-  it(`agrees with the model after every command (${runs} cases)`, { timeout: Math.max(120_000, runs * 150) }, async () => {
+  it(`agrees with the model after every command (${runs} cases, seed ${seed})`, { timeout: Math.max(120_000, runs * 150) }, async () => {
     const stats: CaseStats = { steps: 0, skipped: 0 }
-    await fc.assert(
+    const details = await fc.check(
       fc.asyncProperty(tree, commands, async (spec, cmds) => {
         await Effect.runPromise(runCase(spec, cmds, stats))
       }),
-      { numRuns: runs, ...(seed === undefined ? {} : { seed }) }
+      { numRuns: runs, seed, ...(path === undefined ? {} : { path, endOnFailure: true }) }
     )
+    if (details.failed) {
+      const replay = `ARBOR_MODEL_SEED=${details.seed} ARBOR_MODEL_RUNS=${runs}`
+      throw new Error(
+        `${fc.defaultReportMessage(details)}\n\n${String(details.errorInstance)}\n\n` +
+          `Replay the run: ${replay} npm run test:deep\n` +
+          `Replay the shrunk case alone: ${replay} ARBOR_MODEL_PATH="${details.counterexamplePath}" npm run test:deep\n` +
+          "Then keep it as a fixed case in packages/core/test/model/regressions.ts."
+      )
+    }
     // Most commands must run: a generator whose commands were all skipped would prove nothing.
     expect(stats.skipped / stats.steps).toBeLessThan(0.5)
   })
+})
+
+describe("cases the model-based runs found", () => {
+  for (const regression of regressions) {
+    it.effect(regression.name, () => runCase(regression.tree, regression.commands))
+  }
 })
 
 describe("the reference model itself follows docs/restarts.md", () => {
@@ -68,6 +86,44 @@ describe("the reference model itself follows docs/restarts.md", () => {
 
   it("one_for_one: starts b again, alone", () => {
     expect(crashB("one_for_one")).toEqual(["exit app/b failure", "start app/b"])
+  })
+
+  it("the journal may reorder only entries that do not know of each other", () => {
+    const model = new Model(abcd("one_for_all"))
+    model.start()
+    model.kernel.drain()
+    const from = model.journal.length
+    model.crashWorker("app/b", "failure")
+    model.kernel.drain()
+    const journal = model.journal.slice(from)
+    const marks = model.marks.slice(from)
+    expect(fits(journal, marks, journal)).toBeUndefined()
+    // The stops run one after the other, in reverse order: d before c is not negotiable.
+    const swapped = [...journal]
+    ;[swapped[1], swapped[3]] = [swapped[3]!, swapped[1]!]
+    expect(fits(journal, marks, swapped)).toBe(1)
+    expect(fits(journal, marks, journal.slice(0, -1))).toBe(journal.length - 1)
+
+    // A subsystem restarted on its own starts its children concurrently with its parent's next restart.
+    const spec: SystemSpec = {
+      ...abcd("one_for_one"),
+      children: [
+        { ...abcd("one_for_all"), name: "s", children: [abcd("one_for_all").children[0]!] },
+        abcd("one_for_all").children[1]!
+      ]
+    }
+    const concurrent = new Model(spec)
+    concurrent.start()
+    concurrent.kernel.drain()
+    const start = concurrent.journal.length
+    concurrent.exitChild("app/s", "failure")
+    concurrent.crashWorker("app/b", "failure")
+    concurrent.kernel.drain()
+    const restarts = concurrent.journal.slice(start)
+    expect(restarts).toEqual(["exit app/s/a interrupted", "exit app/b failure", "declare app/s", "start app/s/a", "start app/b"])
+    const otherOrder = ["exit app/s/a interrupted", "exit app/b failure", "start app/b", "declare app/s", "start app/s/a"]
+    expect(fits(restarts, concurrent.marks.slice(start), otherOrder)).toBeUndefined()
+    expect(fits(restarts, concurrent.marks.slice(start), ["exit app/s/a interrupted", "exit app/b failure", "start app/s/a", "declare app/s", "start app/b"])).toBe(2)
   })
 
   it("the intensity window slides: a restart made exactly `within` ago no longer counts", () => {

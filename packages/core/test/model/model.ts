@@ -9,7 +9,7 @@
  * Time is virtual (see `kernel.ts`): nothing takes time except waiting for a
  * settle budget and waiting for a backoff delay, exactly as under `TestClock`.
  */
-import type { Proc } from "./kernel.ts"
+import type { Clock, Mark, Proc } from "./kernel.ts"
 import { Kernel, Signal, wait, waitFor } from "./kernel.ts"
 import type { ChildSpec, ExitKind, Policy, SystemSpec } from "./spec.ts"
 
@@ -94,6 +94,8 @@ const runNow = <A>(proc: Proc<A>): A => {
 export class Model {
   readonly kernel = new Kernel()
   readonly journal: Array<string> = []
+  /** Where each journal entry stands in the causal order: entries that do not know of each other may swap. */
+  readonly marks: Array<Mark> = []
   readonly escalations: Array<string> = []
   readonly results: Array<string> = []
   /** Lines logged at Warn about an abnormal exit, by path. */
@@ -116,6 +118,12 @@ export class Model {
 
   constructor(spec: SystemSpec) {
     this.spec = spec
+  }
+
+  /** Writes `entry` to the journal, as the strand running now. */
+  write(entry: string): void {
+    this.journal.push(entry)
+    this.marks.push(this.kernel.mark())
   }
 
   bump(map: Map<string, number>, path: string): void {
@@ -221,9 +229,9 @@ export class Model {
 
   startWorker(rec: Rec, host: Host): void {
     const id = this.nextIncarnation(rec.path)
-    this.journal.push(`start ${rec.path}`)
+    this.write(`start ${rec.path}`)
     if (this.failNext.delete(rec.path)) {
-      this.journal.push(`startfail ${rec.path}`)
+      this.write(`startfail ${rec.path}`)
       const exit: ModelExit = { kind: "failure", error: { tag: "StartupFailed", path: rec.path } }
       host.started.resolve(this.kernel, { ok: false, exit })
       this.bump(this.startFailures, rec.path)
@@ -239,12 +247,12 @@ export class Model {
   /** The worker's main loop ends (journalled as `seen`); its supervisor sees `kind`. */
   workerExit(rec: Rec, host: Host, seen: ExitKind, kind: ExitKind): void {
     if (host.done.done) return
-    this.journal.push(`exit ${rec.path} ${seen}`)
+    this.write(`exit ${rec.path} ${seen}`)
     this.finish(rec, host, { kind })
   }
 
   settleWorker(rec: Rec, host: Host): void {
-    this.journal.push(`settle ${rec.path}`)
+    this.write(`settle ${rec.path}`)
     if (!this.ignoring.has(rec.path)) this.workerExit(rec, host, "normal", "normal")
   }
 
@@ -293,7 +301,8 @@ export class Sup {
   private stoppingGroup = false
   alive = true
   readonly stable = new Signal<void>()
-  private readonly mailbox: Array<Event> = []
+  /** Each event with what its sender knew. */
+  private readonly mailbox: Array<{ readonly event: Event; readonly clock: Clock }> = []
   private waiting: Signal<void> | undefined
   private main: ReturnType<Kernel["spawn"]> | undefined
   private readonly helpers = new Set<ReturnType<Kernel["spawn"]>>()
@@ -353,7 +362,7 @@ export class Sup {
 
   post(event: Event): void {
     if (!this.alive) return
-    this.mailbox.push(event)
+    this.mailbox.push({ event, clock: new Map(this.kernel.current.clock) })
     const waiting = this.waiting
     this.waiting = undefined
     waiting?.resolve(this.kernel, undefined)
@@ -364,7 +373,9 @@ export class Sup {
       this.waiting = new Signal<void>()
       yield wait(this.waiting)
     }
-    return this.mailbox.shift()!
+    const { event, clock } = this.mailbox.shift()!
+    this.kernel.learn(clock)
+    return event
   }
 
   requestSettle(): void {
@@ -444,7 +455,7 @@ export class Sup {
     this.abandoned = undefined
     const self = this
     this.declaration = this.kernel.spawn((function*(): Proc {
-      self.model.journal.push(`declare ${self.path}`)
+      self.model.write(`declare ${self.path}`)
       for (const spec of self.spec.children) {
         if (generation !== self.generation || self.abandoned !== undefined) break
         let rec = self.byName.get(spec.name)

@@ -1,0 +1,77 @@
+/**
+ * Cases the model-based runs found, shrunk, kept as fixed cases: each runs
+ * on every `npm test`, so that what it found stays fixed.
+ */
+import type { ChildSpec, Command, Policy, Strategy, SystemSpec, WorkerSpec } from "./spec.ts"
+
+const worker = (name: string, shutdown: WorkerSpec["shutdown"], policy: Policy = "permanent"): WorkerSpec => ({
+  kind: "worker",
+  name,
+  policy,
+  shutdown,
+  significant: false
+})
+
+const system = (
+  name: string,
+  options: Partial<Omit<SystemSpec, "kind" | "name" | "children">> & { readonly strategy: Strategy },
+  children: ReadonlyArray<ChildSpec>
+): SystemSpec => ({
+  kind: "system",
+  name,
+  policy: "permanent",
+  shutdown: "infinity",
+  significant: false,
+  maxRestarts: 3,
+  within: 5000,
+  backoff: undefined,
+  autoShutdown: "never",
+  ...options,
+  children
+})
+
+export interface Regression {
+  /** What the case found, as a sentence. */
+  readonly name: string
+  readonly tree: SystemSpec
+  readonly commands: ReadonlyArray<Command>
+}
+
+export const regressions: ReadonlyArray<Regression> = [
+  {
+    // Seed 1223966186, case 8110. app restarts app/a (a subsystem, whose startup suspends until it runs) and app/c
+    // at the same instant: app/a's children start concurrently with app/c, in an order that is not defined. The model
+    // pinned one order (its own scheduler's); it now lets independent strands come in either order.
+    name: "a subsystem restarted on its own starts its children concurrently with its parent's next restart",
+    tree: system("app", { strategy: "one_for_one", maxRestarts: 1, within: 100, backoff: { kind: "spaced", base: 337, times: undefined } }, [
+      system("a", { strategy: "one_for_all", maxRestarts: 0, within: 100 }, [
+        system("a", { strategy: "one_for_all", maxRestarts: 0, within: 100, autoShutdown: "anySignificant" }, [
+          worker("a", 100),
+          worker("b", 100)
+        ]),
+        worker("b", 100)
+      ]),
+      worker("b", 300),
+      worker("c", "brutal"),
+      worker("d", 100)
+    ]),
+    commands: [
+      { _tag: "FailNextStart", target: 34 },
+      { _tag: "FailNextStart", target: 31 },
+      { _tag: "Crash", target: 0, exit: "normal", via: "self" },
+      { _tag: "FailNextStart", target: 0 },
+      { _tag: "Advance", millis: 436 },
+      { _tag: "Crash", target: 14, exit: "normal", via: "self" },
+      { _tag: "Advance", millis: 370 },
+      { _tag: "Restart", target: 0 },
+      { _tag: "IgnoreSettle", target: 45, ignore: true },
+      { _tag: "Crash", target: 0, exit: "normal", via: "self" },
+      { _tag: "Crash", target: 0, exit: "normal", via: "self" },
+      { _tag: "Terminate", target: 53 },
+      { _tag: "Advance", millis: 1 },
+      { _tag: "FailNextStart", target: 0 },
+      { _tag: "Terminate", target: 0 },
+      { _tag: "Crash", target: 0, exit: "normal", via: "self" }
+    ]
+  }
+]
