@@ -223,7 +223,8 @@ export const ToplevelOptions = Schema.Struct({
 })
 
 /**
- * Options of a pool: how many children it holds at most, its children's
+ * Options of a pool: how many children it holds at most (a whole number
+ * ≥ 0; 0 refuses every child, as Elixir's `max_children: 0`), its children's
  * restart policy (default `"temporary"`), shutdown budget (default 5 seconds)
  * and startup timeout, and its own restart intensity and backoff (the delay
  * before each child's restart).
@@ -241,7 +242,7 @@ export const ToplevelOptions = Schema.Struct({
  */
 export const PoolOptions = Schema.Struct({
   ...restartFields,
-  maxChildren: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  maxChildren: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
   restart: Schema.optionalKey(RestartPolicy),
   shutdown: Schema.optionalKey(ShutdownBudget),
   startTimeout: Schema.optionalKey(PositiveDuration),

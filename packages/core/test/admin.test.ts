@@ -380,3 +380,51 @@ describe("every child of the declaration list stays visible through a group rest
       yield* shutdown(toplevel, run)
     }))
 })
+
+describe("terminateChild of a child its system's start waits for", () => {
+  // Found by the model-based tests: the declaration was interrupted, so the system failed to start with a
+  // StartupFailed naming itself (the first start) and an interruption for cause.
+  const slowTree = (probe: Probe, gate: Deferred.Deferred<void>, slowFrom: number) =>
+    System.make((scope) =>
+      Effect.gen(function*() {
+        yield* scope.child("a", probe.worker("a"))
+        const hold = Effect.suspend(() => probe.startsOf("b") >= slowFrom ? Deferred.await(gate) : Effect.void)
+        yield* scope.child("b", probe.worker("b", { setup: hold }))
+        yield* scope.child("c", probe.worker("c"))
+      })
+    )
+
+  it.effect("on the first start: the child is stopped and the system fails to start with StartupFailed naming the child", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const gate = yield* Deferred.make<void>()
+      const toplevel = Toplevel.make("app", slowTree(probe, gate, 1))
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("b") === 1, "b starting")
+      yield* toplevel.terminateChild("app/b")
+      const exit = yield* Fiber.await(run)
+      const error = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
+      expect(error?._tag === "Fail" && error.error).toMatchObject({ _tag: "StartupFailed", path: "app/b" })
+      expect(probe.startsOf("c")).toBe(0)
+      expect(probe.entries("exit")).toEqual(["exit a normal"])
+    }))
+
+  it.effect("during a replay: the replay counts as failed and is tried again, starting the child afresh", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const gate = yield* Deferred.make<void>()
+      const toplevel = Toplevel.make("app", slowTree(probe, gate, 2), { backoff: Schedule.spaced("1 second") })
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("c") === 1, "started")
+      yield* probe.crash("a")
+      yield* TestClock.adjust("1 second")
+      yield* eventually(() => probe.startsOf("b") === 2, "the replay waits for b")
+      yield* toplevel.terminateChild("app/b")
+      expect(run.pollUnsafe()).toBeUndefined()
+      yield* Deferred.succeed(gate, undefined)
+      yield* TestClock.adjust("1 second")
+      yield* eventually(() => probe.startsOf("c") === 2, "the next replay started every child")
+      expect(probe.startsOf("b")).toBe(3)
+      yield* shutdown(toplevel, run)
+    }))
+})

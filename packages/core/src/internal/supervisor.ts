@@ -620,8 +620,10 @@ export class Supervisor implements Supervising {
     return launch(child, this.onExit).pipe(
       Effect.tap(() => logAt("Debug", child.path, "started")),
       Effect.map((value) => this.valueFor(child, value)),
+      // Stopped by its supervisor, the declaration is being abandoned anyway; stopped by `terminateChild`, it
+      // cannot go on without the child's value: that counts as the child's failed startup.
       Effect.catchCause((cause) =>
-        child.stopping
+        child.stopping && !child.terminated
           ? Effect.failCause(cause as Cause.Cause<never>)
           : Effect.fail(this.startupError(child.path, child.spec.kind, cause))
       )

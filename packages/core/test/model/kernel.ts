@@ -13,6 +13,11 @@
  * resolving a signal and by posting to a mailbox. An entry of the journal
  * marked with it (`mark`) is ordered after another only when it knows of it;
  * entries that do not know of each other may come in either order.
+ *
+ * Timers due at the same instant fire in the order they were registered; for
+ * two registered in one cascade by strands that do not know of each other,
+ * that order is not defined either. The kernel then cannot tell which fires
+ * first in Arbor, and says so (`undecided`): the case stops being comparable.
  */
 
 /** What a strand knows: for each strand, how many of its entries it has seen. */
@@ -74,6 +79,8 @@ export interface Timer {
   readonly seq: number
   readonly label: string
   readonly fire: () => void
+  /** Who registered it, when: the test driver's own timers (`"command"`) have none, as they come after everything. */
+  readonly mark: Mark | undefined
   cancelled: boolean
 }
 
@@ -94,6 +101,8 @@ export class Kernel {
   now = 0
   /** The current cascade: each timer that fires starts a new one. */
   segment = 0
+  /** Set when two timers fired at the same instant in an order that is not defined: what they were. */
+  undecided: string | undefined
   private seq = 0
   private strands = 0
   private timers: Array<Timer> = []
@@ -138,7 +147,8 @@ export class Kernel {
 
   /** Registers a timer `ms` from now; a timer for a time not after now fires at once, as `Effect.sleep` returns at once. */
   timer(ms: number, label: string, fire: () => void): Timer {
-    const timer: Timer = { due: this.now + ms, seq: ++this.seq, label, fire, cancelled: false }
+    const mark = label === "command" ? undefined : this.mark()
+    const timer: Timer = { due: this.now + ms, seq: ++this.seq, label, fire, mark, cancelled: false }
     this.timers.push(timer)
     return timer
   }
@@ -253,6 +263,9 @@ export class Kernel {
         }
       }
       if (next === undefined) break
+      const first = next
+      const tied = this.timers.find((t) => t !== first && t.due === first.due && !ordered(first, t))
+      if (tied !== undefined) this.undecided ??= `${first.label} and ${tied.label} timers both due at ${first.due}ms`
       this.timers = this.timers.filter((t) => t !== next)
       this.now = Math.max(this.now, next.due)
       this.segment++
@@ -262,6 +275,11 @@ export class Kernel {
     this.now = target
   }
 }
+
+/** Whether the order of two timers due at once is defined: registered in different cascades, or one by a strand that knew of the other. */
+const ordered = (a: Timer, b: Timer): boolean =>
+  a.mark === undefined || b.mark === undefined || a.mark.segment !== b.mark.segment || happensBefore(a.mark, b.mark) ||
+  happensBefore(b.mark, a.mark)
 
 export const sleep = (ms: number, label: string): Wait => ({ _tag: "Sleep", ms, label })
 export const wait = <A>(signal: Signal<A>): Wait => ({ _tag: "Await", signal })

@@ -16,7 +16,7 @@ const path = process.env["ARBOR_MODEL_PATH"]
 
 describe("model-based: a random tree under random commands behaves as the reference model says", () => {
   it(`agrees with the model after every command (${runs} cases, seed ${seed})`, { timeout: Math.max(120_000, runs * 150) }, async () => {
-    const stats: CaseStats = { steps: 0, skipped: 0 }
+    const stats: CaseStats = { steps: 0, skipped: 0, undecided: 0 }
     const details = await fc.check(
       fc.asyncProperty(tree, commands, async (spec, cmds) => {
         await Effect.runPromise(runCase(spec, cmds, stats))
@@ -34,6 +34,8 @@ describe("model-based: a random tree under random commands behaves as the refere
     }
     // Most commands must run: a generator whose commands were all skipped would prove nothing.
     expect(stats.skipped / stats.steps).toBeLessThan(0.5)
+    // And few cases may be cut short where the model cannot tell which of two timers fires first.
+    expect(stats.undecided / runs).toBeLessThan(0.02)
   })
 })
 
@@ -55,7 +57,16 @@ describe("the reference model itself follows docs/restarts.md", () => {
     within: 5000,
     backoff: undefined,
     autoShutdown: "never",
-    children: ["a", "b", "c", "d"].map((name) => ({ kind: "worker", name, policy: "permanent", shutdown: 100, significant: false }))
+    children: ["a", "b", "c", "d"].map((name) => ({
+      kind: "worker",
+      name,
+      policy: "permanent",
+      shutdown: 100,
+      significant: false,
+      startMillis: 0,
+      startTimeout: undefined,
+      deadline: undefined
+    }))
   })
 
   const crashB = (strategy: Strategy) => {

@@ -1,19 +1,21 @@
 /**
  * A pure reference model of Arbor's supervision semantics, written from
- * ARCHITECTURE.md and docs/ (concepts, restarts, shutdown, administration),
- * not from the implementation: every system is an actor with a mailbox that
- * handles one event at a time; workers are passive state machines whose every
- * start, settle and exit is written to a journal, the same journal the real
- * test workers write.
+ * ARCHITECTURE.md and docs/ (concepts, restarts, shutdown, administration,
+ * pools, liveness), not from the implementation: every system and every pool
+ * is an actor with a mailbox that handles one event at a time; workers are
+ * passive state machines whose every start, settle and exit is written to a
+ * journal, the same journal the real test workers write.
  *
  * Time is virtual (see `kernel.ts`): nothing takes time except waiting for a
- * settle budget and waiting for a backoff delay, exactly as under `TestClock`.
+ * settle budget, a backoff delay, a startup that takes time, a start timeout
+ * or a liveness deadline, exactly as under `TestClock`.
  */
 import type { Clock, Mark, Proc } from "./kernel.ts"
 import { Kernel, Signal, wait, waitFor } from "./kernel.ts"
-import type { ChildSpec, ExitKind, Policy, SystemSpec } from "./spec.ts"
+import type { Timer } from "./kernel.ts"
+import type { BackoffSpec, ChildSpec, ExitKind, Policy, PoolSpec, SystemSpec, WorkerSpec } from "./spec.ts"
 
-export type ErrorTag = "StartupFailed" | "TooManyRestarts" | "BackoffEnded"
+export type ErrorTag = "StartupFailed" | "StartupTimeout" | "TooManyRestarts" | "BackoffEnded"
 export interface ModelError {
   readonly tag: ErrorTag
   readonly path: string
@@ -30,6 +32,8 @@ export interface NodeView {
   readonly path: string
   readonly state: State
   readonly restarts: number
+  /** A pool's counts. */
+  readonly counts?: { readonly children: number; readonly running: number; readonly restarting: number }
   readonly children?: ReadonlyArray<NodeView> | "skip"
 }
 
@@ -40,14 +44,61 @@ const interrupted: ModelExit = { kind: "interrupted" }
 export const restartsAfter = (policy: Policy, kind: ExitKind): boolean =>
   policy === "permanent" ? true : policy === "transient" ? kind !== "normal" : false
 
-/** One incarnation of a child: a worker's main loop, or a subsystem's supervisor. */
+/** One incarnation of a child: a worker's main loop, or a subsystem's or pool's supervisor. */
 class Host {
   readonly done = new Signal<ModelExit>()
   readonly started = new Signal<Started>()
   sup: Sup | undefined
+  pool: PoolSup | undefined
   /** A worker incarnation's name in the fiber registry (`path#n`) once it runs. */
   id: string | undefined
+  /** A worker still in a startup that takes time. */
+  starting = false
+  /** Its startup's and liveness deadline's timers: they end with it. */
+  readonly timers = new Set<Timer>()
+  lastHeartbeat = 0
 }
+
+/** A pool's child: a worker whose startup (`spawn`) or task (`run`) the pool runs. */
+interface PooledSpec extends WorkerSpec {
+  readonly task: boolean
+}
+
+/** The state of one backoff schedule: it starts over after `within` without a restart. */
+interface BackoffState {
+  index: number
+  lastRestart: number
+}
+
+/** The restart limits of a system or a pool: the sliding intensity window, and backoff delays. */
+class Limits {
+  private window: Array<number> = []
+  private readonly spec: { readonly maxRestarts: number; readonly within: number; readonly backoff: BackoffSpec | undefined }
+  constructor(spec: { readonly maxRestarts: number; readonly within: number; readonly backoff: BackoffSpec | undefined }) {
+    this.spec = spec
+  }
+
+  /** The intensity window slides: a restart counts for `within` after it happened, one made exactly `within` ago no longer. */
+  tooMany(now: number): boolean {
+    this.window = this.window.filter((time) => time > now - this.spec.within)
+    this.window.push(now)
+    return this.window.length > this.spec.maxRestarts
+  }
+
+  /** The next backoff delay of `state`, or `undefined` once the schedule has ended. */
+  nextDelay(now: number, state: BackoffState): number | undefined {
+    const backoff = this.spec.backoff
+    if (backoff === undefined) return 0
+    if (now - state.lastRestart >= this.spec.within) state.index = 0
+    state.lastRestart = now
+    if (backoff.times !== undefined && state.index >= backoff.times) return undefined
+    const delay = backoff.kind === "spaced" ? backoff.base : backoff.base * 2 ** state.index
+    state.index++
+    return delay
+  }
+}
+
+const freshBackoff = (): BackoffState => ({ index: 0, lastRestart: Number.NEGATIVE_INFINITY })
 
 class Rec {
   state: State = "stopped"
@@ -58,11 +109,19 @@ class Rec {
   restarts = 0
   restartToken = 0
   host: Host | undefined
-  readonly spec: ChildSpec
+  /** A pool child's own backoff, made at its first restart. */
+  backoff: BackoffState | undefined
+  readonly spec: ChildSpec | PooledSpec
   readonly path: string
-  constructor(spec: ChildSpec, path: string) {
+  /** The pool it belongs to, if it is a pool's child. */
+  readonly pool: PoolSup | undefined
+  constructor(spec: ChildSpec | PooledSpec, path: string, pool?: PoolSup) {
     this.spec = spec
     this.path = path
+    this.pool = pool
+  }
+  get task(): boolean {
+    return "task" in this.spec && this.spec.task
   }
   get known(): boolean {
     return !(this.finished && this.spec.policy === "temporary")
@@ -79,6 +138,15 @@ type Event =
   | { readonly _tag: "ResumeChild"; readonly rec: Rec; readonly token: number }
   | { readonly _tag: "Relaunched"; readonly rec: Rec; readonly incarnation: number; readonly started: Started; readonly reply: Reply | undefined }
   | { readonly _tag: "Call"; readonly run: () => Proc<ModelExit | undefined> }
+
+type PoolEvent =
+  | { readonly _tag: "Settle" }
+  | { readonly _tag: "Exited"; readonly rec: Rec; readonly incarnation: number; readonly exit: ModelExit }
+  | { readonly _tag: "Resume"; readonly rec: Rec; readonly token: number }
+  | { readonly _tag: "Relaunched"; readonly rec: Rec; readonly incarnation: number; readonly started: Started }
+
+/** A system or a pool, as administration reaches it. */
+type Supervising = Sup | PoolSup
 
 /** Runs a process that must not wait for time (a forced stop): it may only await what is already done. */
 const runNow = <A>(proc: Proc<A>): A => {
@@ -98,6 +166,12 @@ export class Model {
   readonly marks: Array<Mark> = []
   readonly escalations: Array<string> = []
   readonly results: Array<string> = []
+  /** Where each answer stands in the causal order, as for the journal. */
+  readonly resultMarks: Array<Mark> = []
+  /** Each pool shutdown's report: `path stopped forced`. */
+  readonly poolReports: Array<string> = []
+  /** Each pool's handle as its system's latest declaration handed it out, by path. */
+  readonly poolHandles = new Map<string, PoolSup>()
   /** Lines logged at Warn about an abnormal exit, by path. */
   readonly abnormal = new Map<string, number>()
   /** Lines logged at Error about a worker's failed startup, by path. */
@@ -124,6 +198,12 @@ export class Model {
   write(entry: string): void {
     this.journal.push(entry)
     this.marks.push(this.kernel.mark())
+  }
+
+  /** Records an answer to a command, as the strand running now. */
+  answer(result: string): void {
+    this.results.push(result)
+    this.resultMarks.push(this.kernel.mark())
   }
 
   bump(map: Map<string, number>, path: string): void {
@@ -168,19 +248,19 @@ export class Model {
     this.root.requestSettle()
   }
 
-  /** The running system at `path`, as administration finds it. */
-  supervising(path: string): Sup | undefined {
+  /** The running system or pool at `path`, as administration finds it. */
+  supervising(path: string): Supervising | undefined {
     const [first, ...rest] = path.split("/")
-    let node: Sup | undefined = first === "app" ? this.root : undefined
+    let node: Supervising | undefined = first === "app" ? this.root : undefined
     for (const name of rest) {
       if (node === undefined) break
       const rec = node.find(name)
-      node = rec !== undefined && rec.state !== "stopped" ? rec.host?.sup : undefined
+      node = rec !== undefined && rec.state !== "stopped" ? rec.host?.sup ?? rec.host?.pool : undefined
     }
     return node !== undefined && node.alive ? node : undefined
   }
 
-  private parentOf(path: string): [Sup, string] | undefined {
+  private parentOf(path: string): [Supervising, string] | undefined {
     const at = path.lastIndexOf("/")
     const sup = this.supervising(path.slice(0, at))
     return sup === undefined ? undefined : [sup, path.slice(at + 1)]
@@ -205,15 +285,46 @@ export class Model {
     const rec = found?.[0].find(found[1])
     if (rec === undefined || rec.state !== "running") return "NotFound"
     const host = rec.host!
-    if (rec.spec.kind === "worker") this.workerExit(rec, host, "interrupted", kind)
-    else host.sup!.interrupt({ kind })
+    if (rec.spec.kind === "worker") {
+      // A main loop that has just ended, its exit not yet handled, no longer runs.
+      if (host.done.done) return "NotFound"
+      this.workerExit(rec, host, "interrupted", kind)
+    } else {
+      ;(host.sup ?? host.pool)!.interrupt({ kind })
+    }
     return "ok"
+  }
+
+  /** A running worker calls `Lifecycle.feed`. */
+  feed(path: string): void {
+    const host = this.runningWorker(path)?.host
+    if (host !== undefined) host.lastHeartbeat = this.kernel.now
+  }
+
+  /** The paths of every pool's children now, pool by pool, in start order. */
+  poolChildren(): Array<string> {
+    const out: Array<string> = []
+    const walk = (sup: Sup) => {
+      for (const rec of sup.children) {
+        if (rec.state === "stopped") continue
+        if (rec.host?.sup !== undefined) walk(rec.host.sup)
+        if (rec.host?.pool?.alive === true) out.push(...[...rec.host.pool.records.values()].map((child) => child.path))
+      }
+    }
+    if (this.root?.alive === true) walk(this.root)
+    return out
+  }
+
+  /** A pool's `spawn` or `run` through the handle its system's latest declaration handed out, on the caller's strand. */
+  spawn(poolPath: string, body: { readonly task: boolean; readonly startMillis: number }, name: string | undefined): void {
+    const what = `${body.task ? "run" : "spawn"} ${poolPath}`
+    this.poolHandles.get(poolPath)?.spawn(body, name, (result) => this.answer(`${what}: ${result}`))
   }
 
   /** Posts an administration request; its answer lands in `results` when given. */
   call(what: "terminate" | "restart", path: string): void {
     const answer = (result: string): undefined => {
-      this.results.push(`${what} ${path}: ${result}`)
+      this.answer(`${what} ${path}: ${result}`)
       return undefined
     }
     const found = this.parentOf(path)
@@ -222,26 +333,118 @@ export class Model {
       return
     }
     const [sup, name] = found
+    if (sup instanceof PoolSup) {
+      if (what === "terminate") sup.terminateChild(name, answer)
+      else answer(sup.find(name) === undefined ? "NotFound" : "Running")
+      return
+    }
     sup.call(answer, (reply) => what === "terminate" ? sup.terminateChild(name, reply) : sup.restartChild(name, reply))
   }
 
   // --- workers --------------------------------------------------------------------------------
 
-  startWorker(rec: Rec, host: Host): void {
+  /**
+   * Starts a new incarnation of `rec` and hands back its host, whose `started` resolves once its startup has
+   * ended (at once, unless a worker's startup takes time or a subsystem's children do).
+   */
+  launch(rec: Rec): Host {
+    if (rec.incarnation > 0) {
+      rec.restarts++
+      // A pool's children are counted under the pool's path.
+      this.bump(this.restartCounts, rec.pool?.path ?? rec.path)
+    }
+    rec.incarnation++
+    rec.state = "starting"
+    rec.stopping = false
+    const host = new Host()
+    rec.host = host
+    const spec = rec.spec
+    if (spec.kind === "worker") {
+      this.startWorker(rec, host, spec)
+    } else if (spec.kind === "pool") {
+      const pool = new PoolSup(this, spec, rec.path, (exit) => this.finish(rec, host, exit))
+      host.pool = pool
+      pool.start()
+      rec.state = "running"
+      host.started.resolve(this.kernel, { ok: true })
+    } else {
+      const sup = new Sup(this, spec, rec.path, host, (exit) => this.finish(rec, host, exit))
+      host.sup = sup
+      sup.stable.waiters.push(() => {
+        if (host.started.resolve(this.kernel, { ok: true }) && rec.host === host && rec.state === "starting") rec.state = "running"
+      })
+      sup.start()
+    }
+    return host
+  }
+
+  /**
+   * A worker's startup: journalled, failing if told to, taking `startMillis` (bounded by its `startTimeout`),
+   * then running its main loop under its liveness deadline. A pool's task has no startup: it runs at once.
+   */
+  private startWorker(rec: Rec, host: Host, spec: WorkerSpec | PooledSpec): void {
     const id = this.nextIncarnation(rec.path)
     this.write(`start ${rec.path}`)
+    if (rec.task) return this.runs(rec, host, id, spec)
     if (this.failNext.delete(rec.path)) {
       this.write(`startfail ${rec.path}`)
-      const exit: ModelExit = { kind: "failure", error: { tag: "StartupFailed", path: rec.path } }
-      host.started.resolve(this.kernel, { ok: false, exit })
-      this.bump(this.startFailures, rec.path)
-      this.finish(rec, host, exit)
-      return
+      return this.startFailed(rec, host, { kind: "failure", error: { tag: "StartupFailed", path: rec.path } })
     }
+    if (spec.startMillis === 0) return this.runs(rec, host, id, spec)
+    host.starting = true
+    this.hostTimer(host, spec.startMillis, "startup", () => this.runs(rec, host, id, spec))
+    if (spec.startTimeout !== undefined) {
+      this.hostTimer(host, spec.startTimeout, "startTimeout", () =>
+        this.startFailed(rec, host, { kind: "failure", error: { tag: "StartupTimeout", path: rec.path } }))
+    }
+  }
+
+  /** A timer that ends with the host (its startup's, its liveness deadline's). */
+  private hostTimer(host: Host, ms: number, label: string, fire: () => void): void {
+    const timer = this.kernel.timer(ms, label, () => {
+      host.timers.delete(timer)
+      fire()
+    })
+    host.timers.add(timer)
+  }
+
+  private endTimers(host: Host): void {
+    for (const timer of host.timers) this.kernel.cancel(timer)
+    host.timers.clear()
+  }
+
+  /**
+   * The startup returned: the worker runs, its liveness deadline counting from now. Whoever waits for a
+   * startup that suspended hears of its end before the deadline's timer starts; one that did not suspend
+   * was not waited for yet, and is read once the timer has started.
+   */
+  private runs(rec: Rec, host: Host, id: string, spec: WorkerSpec | PooledSpec): void {
+    const suspended = host.starting
+    this.endTimers(host)
+    host.starting = false
     host.id = id
     this.live.add(id)
-    if (rec.state === "starting") rec.state = "running"
-    host.started.resolve(this.kernel, { ok: true })
+    if (rec.state === "starting" || rec.task) rec.state = "running"
+    host.lastHeartbeat = this.kernel.now
+    if (suspended) host.started.resolve(this.kernel, { ok: true })
+    if (spec.deadline !== undefined) this.watch(rec, host, spec.deadline)
+    if (!suspended) host.started.resolve(this.kernel, { ok: true })
+  }
+
+  /** Checks the liveness deadline when it is due, as Arbor's timer does: no heartbeat within it, and the worker is taken for hung. */
+  private watch(rec: Rec, host: Host, deadline: number): void {
+    const late = this.kernel.now - host.lastHeartbeat
+    if (late >= deadline) return this.workerExit(rec, host, "interrupted", "failure")
+    this.hostTimer(host, deadline - late, "liveness", () => this.watch(rec, host, deadline))
+  }
+
+  /** A startup that failed (or timed out): logged at Error for a worker, and its host ends. */
+  private startFailed(rec: Rec, host: Host, exit: ModelExit): void {
+    this.endTimers(host)
+    host.starting = false
+    host.started.resolve(this.kernel, { ok: false, exit })
+    this.bump(this.startFailures, rec.path)
+    this.finish(rec, host, exit)
   }
 
   /** The worker's main loop ends (journalled as `seen`); its supervisor sees `kind`. */
@@ -258,8 +461,59 @@ export class Model {
 
   /** A host ended: its supervisor hears of it through its mailbox (as the host fiber's observer posts it). */
   finish(rec: Rec, host: Host, exit: ModelExit): void {
+    this.endTimers(host)
     if (!host.done.resolve(this.kernel, exit)) return
     owner.get(rec)?.post({ _tag: "Exited", rec, incarnation: rec.incarnation, exit })
+  }
+
+  /**
+   * Stops a child with settle-then-interrupt; resumes with whether it had to be interrupted. `"brutal"`, a
+   * forced stop and a worker still in its startup are interrupted at once.
+   */
+  *stop(rec: Rec, mode: "graceful" | "force"): Proc<boolean> {
+    const host = rec.host
+    if (rec.state === "stopped" || host === undefined) return false
+    if (rec.state === "settling") {
+      if (mode === "force") this.interruptHost(rec, host)
+      yield wait(host.done)
+      return false
+    }
+    const budget = rec.spec.shutdown
+    const wasRunning = rec.state === "running"
+    const alive = !host.done.done
+    const atOnce = mode === "force" || budget === "brutal" || (rec.state === "starting" && rec.spec.kind === "worker")
+    rec.stopping = true
+    rec.state = "settling"
+    let forced = false
+    if (alive && !atOnce) {
+      if (rec.spec.kind === "worker") this.settleWorker(rec, host)
+      else (host.sup ?? host.pool)!.requestSettle()
+      const settled: boolean = budget === "infinity" ? (yield wait(host.done), true) : yield waitFor(host.done, budget as number, "budget")
+      if (!settled) {
+        forced = true
+        this.interruptHost(rec, host)
+      }
+    } else if (alive) {
+      forced = true
+      this.interruptHost(rec, host)
+    }
+    yield wait(host.done)
+    this.closeScope(host)
+    rec.state = "stopped"
+    if (!alive && !wasRunning) return forced
+    const kind = host.done.value.kind
+    if (wasRunning && (kind === "failure" || kind === "defect")) this.bump(this.abnormal, rec.path)
+    return forced
+  }
+
+  /** Interrupts a child's host: a worker in its startup ends without a word; a running one journals its interruption. */
+  private interruptHost(rec: Rec, host: Host): void {
+    if (rec.spec.kind !== "worker") return (host.sup ?? host.pool)!.interrupt()
+    if (!host.starting) return this.workerExit(rec, host, "interrupted", "interrupted")
+    this.endTimers(host)
+    host.starting = false
+    host.started.resolve(this.kernel, { ok: false, exit: interrupted })
+    this.finish(rec, host, interrupted)
   }
 
   closeScope(host: Host): void {
@@ -277,7 +531,7 @@ export class Model {
 }
 
 /** Which supervisor owns a record (records never move). */
-const owner = new WeakMap<Rec, Sup>()
+const owner = new WeakMap<Rec, Sup | PoolSup>()
 
 export class Sup {
   /**
@@ -295,8 +549,8 @@ export class Sup {
   private groupFrom = 0
   private pending: { readonly token: number; readonly from: number } | undefined
   private tokens = 0
-  private window: Array<number> = []
-  private backoff: { index: number; lastRestart: number } | undefined
+  private readonly limits: Limits
+  private readonly backoff = freshBackoff()
   private settleRequested = false
   private stoppingGroup = false
   alive = true
@@ -321,6 +575,7 @@ export class Sup {
     this.path = path
     this.host = host
     this.ended = ended
+    this.limits = new Limits(spec)
   }
 
   private get kernel(): Kernel {
@@ -342,6 +597,8 @@ export class Sup {
       const sup = rec.host?.sup
       const state = rec.state === "running" && sup?.restarting === true ? "restarting" : rec.state
       const node: NodeView = { path: rec.path, state, restarts: rec.restarts }
+      const pool = rec.host?.pool
+      if (pool !== undefined && rec.state !== "stopped") return { ...node, ...pool.view() }
       if (rec.spec.kind !== "system" || rec.state === "stopped" || sup === undefined) return node
       // A subsystem waiting for its own backoff delay has no supervisor of its own yet: no claim about its children.
       return { ...node, children: rec.state === "restarting" ? "skip" : sup.view() }
@@ -467,14 +724,19 @@ export class Sup {
         if (!self.children.includes(rec)) self.children.push(rec)
         self.declaredCount++
         // rest_for_one: a child before the group that still runs is reused, not restarted.
-        if (rec.state === "running" && !rec.stopping) continue
+        if (rec.state === "running" && !rec.stopping) {
+          self.handOut(rec)
+          continue
+        }
         if (rec.finished) continue
         rec.terminated = false
         const started: Started = yield* self.launch(rec)
         if (!started.ok) {
-          if (!rec.stopping) self.abandoned ??= startupError(rec, started.exit)
+          // Stopped by terminateChild while starting: the declaration cannot go on without it.
+          if (!rec.stopping || rec.terminated) self.abandoned ??= startupError(rec, started.exit)
           break
         }
+        self.handOut(rec)
       }
       if (generation === self.generation) self.post({ _tag: "Declared", generation, ok: self.abandoned === undefined })
     })())
@@ -487,7 +749,7 @@ export class Sup {
     const starting = kept.filter((rec) => rec.state === "starting").reverse()
     if (starting.length > 0) {
       this.stoppingGroup = true
-      for (const rec of starting) yield* this.stop(rec, "graceful")
+      for (const rec of starting) yield* this.model.stop(rec, "graceful")
       this.stoppingGroup = false
     }
     this.startGeneration()
@@ -495,26 +757,13 @@ export class Sup {
 
   /** Starts a new incarnation of `rec` and resumes once its startup ended. */
   private *launch(rec: Rec): Proc<Started> {
-    if (rec.incarnation > 0) {
-      rec.restarts++
-      this.model.bump(this.model.restartCounts, rec.path)
-    }
-    rec.incarnation++
-    rec.state = "starting"
-    rec.stopping = false
-    const host = new Host()
-    rec.host = host
-    if (rec.spec.kind === "worker") {
-      this.model.startWorker(rec, host)
-    } else {
-      const sup = new Sup(this.model, rec.spec, rec.path, host, (exit) => this.model.finish(rec, host, exit))
-      host.sup = sup
-      sup.stable.waiters.push(() => {
-        if (host.started.resolve(this.kernel, { ok: true }) && rec.host === host && rec.state === "starting") rec.state = "running"
-      })
-      sup.start()
-    }
-    return yield wait(host.started)
+    return yield wait(this.model.launch(rec).started)
+  }
+
+  /** A declaration of a pool hands out its handle: the one `Spawn` commands use. */
+  private handOut(rec: Rec): void {
+    const pool = rec.host?.pool
+    if (pool !== undefined) this.model.poolHandles.set(rec.path, pool)
   }
 
   private relaunch(rec: Rec, reply: Reply | undefined): void {
@@ -536,7 +785,7 @@ export class Sup {
       reply?.("ok")
       return undefined
     }
-    yield* this.stop(rec, "force")
+    yield* this.model.stop(rec, "force")
     const error = startupError(rec, started.exit)
     if (reply !== undefined) {
       reply(error.tag)
@@ -579,27 +828,6 @@ export class Sup {
     return normal
   }
 
-  /** The intensity window slides: a restart counts for `within` after it happened, one made exactly `within` ago no longer. */
-  private recordRestart(): boolean {
-    const now = this.kernel.now
-    this.window = this.window.filter((time) => time > now - this.spec.within)
-    this.window.push(now)
-    return this.window.length > this.spec.maxRestarts
-  }
-
-  /** The next backoff delay, or `undefined` once the schedule has ended; it starts over after `within` without a restart. */
-  private nextDelay(): number | undefined {
-    const backoff = this.spec.backoff
-    if (backoff === undefined) return 0
-    const now = this.kernel.now
-    if (this.backoff === undefined || now - this.backoff.lastRestart >= this.spec.within) this.backoff = { index: 0, lastRestart: now }
-    this.backoff.lastRestart = now
-    if (backoff.times !== undefined && this.backoff.index >= backoff.times) return undefined
-    const delay = backoff.kind === "spaced" ? backoff.base : backoff.base * 2 ** this.backoff.index
-    this.backoff.index++
-    return delay
-  }
-
   private *giveUp(error: ModelError): Proc<ModelExit> {
     this.model.escalations.push(`${this.path} ${error.tag}`)
     this.model.bump(this.model.escalationCounts, this.path)
@@ -608,8 +836,8 @@ export class Sup {
   }
 
   private *restart(rec: Rec | undefined): Proc<ModelExit | undefined> {
-    if (this.recordRestart()) return yield* this.giveUp({ tag: "TooManyRestarts", path: this.path })
-    const delay = this.nextDelay()
+    if (this.limits.tooMany(this.kernel.now)) return yield* this.giveUp({ tag: "TooManyRestarts", path: this.path })
+    const delay = this.limits.nextDelay(this.kernel.now, this.backoff)
     if (delay === undefined) return yield* this.giveUp({ tag: "BackoffEnded", path: this.path })
     const { strategy } = this.spec
     if (strategy === "one_for_one" && rec !== undefined) {
@@ -662,45 +890,9 @@ export class Sup {
       this.generation++
     }
     for (const rec of this.children.slice(from).reverse()) {
-      yield* this.stop(rec, mode)
+      yield* this.model.stop(rec, mode)
       if (rec.spec.policy === "temporary") rec.finished = true
     }
-  }
-
-  /** Settle, then interrupt after the budget; `"brutal"`, a forced stop and a worker still starting are interrupted at once. */
-  private *stop(rec: Rec, mode: "graceful" | "force"): Proc {
-    const host = rec.host
-    if (rec.state === "stopped" || host === undefined) return
-    if (rec.state === "settling") {
-      if (mode === "force") this.interruptHost(rec, host)
-      yield wait(host.done)
-      return
-    }
-    const budget = rec.spec.shutdown
-    const wasRunning = rec.state === "running"
-    const alive = !host.done.done
-    const atOnce = mode === "force" || budget === "brutal" || (rec.state === "starting" && rec.spec.kind === "worker")
-    rec.stopping = true
-    rec.state = "settling"
-    if (alive && !atOnce) {
-      if (rec.spec.kind === "worker") this.model.settleWorker(rec, host)
-      else host.sup!.requestSettle()
-      const settled: boolean = budget === "infinity" ? (yield wait(host.done), true) : yield waitFor(host.done, budget as number, "budget")
-      if (!settled) this.interruptHost(rec, host)
-    } else if (alive) {
-      this.interruptHost(rec, host)
-    }
-    yield wait(host.done)
-    this.model.closeScope(host)
-    rec.state = "stopped"
-    if (!alive && !wasRunning) return
-    const kind = host.done.value.kind
-    if (wasRunning && (kind === "failure" || kind === "defect")) this.model.bump(this.model.abnormal, rec.path)
-  }
-
-  private interruptHost(rec: Rec, host: Host): void {
-    if (rec.spec.kind === "worker") this.model.workerExit(rec, host, "interrupted", "interrupted")
-    else host.sup!.interrupt()
   }
 
   // --- administration ---------------------------------------------------------------------------
@@ -709,7 +901,7 @@ export class Sup {
     const rec = this.find(name)
     if (rec === undefined) return reply("NotFound")
     rec.terminated = true
-    yield* this.stop(rec, "graceful")
+    yield* this.model.stop(rec, "graceful")
     if (rec.spec.policy === "temporary") rec.finished = true
     return reply("ok")
   }
@@ -734,3 +926,252 @@ export class Sup {
 /** A subsystem's own error passes through; anything else is a `StartupFailed` of the child. */
 const startupError = (rec: Rec, exit: ModelExit): ModelError =>
   rec.spec.kind === "system" && exit.error !== undefined ? exit.error : { tag: "StartupFailed", path: rec.path }
+
+/**
+ * A pool (docs/pools.md): children started while the tree runs, each
+ * restarted on its own after its own backoff delay, under one intensity for
+ * them all; `spawn` and a child's stop run on the caller's strand, exits and
+ * backoff ends on the pool's own. It shuts down by stopping every child at
+ * once, each under its budget, and reports how many it had to interrupt.
+ */
+export class PoolSup {
+  readonly records = new Map<string, Rec>()
+  private nextId = 0
+  private closed = false
+  private reported = false
+  alive = true
+  private settleRequested = false
+  private readonly limits: Limits
+  private readonly mailbox: Array<{ readonly event: PoolEvent; readonly clock: Clock }> = []
+  private waiting: Signal<void> | undefined
+  private main: ReturnType<Kernel["spawn"]> | undefined
+  private readonly helpers = new Set<ReturnType<Kernel["spawn"]>>()
+  private readonly timers = new Set<Timer>()
+
+  private readonly model: Model
+  private readonly spec: PoolSpec
+  readonly path: string
+  private readonly ended: (exit: ModelExit) => void
+
+  constructor(model: Model, spec: PoolSpec, path: string, ended: (exit: ModelExit) => void) {
+    this.model = model
+    this.spec = spec
+    this.path = path
+    this.ended = ended
+    this.limits = new Limits(spec)
+  }
+
+  private get kernel(): Kernel {
+    return this.model.kernel
+  }
+
+  find(name: string): Rec | undefined {
+    return this.records.get(name)
+  }
+
+  view(): Pick<NodeView, "counts" | "children"> {
+    const children = [...this.records.values()]
+    return {
+      counts: {
+        children: children.length,
+        running: children.filter((rec) => rec.state === "running").length,
+        restarting: children.filter((rec) => rec.state === "restarting").length
+      },
+      children: children.slice(0, 100).map((rec) => ({ path: rec.path, state: rec.state, restarts: rec.restarts }))
+    }
+  }
+
+  start(): void {
+    const self = this
+    this.main = this.kernel.spawn((function*(): Proc {
+      while (true) {
+        const event = yield* self.take()
+        const outcome = yield* self.handle(event)
+        if (outcome !== undefined) return self.end(outcome)
+      }
+    })())
+  }
+
+  post(event: PoolEvent): void {
+    if (!this.alive) return
+    this.mailbox.push({ event, clock: new Map(this.kernel.current.clock) })
+    const waiting = this.waiting
+    this.waiting = undefined
+    waiting?.resolve(this.kernel, undefined)
+  }
+
+  private *take(): Proc<PoolEvent> {
+    while (this.mailbox.length === 0) {
+      this.waiting = new Signal<void>()
+      yield wait(this.waiting)
+    }
+    const { event, clock } = this.mailbox.shift()!
+    this.kernel.learn(clock)
+    return event
+  }
+
+  requestSettle(): void {
+    if (this.settleRequested) return
+    this.settleRequested = true
+    this.post({ _tag: "Settle" })
+  }
+
+  /** Interrupted (from outside, or by its system's forced stop): every child is interrupted at once. */
+  interrupt(injected?: ModelExit): void {
+    if (!this.alive) return
+    this.kernel.kill(this.main)
+    this.end(injected ?? interrupted)
+  }
+
+  private end(outcome: ModelExit): void {
+    for (const task of this.helpers) this.kernel.kill(task)
+    for (const timer of this.timers) this.kernel.cancel(timer)
+    runNow(this.shutdown("force"))
+    this.alive = false
+    this.ended(outcome)
+  }
+
+  private *handle(event: PoolEvent): Proc<ModelExit | undefined> {
+    switch (event._tag) {
+      case "Settle":
+        yield* this.shutdown("graceful")
+        return normal
+      case "Exited":
+        return yield* this.exited(event.rec, event.incarnation, event.exit)
+      case "Resume":
+        if (event.rec.state !== "restarting" || event.rec.restartToken !== event.token) return undefined
+        event.rec.state = "stopped"
+        this.relaunch(event.rec)
+        return undefined
+      case "Relaunched": {
+        const { rec, started } = event
+        if (event.incarnation !== rec.incarnation || rec.stopping || started.ok) return undefined
+        yield* this.model.stop(rec, "force")
+        return yield* this.restart(rec)
+      }
+    }
+  }
+
+  /** `spawn` (or `run`) on the caller's strand: resumes with its answer once the startup has ended. */
+  spawn(body: { readonly task: boolean; readonly startMillis: number }, given: string | undefined, answer: (result: string) => void): void {
+    if (this.closed) return answer("PoolClosed")
+    if (this.spec.maxChildren !== undefined && this.records.size >= this.spec.maxChildren) return answer("PoolFull")
+    if (given !== undefined && this.records.has(given)) return answer("DuplicateChild")
+    const name = given ?? this.freshName()
+    const { child } = this.spec
+    const spec: PooledSpec = {
+      kind: "worker",
+      name,
+      policy: child.policy,
+      shutdown: child.shutdown,
+      significant: false,
+      startMillis: body.task ? 0 : body.startMillis,
+      startTimeout: child.startTimeout,
+      deadline: child.deadline,
+      task: body.task
+    }
+    const rec = new Rec(spec, `${this.path}/${name}`, this)
+    owner.set(rec, this)
+    this.records.set(name, rec)
+    const host = this.model.launch(rec)
+    const self = this
+    // A child that fails to start is not restarted: the caller hears about it.
+    this.kernel.spawn((function*(): Proc {
+      const started: Started = yield wait(host.started)
+      if (started.ok) return answer(`ok ${rec.path}`)
+      yield* self.model.stop(rec, "force")
+      self.remove(rec)
+      answer(self.closed ? "PoolClosed" : "StartupFailed")
+    })())
+  }
+
+  private freshName(): string {
+    let name = String(++this.nextId)
+    while (this.records.has(name)) name = String(++this.nextId)
+    return name
+  }
+
+  private remove(rec: Rec): void {
+    if (this.records.get(rec.spec.name) === rec) this.records.delete(rec.spec.name)
+  }
+
+  /** `terminateChild` of a pool's child: stopped on the caller's strand, and forgotten. */
+  terminateChild(name: string, answer: (result: string) => void): void {
+    const rec = this.records.get(name)
+    if (rec === undefined) return answer("NotFound")
+    const self = this
+    this.kernel.spawn((function*(): Proc {
+      yield* self.model.stop(rec, "graceful")
+      self.remove(rec)
+      answer("ok")
+    })())
+  }
+
+  private *exited(rec: Rec, incarnation: number, exit: ModelExit): Proc<ModelExit | undefined> {
+    if (incarnation !== rec.incarnation || rec.stopping || rec.state !== "running") return undefined
+    rec.state = "stopped"
+    this.model.closeScope(rec.host!)
+    if (exit.kind !== "normal") this.model.bump(this.model.abnormal, rec.path)
+    if (!restartsAfter(rec.spec.policy, exit.kind)) {
+      this.remove(rec)
+      return undefined
+    }
+    return yield* this.restart(rec)
+  }
+
+  /** Restarts one child after its own backoff delay, unless the pool has restarted too often: then it gives up. */
+  private *restart(rec: Rec): Proc<ModelExit | undefined> {
+    const now = this.kernel.now
+    if (this.limits.tooMany(now)) return yield* this.giveUp(rec, { tag: "TooManyRestarts", path: this.path })
+    const delay = this.limits.nextDelay(now, rec.backoff ??= freshBackoff())
+    if (delay === undefined) return yield* this.giveUp(rec, { tag: "BackoffEnded", path: this.path })
+    if (delay === 0) {
+      this.relaunch(rec)
+      return undefined
+    }
+    rec.state = "restarting"
+    const token = ++rec.restartToken
+    const timer = this.kernel.timer(delay, "backoff", () => {
+      this.timers.delete(timer)
+      this.post({ _tag: "Resume", rec, token })
+    })
+    this.timers.add(timer)
+    return undefined
+  }
+
+  private *giveUp(rec: Rec, error: ModelError): Proc<ModelExit> {
+    this.remove(rec)
+    this.model.escalations.push(`${this.path} ${error.tag}`)
+    this.model.bump(this.model.escalationCounts, this.path)
+    yield* this.shutdown("graceful")
+    return { kind: "failure", error }
+  }
+
+  private relaunch(rec: Rec): void {
+    const self = this
+    const task = this.kernel.spawn((function*(): Proc {
+      const incarnation = rec.incarnation + 1
+      const started: Started = yield wait(self.model.launch(rec).started)
+      self.post({ _tag: "Relaunched", rec, incarnation, started })
+    })())
+    this.helpers.add(task)
+  }
+
+  /** Closes the pool, stops every child at once (each under its budget) and reports how many had to be interrupted. */
+  private *shutdown(mode: "graceful" | "force"): Proc {
+    this.closed = true
+    const children = [...this.records.values()]
+    if (children.length === 0 && this.reported) return
+    let forced = 0
+    const self = this
+    const stops = children.map((rec) =>
+      this.kernel.spawn((function*(): Proc {
+        if (yield* self.model.stop(rec, mode)) forced++
+        self.remove(rec)
+      })())
+    )
+    for (const stop of stops) yield wait(stop.done)
+    this.model.poolReports.push(`${this.path} ${children.length} ${forced}`)
+    this.reported = true
+  }
+}

@@ -9,7 +9,10 @@ const worker = (name: string, shutdown: WorkerSpec["shutdown"], policy: Policy =
   name,
   policy,
   shutdown,
-  significant: false
+  significant: false,
+  startMillis: 0,
+  startTimeout: undefined,
+  deadline: undefined
 })
 
 const system = (
