@@ -228,9 +228,8 @@ export class Model {
   // --- what the toplevel does ----------------------------------------------------------------
 
   start(): void {
-    const host = new Host()
     this.toplevelState = "starting"
-    const root = new Sup(this, this.spec, "app", host, (exit) => {
+    const root = new Sup(this, this.spec, "app", () => {}, (exit) => {
       this.toplevelState = "stopped"
       this.outcome = exit
       this.stoppedAt = this.kernel.now
@@ -368,11 +367,14 @@ export class Model {
       rec.state = "running"
       host.started.resolve(this.kernel, { ok: true })
     } else {
-      const sup = new Sup(this, spec, rec.path, host, (exit) => this.finish(rec, host, exit))
+      // A subsystem's startup returns once it runs, or once it has ended (normally, it counts as started: its
+      // end is then handled as any exit).
+      const started = (result: Started) => {
+        if (host.started.resolve(this.kernel, result) && result.ok && rec.host === host && rec.state === "starting") rec.state = "running"
+      }
+      const sup = new Sup(this, spec, rec.path, started, (exit) => this.finish(rec, host, exit))
       host.sup = sup
-      sup.stable.waiters.push(() => {
-        if (host.started.resolve(this.kernel, { ok: true }) && rec.host === host && rec.state === "starting") rec.state = "running"
-      })
+      sup.stable.waiters.push(() => started({ ok: true }))
       sup.start()
     }
     return host
@@ -566,14 +568,14 @@ export class Sup {
   private readonly model: Model
   private readonly spec: SystemSpec
   readonly path: string
-  private readonly host: Host
+  private readonly started: (result: Started) => void
   private readonly ended: (exit: ModelExit) => void
 
-  constructor(model: Model, spec: SystemSpec, path: string, host: Host, ended: (exit: ModelExit) => void) {
+  constructor(model: Model, spec: SystemSpec, path: string, started: (result: Started) => void, ended: (exit: ModelExit) => void) {
     this.model = model
     this.spec = spec
     this.path = path
-    this.host = host
+    this.started = started
     this.ended = ended
     this.limits = new Limits(spec)
   }
@@ -672,7 +674,7 @@ export class Sup {
       this.replies.delete(reply)
       reply("NotFound")
     }
-    if (!this.stable.done) this.host.started.resolve(this.kernel, outcome.kind === "normal" ? { ok: true } : { ok: false, exit: outcome })
+    if (!this.stable.done) this.started(outcome.kind === "normal" ? { ok: true } : { ok: false, exit: outcome })
     this.ended(outcome)
   }
 
