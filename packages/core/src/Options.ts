@@ -40,8 +40,11 @@ export const PositiveDuration = Schema.declare(isDurationInput, {
   return Duration.isPositive(duration) && Duration.isFinite(duration) ? undefined : "must be a positive, finite duration"
 }))
 
+const isBudgetWord = (u: unknown): u is "brutal" | "infinity" => u === "brutal" || u === "infinity"
+
 /**
- * A settle budget: `"brutal"`, `"infinity"` or a positive duration.
+ * A settle budget: `"brutal"`, `"infinity"` or a positive duration. Bad input
+ * gets one message saying all three, not one per alternative.
  *
  * @example
  * ```ts
@@ -54,7 +57,16 @@ export const PositiveDuration = Schema.declare(isDurationInput, {
  * @category schemas
  * @since 0.1.0
  */
-export const ShutdownBudget = Schema.Union([Schema.Literals(["brutal", "infinity"]), PositiveDuration])
+export const ShutdownBudget = Schema.declare(
+  (u: unknown): u is "brutal" | "infinity" | Duration.Input => isBudgetWord(u) || isDurationInput(u),
+  { expected: "\"brutal\", \"infinity\" or a positive, finite duration" }
+).check(Schema.makeFilter((input) => {
+  if (isBudgetWord(input)) return undefined
+  const duration = Duration.fromInputUnsafe(input)
+  return Duration.isPositive(duration) && Duration.isFinite(duration)
+    ? undefined
+    : "must be \"brutal\", \"infinity\" or a positive, finite duration"
+}))
 
 /**
  * Restart intensity: `maxRestarts` a whole number ≥ 0, `within` a positive duration.

@@ -29,7 +29,7 @@ import { injectExit } from "./internal/child.ts"
 import { LifecycleHandle } from "./internal/lifecycle.ts"
 import { logAt } from "./internal/log.ts"
 import type { ToplevelConfig } from "./internal/options.ts"
-import { decodeToplevel, validateName } from "./internal/options.ts"
+import { decodeToplevel, isSystem, notASystem, validateName } from "./internal/options.ts"
 import { innerOf } from "./internal/snapshot.ts"
 import { summary } from "./internal/summary.ts"
 import { Telemetry } from "./internal/telemetry.ts"
@@ -286,7 +286,11 @@ class ToplevelImpl implements Toplevel<never> {
   constructor(name: string, system: System.System<unknown>, options: Options | undefined) {
     this.name = name
     this.system = system
-    this.config = Effect.runSyncExit(Effect.andThen(validateName(name, name), decodeToplevel(name, options)))
+    this.config = Effect.runSyncExit(
+      validateName(name, name).pipe(
+        Effect.andThen(isSystem(system) ? decodeToplevel(name, options) : Effect.fail(notASystem(name, system)))
+      )
+    )
     this.telemetry = new Telemetry(Exit.isSuccess(this.config) ? this.config.value.eventBuffer : 1)
     this.events = this.telemetry.events
     this.snapshot = Effect.map(Clock.currentTimeMillis, (at) => ({ at, root: this.rootNode() }))

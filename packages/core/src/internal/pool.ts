@@ -5,17 +5,17 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
 import type { SystemError } from "../Errors.ts"
-import { DuplicateChild, NotFound, PoolClosed, PoolFull, Running, StartupFailed } from "../Errors.ts"
+import { DuplicateChild, NotFound, PoolClosed, PoolFull, Running } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import * as MainLoop from "../MainLoop.ts"
 import type { Pool, PoolChild, ShutdownReport, SpawnError } from "../Pool.ts"
 import type { Backoff } from "./backoff.ts"
 import type { ChildSpec, StopMode, Supervising } from "./child.ts"
-import { ChildRecord, ended, launchOn, relaunch, stop } from "./child.ts"
+import { ChildRecord, ended, launchOn, relaunch, startupError, stop } from "./child.ts"
 import type { Outcome } from "./mailbox.ts"
 import { supervise } from "./mailbox.ts"
 import type { PoolConfig } from "./options.ts"
-import { validateName } from "./options.ts"
+import { notAnEffect, validateName } from "./options.ts"
 import { delayNote, givingUp, RestartBudget } from "./restartBudget.ts"
 import type { Telemetry } from "./telemetry.ts"
 import * as Metrics from "../Metrics.ts"
@@ -161,6 +161,9 @@ class PoolRuntime implements Supervising {
         return Effect.fail(new PoolFull({ path: this.path, maxChildren: this.config.maxChildren }))
       }
       const given = options?.name
+      // Only typed code is kept from passing something else: it is refused before anything starts.
+      const declared = body.task ?? body.startup
+      if (!Effect.isEffect(declared)) return Effect.fail(notAnEffect(`${this.path}/${given ?? this.freshName()}`, declared))
       if (given === undefined) return this.start(this.freshName(), body)
       return Effect.flatMap(validateName(`${this.path}/${given}`, given), (name) =>
         this.records.has(name)
@@ -192,7 +195,7 @@ class PoolRuntime implements Supervising {
         Effect.catchCause((cause) =>
           Effect.andThen(stop(child, "force"), () => {
             this.remove(child, Exit.failCause(cause))
-            return Effect.fail(this.closed ? new PoolClosed({ path: this.path }) : new StartupFailed({ path: child.path, cause }))
+            return Effect.fail(this.closed ? new PoolClosed({ path: this.path }) : startupError(child.path, "worker", cause))
           })
         )
       )
@@ -303,7 +306,7 @@ class PoolRuntime implements Supervising {
     return Effect.gen({ self: this }, function*() {
       if (incarnation !== child.incarnation || child.stopping || Exit.isSuccess(exit)) return
       yield* stop(child, "force")
-      return yield* this.restart(child, exit, Cause.fail(new StartupFailed({ path: child.path, cause: exit.cause })))
+      return yield* this.restart(child, exit, Cause.fail(startupError(child.path, "worker", exit.cause)))
     })
   }
 

@@ -8,15 +8,25 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type { SystemError } from "../Errors.ts"
-import { DuplicateChild, isSystemError, NotFound, Running, StartupFailed } from "../Errors.ts"
+import { DuplicateChild, InvalidOptions, NotFound, Running } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import * as MainLoop from "../MainLoop.ts"
 import type * as System from "../System.ts"
 import type { ChildSpec, StopMode, Supervising } from "./child.ts"
-import { ChildRecord, ended, launch, relaunch, stop } from "./child.ts"
+import { ChildRecord, ended, launch, relaunch, startupError, stop } from "./child.ts"
 import { logAt } from "./log.ts"
 import type { SystemConfig } from "./options.ts"
-import { decodePool, decodeSubsystem, decodeWorker, poolChildConfig, validateName } from "./options.ts"
+import {
+  decodePool,
+  decodeSubsystem,
+  decodeWorker,
+  describeValue,
+  isSystem,
+  notAnEffect,
+  notASystem,
+  poolChildConfig,
+  validateName
+} from "./options.ts"
 import { poolStartup } from "./pool.ts"
 import type { Outcome } from "./mailbox.ts"
 import { supervise } from "./mailbox.ts"
@@ -214,7 +224,7 @@ export class Supervisor implements Supervising {
     return Effect.gen({ self: this }, function*() {
       if (generation !== this.generation) return
       this.declaration = undefined
-      const error = this.abandoned ?? (Exit.isFailure(exit) ? this.startupError(this.path, "system", exit.cause) : undefined)
+      const error = this.abandoned ?? (Exit.isFailure(exit) ? startupError(this.path, "system", exit.cause) : undefined)
       if (error === undefined) {
         yield* this.stopUndeclared
         Deferred.doneUnsafe(this.stable, Exit.void)
@@ -396,7 +406,7 @@ export class Supervisor implements Supervising {
     }
     return Effect.gen({ self: this }, function*() {
       yield* stop(child, "force")
-      const error = this.startupError(child.path, child.spec.kind, exit.cause)
+      const error = startupError(child.path, child.spec.kind, exit.cause)
       if (reply !== undefined) return this.answer(reply, Exit.fail(error))
       return yield* this.restart(child, child.path, Cause.fail(error))
     })
@@ -472,7 +482,12 @@ export class Supervisor implements Supervising {
       const scope = this.declarationScope(generation)
       // The services `start` needs are in the context of the fiber running the supervisor; a `start`
       // that throws instead of returning an Effect fails the declaration like any other defect.
-      const start = Effect.suspend(() => this.system.start(scope) as Effect.Effect<void, unknown>)
+      const start = Effect.suspend(() => {
+        const declaring: unknown = this.system.start(scope)
+        return Effect.isEffect(declaring)
+          ? declaring as Effect.Effect<void, unknown>
+          : Effect.fail(new InvalidOptions({ path: this.path, issue: `start returned ${describeValue(declaring)}, not an Effect` }))
+      })
       return Effect.map(Effect.forkChild(start, { startImmediately: true }), (fiber) => {
         this.declaration = fiber
         fiber.addObserver((exit) => {
@@ -549,7 +564,8 @@ export class Supervisor implements Supervising {
       path: this.path,
       child: (name, startup, options) =>
         declare(name, (path) =>
-          Effect.map(decodeWorker(path, options, autoShutdown), (config) => ({
+          // Only typed code is kept from passing something else: it is refused here, before it runs.
+          Effect.map(Effect.isEffect(startup) ? decodeWorker(path, options, autoShutdown) : Effect.fail(notAnEffect(path, startup)), (config) => ({
             name,
             kind: "worker" as const,
             startup: startup as Effect.Effect<MainLoop.MainLoop<unknown>, unknown, MainLoop.SpawnContext>,
@@ -557,7 +573,7 @@ export class Supervisor implements Supervising {
           }))) as never,
       system: (name, system, options) =>
         declare(name, (path) =>
-          Effect.map(decodeSubsystem(path, options, autoShutdown), ({ child, system: systemConfig }) => ({
+          Effect.map(isSystem(system) ? decodeSubsystem(path, options, autoShutdown) : Effect.fail(notASystem(path, system)), ({ child, system: systemConfig }) => ({
             name,
             kind: "system" as const,
             startup: subsystemStartup(system, systemConfig),
@@ -625,7 +641,7 @@ export class Supervisor implements Supervising {
       Effect.catchCause((cause) =>
         child.stopping && !child.terminated
           ? Effect.failCause(cause as Cause.Cause<never>)
-          : Effect.fail(this.startupError(child.path, child.spec.kind, cause))
+          : Effect.fail(startupError(child.path, child.spec.kind, cause))
       )
     )
   }
@@ -638,13 +654,6 @@ export class Supervisor implements Supervising {
   private abandon(error: SystemError): Effect.Effect<never> {
     this.abandoned ??= error
     return Effect.interrupt
-  }
-
-  /** A subsystem's own error passes through unwrapped; anything else becomes a `StartupFailed` of `path`. */
-  private startupError(path: string, kind: ChildSpec["kind"], cause: Cause.Cause<unknown>): SystemError {
-    const error = Option.getOrUndefined(Cause.findErrorOption(cause))
-    if (kind === "system" && isSystemError(error)) return error
-    return new StartupFailed({ path, cause })
   }
 }
 

@@ -5,14 +5,17 @@
  * registered — the way `TestClock` wakes sleepers. Each timer's cascade runs
  * to quiescence before the next timer fires, as `TestClock.adjust` does: each
  * is a *segment*, and everything in a segment happens after every earlier one.
+ * A process spawned runs at once until it waits, and a signal resumes its
+ * waiters at once, nested in the step that resolved it: the way Effect runs a
+ * fiber forked with `startImmediately` and resumes one waiting on a Deferred.
  *
- * Within a segment the kernel runs one process at a time, in one order of
- * many: Effect's scheduler may interleave independent fibers in another. So
- * the kernel also tracks what each step *knows* (a vector clock per strand:
- * a process, or a callback woken by a signal), passed on by spawning, by
- * resolving a signal and by posting to a mailbox. An entry of the journal
- * marked with it (`mark`) is ordered after another only when it knows of it;
- * entries that do not know of each other may come in either order.
+ * That is one order of many: Arbor defines the order of events within a
+ * supervisor, not between independent ones. So the kernel also tracks what
+ * each step *knows* (a vector clock per strand: a process, or a callback woken
+ * by a signal), passed on by spawning, by resolving a signal and by posting to
+ * a mailbox. An entry of the journal marked with it (`mark`) is ordered after
+ * another only when it knows of it; entries that do not know of each other may
+ * come in either order.
  *
  * Timers due at the same instant fire in the order they were registered; for
  * two registered in one cascade by strands that do not know of each other,
@@ -69,7 +72,7 @@ export class Signal<A> {
     this.resolved = { value }
     const clock = this.clock = new Map(kernel.current.clock)
     const waiters = this.waiters.splice(0)
-    for (const waiter of waiters) kernel.schedule(() => waiter(value), clock)
+    for (const waiter of waiters) kernel.resume(() => waiter(value), clock)
     return true
   }
 }
@@ -106,7 +109,6 @@ export class Kernel {
   private seq = 0
   private strands = 0
   private timers: Array<Timer> = []
-  private readonly queue: Array<{ readonly run: () => void; readonly clock: Clock }> = []
   /** The strand running now. */
   current: Strand = this.strand()
 
@@ -140,9 +142,9 @@ export class Kernel {
     return { segment: this.segment, strand: id, count, clock: new Map(clock) }
   }
 
-  /** Runs `run` later in this cascade, on a strand of its own that knows what `clock` knows. */
-  schedule(run: () => void, clock: Clock): void {
-    this.queue.push({ run, clock })
+  /** Runs `run` now, on a strand of its own that knows what `clock` knows: a waiter a signal resumes. */
+  resume(run: () => void, clock: Clock): void {
+    this.within(this.strand(clock), run)
   }
 
   /** Registers a timer `ms` from now; a timer for a time not after now fires at once, as `Effect.sleep` returns at once. */
@@ -242,19 +244,9 @@ export class Kernel {
     }
   }
 
-  /** Runs everything that can run now. */
-  drain(): void {
-    for (let guard = 0; this.queue.length > 0; guard++) {
-      if (guard > 1_000_000) throw new Error("model: the run queue never drains")
-      const { run, clock } = this.queue.shift()!
-      this.within(this.strand(clock), run)
-    }
-  }
-
   /** Moves the clock `ms` forward, firing due timers one at a time, each cascade to quiescence. */
   advance(ms: number): void {
     const target = this.now + ms
-    this.drain()
     while (true) {
       let next: Timer | undefined
       for (const timer of this.timers) {
@@ -270,7 +262,6 @@ export class Kernel {
       this.now = Math.max(this.now, next.due)
       this.segment++
       this.within(this.strand(), next.fire)
-      this.drain()
     }
     this.now = target
   }

@@ -47,6 +47,8 @@ export const restartsAfter = (policy: Policy, kind: ExitKind): boolean =>
 /** One incarnation of a child: a worker's main loop, or a subsystem's or pool's supervisor. */
 class Host {
   readonly done = new Signal<ModelExit>()
+  /** Which incarnation of its child it hosts. */
+  readonly incarnation: number
   readonly started = new Signal<Started>()
   sup: Sup | undefined
   pool: PoolSup | undefined
@@ -57,6 +59,9 @@ class Host {
   /** Its startup's and liveness deadline's timers: they end with it. */
   readonly timers = new Set<Timer>()
   lastHeartbeat = 0
+  constructor(incarnation: number) {
+    this.incarnation = incarnation
+  }
 }
 
 /** A pool's child: a worker whose startup (`spawn`) or task (`run`) the pool runs. */
@@ -355,7 +360,7 @@ export class Model {
     rec.incarnation++
     rec.state = "starting"
     rec.stopping = false
-    const host = new Host()
+    const host = new Host(rec.incarnation)
     rec.host = host
     const spec = rec.spec
     if (spec.kind === "worker") {
@@ -465,7 +470,7 @@ export class Model {
   finish(rec: Rec, host: Host, exit: ModelExit): void {
     this.endTimers(host)
     if (!host.done.resolve(this.kernel, exit)) return
-    owner.get(rec)?.post({ _tag: "Exited", rec, incarnation: rec.incarnation, exit })
+    owner.get(rec)?.post({ _tag: "Exited", rec, incarnation: host.incarnation, exit })
   }
 
   /**
@@ -508,10 +513,13 @@ export class Model {
     return forced
   }
 
-  /** Interrupts a child's host: a worker in its startup ends without a word; a running one journals its interruption. */
+  /**
+   * Interrupts a child's host: a worker whose main loop runs journals its interruption; one still in its
+   * startup (or whose startup has just failed) ends without a word.
+   */
   private interruptHost(rec: Rec, host: Host): void {
     if (rec.spec.kind !== "worker") return (host.sup ?? host.pool)!.interrupt()
-    if (!host.starting) return this.workerExit(rec, host, "interrupted", "interrupted")
+    if (host.id !== undefined) return this.workerExit(rec, host, "interrupted", "interrupted")
     this.endTimers(host)
     host.starting = false
     host.started.resolve(this.kernel, { ok: false, exit: interrupted })
@@ -529,6 +537,33 @@ export class Model {
     const state = this.toplevelState === "running" && root?.restarting === true ? "restarting" : this.toplevelState
     const node: NodeView = { path: "app", state, restarts: 0 }
     return root === undefined || !root.alive ? node : { ...node, children: root.view() }
+  }
+}
+
+/** A supervisor's mailbox: events in the order they were posted, each with what its sender knew, which its receiver learns when it takes it. */
+class Mailbox<E> {
+  private readonly queue: Array<{ readonly event: E; readonly clock: Clock }> = []
+  private waiting: Signal<void> | undefined
+  private readonly kernel: Kernel
+  constructor(kernel: Kernel) {
+    this.kernel = kernel
+  }
+
+  post(event: E): void {
+    this.queue.push({ event, clock: new Map(this.kernel.current.clock) })
+    const waiting = this.waiting
+    this.waiting = undefined
+    waiting?.resolve(this.kernel, undefined)
+  }
+
+  *take(): Proc<E> {
+    while (this.queue.length === 0) {
+      this.waiting = new Signal<void>()
+      yield wait(this.waiting)
+    }
+    const { event, clock } = this.queue.shift()!
+    this.kernel.learn(clock)
+    return event
   }
 }
 
@@ -557,9 +592,7 @@ export class Sup {
   private stoppingGroup = false
   alive = true
   readonly stable = new Signal<void>()
-  /** Each event with what its sender knew. */
-  private readonly mailbox: Array<{ readonly event: Event; readonly clock: Clock }> = []
-  private waiting: Signal<void> | undefined
+  private readonly mailbox: Mailbox<Event>
   private main: ReturnType<Kernel["spawn"]> | undefined
   private readonly helpers = new Set<ReturnType<Kernel["spawn"]>>()
   private readonly timers = new Set<ReturnType<Kernel["timer"]>>()
@@ -578,6 +611,7 @@ export class Sup {
     this.started = started
     this.ended = ended
     this.limits = new Limits(spec)
+    this.mailbox = new Mailbox(model.kernel)
   }
 
   private get kernel(): Kernel {
@@ -612,7 +646,7 @@ export class Sup {
     this.main = this.kernel.spawn((function*(): Proc {
       self.startGeneration()
       while (true) {
-        const event = yield* self.take()
+        const event = yield* self.mailbox.take()
         const outcome = yield* self.handle(event)
         if (outcome !== undefined) return self.end(outcome)
       }
@@ -620,21 +654,7 @@ export class Sup {
   }
 
   post(event: Event): void {
-    if (!this.alive) return
-    this.mailbox.push({ event, clock: new Map(this.kernel.current.clock) })
-    const waiting = this.waiting
-    this.waiting = undefined
-    waiting?.resolve(this.kernel, undefined)
-  }
-
-  private *take(): Proc<Event> {
-    while (this.mailbox.length === 0) {
-      this.waiting = new Signal<void>()
-      yield wait(this.waiting)
-    }
-    const { event, clock } = this.mailbox.shift()!
-    this.kernel.learn(clock)
-    return event
+    if (this.alive) this.mailbox.post(event)
   }
 
   requestSettle(): void {
@@ -944,8 +964,7 @@ export class PoolSup {
   alive = true
   private settleRequested = false
   private readonly limits: Limits
-  private readonly mailbox: Array<{ readonly event: PoolEvent; readonly clock: Clock }> = []
-  private waiting: Signal<void> | undefined
+  private readonly mailbox: Mailbox<PoolEvent>
   private main: ReturnType<Kernel["spawn"]> | undefined
   private readonly helpers = new Set<ReturnType<Kernel["spawn"]>>()
   private readonly timers = new Set<Timer>()
@@ -961,6 +980,7 @@ export class PoolSup {
     this.path = path
     this.ended = ended
     this.limits = new Limits(spec)
+    this.mailbox = new Mailbox(model.kernel)
   }
 
   private get kernel(): Kernel {
@@ -987,7 +1007,7 @@ export class PoolSup {
     const self = this
     this.main = this.kernel.spawn((function*(): Proc {
       while (true) {
-        const event = yield* self.take()
+        const event = yield* self.mailbox.take()
         const outcome = yield* self.handle(event)
         if (outcome !== undefined) return self.end(outcome)
       }
@@ -995,21 +1015,7 @@ export class PoolSup {
   }
 
   post(event: PoolEvent): void {
-    if (!this.alive) return
-    this.mailbox.push({ event, clock: new Map(this.kernel.current.clock) })
-    const waiting = this.waiting
-    this.waiting = undefined
-    waiting?.resolve(this.kernel, undefined)
-  }
-
-  private *take(): Proc<PoolEvent> {
-    while (this.mailbox.length === 0) {
-      this.waiting = new Signal<void>()
-      yield wait(this.waiting)
-    }
-    const { event, clock } = this.mailbox.shift()!
-    this.kernel.learn(clock)
-    return event
+    if (this.alive) this.mailbox.post(event)
   }
 
   requestSettle(): void {
