@@ -111,16 +111,16 @@ describe("the reference model itself follows docs/restarts.md", () => {
     expect(fits(journal, marks, swapped)).toBe(1)
     expect(fits(journal, marks, journal.slice(0, -1))).toBe(journal.length - 1)
 
-    // A subsystem restarted on its own starts its children concurrently with its parent's next restart.
+    // A subsystem restarted on its own, whose startup suspends (its child's does), starts concurrently with
+    // whatever its parent does next.
+    const [a, b] = abcd("one_for_all").children
     const spec: SystemSpec = {
       ...abcd("one_for_one"),
-      children: [
-        { ...abcd("one_for_all"), name: "s", children: [abcd("one_for_all").children[0]!] },
-        abcd("one_for_all").children[1]!
-      ]
+      children: [{ ...abcd("one_for_all"), name: "s", children: [{ ...a!, startMillis: 13 }] }, b!]
     }
     const concurrent = new Model(spec)
     concurrent.start()
+    concurrent.kernel.advance(13)
     const start = concurrent.journal.length
     concurrent.exitChild("app/s", "failure")
     concurrent.crashWorker("app/b", "failure")
