@@ -361,6 +361,15 @@ export const runCase = (spec: SystemSpec, commands: ReadonlyArray<Command>, stat
         if (model.journal.some((e, i) => e.startsWith("settle") && model.journal[i + 1]?.endsWith("interrupted"))) note("a child ignored settling")
         if (model.journal.filter((e) => e.startsWith("declare app/")).length > nodes.filter((n) => n.spec.kind === "system").length) note("a subsystem replayed")
         if ([...model.restartCounts.values()].some((n) => n >= 3)) note("a child restarted 3+ times")
+        for (const what of ["PoolFull", "PoolClosed", "DuplicateChild"]) if (model.results.some((r) => r.endsWith(what))) note(`spawn ${what}`)
+        if (model.results.some((r) => r.startsWith("spawn") && r.includes(": ok"))) note("spawn ok")
+        if (model.results.some((r) => r.startsWith("run") && r.includes(": ok"))) note("run ok")
+        if (model.poolReports.some((r) => !r.endsWith(" 0"))) note("a pool shutdown interrupted children")
+        if ([...model.restartCounts.keys()].some((path) => pools.includes(path))) note("a pool or pool child restarted")
+        if (model.escalations.some((e) => pools.some((pool) => e.startsWith(`${pool} `)))) note("a pool gave up")
+        if (model.hung > 0) note("a child was taken for hung")
+        if (model.timedOut > 0) note("a startup timed out")
+        if (model.suspended > 0) note("a startup suspended")
       }
       // The tree stops within its budgets.
       for (let guard = 0; model.outcome === undefined && guard < 100; guard++) {

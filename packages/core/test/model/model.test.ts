@@ -1,12 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import fc from "fast-check"
+import { writeFileSync } from "node:fs"
 import { commands, tree } from "./arbitraries.ts"
 import type { CaseStats } from "./harness.ts"
 import { fits, runCase } from "./harness.ts"
 import { regressions } from "./regressions.ts"
 import { Model } from "./model.ts"
-import type { Strategy, SystemSpec } from "./spec.ts"
+import type { Strategy, SystemSpec, WorkerSpec } from "./spec.ts"
 
 /** `npm run test:deep` (scripts/deep.ts) sets ARBOR_MODEL_RUNS=20000 and a fresh ARBOR_MODEL_SEED, which it prints. */
 const runs = Number(process.env["ARBOR_MODEL_RUNS"] ?? 1000)
@@ -16,7 +17,7 @@ const path = process.env["ARBOR_MODEL_PATH"]
 
 describe("model-based: a random tree under random commands behaves as the reference model says", () => {
   it(`agrees with the model after every command (${runs} cases, seed ${seed})`, { timeout: Math.max(120_000, runs * 150) }, async () => {
-    const stats: CaseStats = { steps: 0, skipped: 0, undecided: 0 }
+    const stats: CaseStats = { steps: 0, skipped: 0, undecided: 0, seen: new Map() }
     const details = await fc.check(
       fc.asyncProperty(tree, commands, async (spec, cmds) => {
         await Effect.runPromise(runCase(spec, cmds, stats))
@@ -32,6 +33,9 @@ describe("model-based: a random tree under random commands behaves as the refere
           "Then keep it as a fixed case in packages/core/test/model/regressions.ts."
       )
     }
+    // ARBOR_MODEL_STATS=file: what the cases went through, to see that the generators reach the interesting states.
+    const statsFile = process.env["ARBOR_MODEL_STATS"]
+    if (statsFile !== undefined) writeFileSync(statsFile, JSON.stringify({ ...stats, seen: Object.fromEntries(stats.seen!) }, null, 1))
     // Most commands must run: a generator whose commands were all skipped would prove nothing.
     expect(stats.skipped / stats.steps).toBeLessThan(0.5)
     // And few cases may be cut short where the model cannot tell which of two timers fires first.
@@ -113,7 +117,7 @@ describe("the reference model itself follows docs/restarts.md", () => {
 
     // A subsystem restarted on its own, whose startup suspends (its child's does), starts concurrently with
     // whatever its parent does next.
-    const [a, b] = abcd("one_for_all").children
+    const [a, b] = abcd("one_for_all").children as ReadonlyArray<WorkerSpec>
     const spec: SystemSpec = {
       ...abcd("one_for_one"),
       children: [{ ...abcd("one_for_all"), name: "s", children: [{ ...a!, startMillis: 13 }] }, b!]

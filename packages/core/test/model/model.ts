@@ -182,6 +182,10 @@ export class Model {
   /** Lines logged at Error about a worker's failed startup, by path. */
   readonly startFailures = new Map<string, number>()
   readonly restartCounts = new Map<string, number>()
+  /** How many children were taken for hung, startups timed out, and startups suspended: for the run's statistics. */
+  hung = 0
+  timedOut = 0
+  suspended = 0
   readonly escalationCounts = new Map<string, number>()
   /** Worker incarnations whose scope is still open. */
   readonly live = new Set<string>()
@@ -398,11 +402,14 @@ export class Model {
       return this.startFailed(rec, host, { kind: "failure", error: { tag: "StartupFailed", path: rec.path } })
     }
     if (spec.startMillis === 0) return this.runs(rec, host, id, spec)
+    this.suspended++
     host.starting = true
     this.hostTimer(host, spec.startMillis, "startup", () => this.runs(rec, host, id, spec))
     if (spec.startTimeout !== undefined) {
-      this.hostTimer(host, spec.startTimeout, "startTimeout", () =>
-        this.startFailed(rec, host, { kind: "failure", error: { tag: "StartupTimeout", path: rec.path } }))
+      this.hostTimer(host, spec.startTimeout, "startTimeout", () => {
+        this.timedOut++
+        this.startFailed(rec, host, { kind: "failure", error: { tag: "StartupTimeout", path: rec.path } })
+      })
     }
   }
 
@@ -441,7 +448,10 @@ export class Model {
   /** Checks the liveness deadline when it is due, as Arbor's timer does: no heartbeat within it, and the worker is taken for hung. */
   private watch(rec: Rec, host: Host, deadline: number): void {
     const late = this.kernel.now - host.lastHeartbeat
-    if (late >= deadline) return this.workerExit(rec, host, "interrupted", "failure")
+    if (late >= deadline) {
+      this.hung++
+      return this.workerExit(rec, host, "interrupted", "failure")
+    }
     this.hostTimer(host, deadline - late, "liveness", () => this.watch(rec, host, deadline))
   }
 
