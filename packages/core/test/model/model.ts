@@ -11,6 +11,7 @@
  * or a liveness deadline, exactly as under `TestClock`.
  */
 import type { Clock, Mark, Proc } from "./kernel.ts"
+import type { Task } from "./kernel.ts"
 import { Kernel, Signal, wait, waitFor } from "./kernel.ts"
 import type { Timer } from "./kernel.ts"
 import type { BackoffSpec, ChildSpec, ExitKind, Policy, PoolSpec, SystemSpec, WorkerSpec } from "./spec.ts"
@@ -536,6 +537,18 @@ export class Model {
     this.finish(rec, host, interrupted)
   }
 
+  /**
+   * A running child's main loop ended: it is stopped, an abnormal exit logged. Whether its policy restarts
+   * it, or `undefined` when the exit is not its supervisor's to handle (stale, or the child is being stopped).
+   */
+  ended(rec: Rec, incarnation: number, exit: ModelExit): boolean | undefined {
+    if (incarnation !== rec.incarnation || rec.stopping || rec.state !== "running") return undefined
+    rec.state = "stopped"
+    this.closeScope(rec.host!)
+    if (exit.kind !== "normal") this.bump(this.abnormal, rec.path)
+    return restartsAfter(rec.spec.policy, exit.kind)
+  }
+
   closeScope(host: Host): void {
     if (host.id !== undefined) this.live.delete(host.id)
   }
@@ -577,10 +590,86 @@ class Mailbox<E> {
   }
 }
 
+/**
+ * What a system and a pool share: an actor handling the events of its
+ * mailbox one at a time until one decides its end; its helpers and timers
+ * end with it, and so do its children, interrupted at once.
+ */
+abstract class Actor<E extends { readonly _tag: string }> {
+  alive = true
+  protected settleRequested = false
+  private readonly mailbox: Mailbox<E>
+  private main: Task | undefined
+  protected readonly helpers = new Set<Task>()
+  protected readonly timers = new Set<Timer>()
+  protected readonly limits: Limits
+  protected readonly model: Model
+  readonly path: string
+  private readonly ended: (exit: ModelExit) => void
+
+  constructor(model: Model, path: string, limits: Limits, ended: (exit: ModelExit) => void) {
+    this.model = model
+    this.path = path
+    this.limits = limits
+    this.ended = ended
+    this.mailbox = new Mailbox(model.kernel)
+  }
+
+  protected get kernel(): Kernel {
+    return this.model.kernel
+  }
+
+  protected abstract handle(event: E): Proc<ModelExit | undefined>
+
+  /** Interrupts every child at once, as the actor ends. */
+  protected abstract stopAll(): void
+
+  /** What else the actor's end tells, before its host hears of it. */
+  protected abstract ending(outcome: ModelExit): void
+
+  /** Runs `first`, then handles the events, in the order they came, until one decides the end. */
+  protected run(first: () => void): void {
+    const self = this
+    this.main = this.kernel.spawn((function*(): Proc {
+      first()
+      while (true) {
+        const outcome = yield* self.handle(yield* self.mailbox.take())
+        if (outcome !== undefined) return self.end(outcome)
+      }
+    })())
+  }
+
+  post(event: E): void {
+    if (this.alive) this.mailbox.post(event)
+  }
+
+  requestSettle(): void {
+    if (this.settleRequested) return
+    this.settleRequested = true
+    this.post({ _tag: "Settle" } as unknown as E)
+  }
+
+  /** Interrupted (from outside, or by its parent's forced stop): every child is interrupted at once. */
+  interrupt(injected?: ModelExit): void {
+    if (!this.alive) return
+    this.kernel.kill(this.main)
+    this.end(injected ?? interrupted)
+  }
+
+  private end(outcome: ModelExit): void {
+    for (const task of this.helpers) this.kernel.kill(task)
+    for (const timer of this.timers) this.kernel.cancel(timer)
+    this.stopAll()
+    this.alive = false
+    this.ending(outcome)
+    this.ended(outcome)
+  }
+}
+
 /** Which supervisor owns a record (records never move). */
 const owner = new WeakMap<Rec, Sup | PoolSup>()
 
-export class Sup {
+export class Sup extends Actor<Event> {
   /**
    * Every child declared so far, in declaration order: a replay lists them all from its start
    * (docs/administration.md), and the model's declarations never change.
@@ -591,41 +680,23 @@ export class Sup {
   private readonly byName = new Map<string, Rec>()
   private generation = 0
   private firstStart = true
-  private declaration: ReturnType<Kernel["spawn"]> | undefined
+  private declaration: Task | undefined
   private abandoned: ModelError | undefined
   private groupFrom = 0
   private pending: { readonly token: number; readonly from: number } | undefined
   private tokens = 0
-  private readonly limits: Limits
   private readonly backoff = freshBackoff()
-  private settleRequested = false
   private stoppingGroup = false
-  alive = true
   readonly stable = new Signal<void>()
-  private readonly mailbox: Mailbox<Event>
-  private main: ReturnType<Kernel["spawn"]> | undefined
-  private readonly helpers = new Set<ReturnType<Kernel["spawn"]>>()
-  private readonly timers = new Set<ReturnType<Kernel["timer"]>>()
   private readonly replies = new Set<Reply>()
 
-  private readonly model: Model
   private readonly spec: SystemSpec
-  readonly path: string
   private readonly started: (result: Started) => void
-  private readonly ended: (exit: ModelExit) => void
 
   constructor(model: Model, spec: SystemSpec, path: string, started: (result: Started) => void, ended: (exit: ModelExit) => void) {
-    this.model = model
+    super(model, path, new Limits(spec), ended)
     this.spec = spec
-    this.path = path
     this.started = started
-    this.ended = ended
-    this.limits = new Limits(spec)
-    this.mailbox = new Mailbox(model.kernel)
-  }
-
-  private get kernel(): Kernel {
-    return this.model.kernel
   }
 
   /** Restarting its own children: from the restart decision (stopping the group) until the replay has declared them all. */
@@ -652,25 +723,7 @@ export class Sup {
   }
 
   start(): void {
-    const self = this
-    this.main = this.kernel.spawn((function*(): Proc {
-      self.startGeneration()
-      while (true) {
-        const event = yield* self.mailbox.take()
-        const outcome = yield* self.handle(event)
-        if (outcome !== undefined) return self.end(outcome)
-      }
-    })())
-  }
-
-  post(event: Event): void {
-    if (this.alive) this.mailbox.post(event)
-  }
-
-  requestSettle(): void {
-    if (this.settleRequested) return
-    this.settleRequested = true
-    this.post({ _tag: "Settle" })
+    this.run(() => this.startGeneration())
   }
 
   call(reply: Reply, run: (reply: Reply) => Proc<ModelExit | undefined>): void {
@@ -686,29 +739,21 @@ export class Sup {
     this.post({ _tag: "Call", run: () => run(answer) })
   }
 
-  /** The supervisor is interrupted (from outside, or by its parent's forced stop): every child is interrupted at once. */
-  interrupt(injected?: ModelExit): void {
-    if (!this.alive) return
-    this.kernel.kill(this.main)
-    this.end(injected ?? interrupted)
-  }
-
-  private end(outcome: ModelExit): void {
+  protected stopAll(): void {
     this.kernel.kill(this.declaration)
     this.declaration = undefined
-    for (const task of this.helpers) this.kernel.kill(task)
-    for (const timer of this.timers) this.kernel.cancel(timer)
     runNow(this.stopFrom(0, "force"))
-    this.alive = false
+  }
+
+  protected ending(outcome: ModelExit): void {
     for (const reply of [...this.replies]) {
       this.replies.delete(reply)
       reply("NotFound")
     }
     if (!this.stable.done) this.started(outcome.kind === "normal" ? { ok: true } : { ok: false, exit: outcome })
-    this.ended(outcome)
   }
 
-  private *handle(event: Event): Proc<ModelExit | undefined> {
+  protected *handle(event: Event): Proc<ModelExit | undefined> {
     switch (event._tag) {
       case "Settle":
         yield* this.stopFrom(0, "graceful", true)
@@ -841,11 +886,9 @@ export class Sup {
   // --- exits and restarts -----------------------------------------------------------------------
 
   private *exited(rec: Rec, incarnation: number, exit: ModelExit): Proc<ModelExit | undefined> {
-    if (incarnation !== rec.incarnation || rec.stopping || rec.state !== "running") return undefined
-    rec.state = "stopped"
-    this.model.closeScope(rec.host!)
-    if (exit.kind !== "normal") this.model.bump(this.model.abnormal, rec.path)
-    if (!restartsAfter(rec.spec.policy, exit.kind)) {
+    const restart = this.model.ended(rec, incarnation, exit)
+    if (restart === undefined) return undefined
+    if (!restart) {
       rec.finished = true
       return rec.spec.significant ? yield* this.significantFinished(rec) : undefined
     }
@@ -966,35 +1009,16 @@ const startupError = (rec: Rec, exit: ModelExit): ModelError =>
  * backoff ends on the pool's own. It shuts down by stopping every child at
  * once, each under its budget, and reports how many it had to interrupt.
  */
-export class PoolSup {
+export class PoolSup extends Actor<PoolEvent> {
   readonly records = new Map<string, Rec>()
   private nextId = 0
   private closed = false
   private reported = false
-  alive = true
-  private settleRequested = false
-  private readonly limits: Limits
-  private readonly mailbox: Mailbox<PoolEvent>
-  private main: ReturnType<Kernel["spawn"]> | undefined
-  private readonly helpers = new Set<ReturnType<Kernel["spawn"]>>()
-  private readonly timers = new Set<Timer>()
-
-  private readonly model: Model
   private readonly spec: PoolSpec
-  readonly path: string
-  private readonly ended: (exit: ModelExit) => void
 
   constructor(model: Model, spec: PoolSpec, path: string, ended: (exit: ModelExit) => void) {
-    this.model = model
+    super(model, path, new Limits(spec), ended)
     this.spec = spec
-    this.path = path
-    this.ended = ended
-    this.limits = new Limits(spec)
-    this.mailbox = new Mailbox(model.kernel)
-  }
-
-  private get kernel(): Kernel {
-    return this.model.kernel
   }
 
   find(name: string): Rec | undefined {
@@ -1014,42 +1038,16 @@ export class PoolSup {
   }
 
   start(): void {
-    const self = this
-    this.main = this.kernel.spawn((function*(): Proc {
-      while (true) {
-        const event = yield* self.mailbox.take()
-        const outcome = yield* self.handle(event)
-        if (outcome !== undefined) return self.end(outcome)
-      }
-    })())
+    this.run(() => {})
   }
 
-  post(event: PoolEvent): void {
-    if (this.alive) this.mailbox.post(event)
-  }
-
-  requestSettle(): void {
-    if (this.settleRequested) return
-    this.settleRequested = true
-    this.post({ _tag: "Settle" })
-  }
-
-  /** Interrupted (from outside, or by its system's forced stop): every child is interrupted at once. */
-  interrupt(injected?: ModelExit): void {
-    if (!this.alive) return
-    this.kernel.kill(this.main)
-    this.end(injected ?? interrupted)
-  }
-
-  private end(outcome: ModelExit): void {
-    for (const task of this.helpers) this.kernel.kill(task)
-    for (const timer of this.timers) this.kernel.cancel(timer)
+  protected stopAll(): void {
     runNow(this.shutdown("force"))
-    this.alive = false
-    this.ended(outcome)
   }
 
-  private *handle(event: PoolEvent): Proc<ModelExit | undefined> {
+  protected ending(): void {}
+
+  protected *handle(event: PoolEvent): Proc<ModelExit | undefined> {
     switch (event._tag) {
       case "Settle":
         yield* this.shutdown("graceful")
@@ -1126,11 +1124,9 @@ export class PoolSup {
   }
 
   private *exited(rec: Rec, incarnation: number, exit: ModelExit): Proc<ModelExit | undefined> {
-    if (incarnation !== rec.incarnation || rec.stopping || rec.state !== "running") return undefined
-    rec.state = "stopped"
-    this.model.closeScope(rec.host!)
-    if (exit.kind !== "normal") this.model.bump(this.model.abnormal, rec.path)
-    if (!restartsAfter(rec.spec.policy, exit.kind)) {
+    const restart = this.model.ended(rec, incarnation, exit)
+    if (restart === undefined) return undefined
+    if (!restart) {
       this.remove(rec)
       return undefined
     }
