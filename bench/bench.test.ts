@@ -30,7 +30,10 @@ describe("npm run bench", () => {
       "restart latency (200 crashes)",
       "restart latency, 2000 idle siblings",
       "shutdown 2000 pool children",
-      "churn: short-lived pool tasks"
+      "churn: short-lived pool tasks",
+      "worker child start",
+      "worker child restart",
+      "process child start"
     ])
     for (const entry of results.cases) {
       expect(["us", "bytes", "ms", "per_s"]).toContain(entry.unit)

@@ -1,5 +1,6 @@
 /**
- * `npm run bench`: Arbor beside raw Effect fibers, measured in the same run.
+ * `npm run bench`: Arbor beside raw Effect fibers, measured in the same run;
+ * worker and process children beside raw `new Worker` and `child_process.spawn`.
  *
  * Prints a table (medians, p99 where it applies, and the ratio to the floor:
  * lower is always better) and writes bench/results/latest.json.
@@ -12,6 +13,7 @@ import { createRequire } from "node:module"
 import { dirname } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as cases from "./cases.ts"
+import * as children from "./children.ts"
 import type { CaseResult } from "./harness.ts"
 import { median, repeat, repeatLatencies, result, table } from "./harness.ts"
 
@@ -75,6 +77,18 @@ for (const n of [small, big]) {
     text: ">= 300000 per s",
     met: (_, a) => a.median >= 300_000
   }, true))
+}
+
+{
+  // Real threads and processes: a sample is the median of `times` starts, each some tens of milliseconds.
+  const times = smoke ? 2 : quick ? 5 : 15
+  const start = result("worker child start", "ms", summary(await repeat(repeats, () => children.arborWorkerStart(times))),
+    summary(await repeat(repeats, () => children.floorWorkerStart(times))), atMost(1.5))
+  record(start)
+  record(result("worker child restart", "ms", summary(await repeat(repeats, () => children.arborWorkerRestart(times))),
+    summary(await repeat(repeats, () => children.floorWorkerRestart(times))), atMost(1.5)))
+  record(result("process child start", "ms", summary(await repeat(repeats, () => children.arborProcessStart(times))),
+    summary(await repeat(repeats, () => children.floorProcessStart(times))), atMost(1.5)))
 }
 
 console.log(`\n${table(results)}`)

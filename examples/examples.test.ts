@@ -71,3 +71,22 @@ describe("examples/jobs", () => {
     expect(end).toContain("thumbnails: shutdown complete")
   })
 })
+
+describe("examples/workers", () => {
+  it("heals a stalled worker while the main thread and the other worker carry on, then stops with nothing left behind", async () => {
+    const program = run(example("workers"))
+    expect(await program.exited()).toBe(0)
+    const output = program.output()
+    expect(output).toMatch(/imaging\/renderer\/workers\/[01]: worker event loop stalled for \d+ ms \(threshold 1s\); terminated\n\s+at traceReflections \(file:\/\/\/.*jobs\.ts:\d+:\d+\)/)
+    expect(output).toContain("job 4 (mirror-maze) failed: the worker stalled and was terminated")
+    expect(output).toMatch(/imaging\/renderer\/workers: restarting imaging\/renderer\/workers\/[01], restart 1 of at most 3/)
+    // After the first stall: the main thread still serves and the pool still renders.
+    const healed = after(output, "worker event loop stalled")
+    expect(healed).toContain("main thread: still serving")
+    expect(healed).toMatch(/job (11|12): \w+: \d+ rays traced/)
+    expect(output).toContain("imaging/cache: cache: flushed, bye")
+    expect(output).toContain("imaging: shutdown complete")
+    const pid = Number(/cache runs as pid (\d+)/.exec(output)![1])
+    expect(() => process.kill(pid, 0)).toThrow()
+  })
+})

@@ -230,6 +230,39 @@ export class Hung extends Schema.TaggedError<Hung>()("Hung", {
 }
 
 /**
+ * A child running in a worker thread stopped answering: its event loop went
+ * longer than its `threshold` without a heartbeat (a busy loop, a
+ * catastrophic regular expression, a synchronous call that never returns).
+ * Its thread was terminated and the child fails with this error, which its
+ * restart policy then handles like any failure. `where` is the frame the
+ * thread was stuck in (or why none could be read), `stack` the whole stack,
+ * innermost frame first. A `StallDetected` event for the child precedes its
+ * `ChildExited`.
+ *
+ * @example
+ * ```ts
+ * import { Errors } from "@arbor/core"
+ *
+ * new Errors.Stalled({ path: "app/cruncher/0", stalledForMillis: 2100, threshold: "2s", where: "spin (file:///app/jobs.ts:12:5)", stack: [] }).message
+ * // "app/cruncher/0: event loop stalled for 2100 ms (threshold 2s) at spin (file:///app/jobs.ts:12:5); terminated"
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class Stalled extends Schema.TaggedError<Stalled>()("Stalled", {
+  path: Schema.String,
+  stalledForMillis: Schema.Number,
+  threshold: Schema.String,
+  where: Schema.String,
+  stack: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    return `${this.path}: event loop stalled for ${this.stalledForMillis} ms (threshold ${this.threshold}) at ${this.where}; terminated`
+  }
+}
+
+/**
  * A path names no child: no such system, pool or child, or a temporary child
  * that has finished (it is forgotten, as in OTP).
  *

@@ -213,10 +213,12 @@ export const ShutdownCompleted = Schema.TaggedStruct("ShutdownCompleted", { ...b
 export type ShutdownCompleted = typeof ShutdownCompleted.Type
 
 /**
- * The process's event loop was stalled: no fiber (supervisors included) could
- * run for `stalledForMillis`. Reported by an event-loop watchdog after the
- * loop recovered (`path` is the toplevel's); `where` is the stuck JavaScript
- * frame, or why there is none (native code).
+ * An event loop was stalled for `stalledForMillis`; `where` is the stuck
+ * JavaScript frame, or why there is none (native code). Either the process's
+ * main thread (`path` is the toplevel's): no fiber, supervisors included,
+ * could run; an event-loop watchdog reports it after the loop recovered. Or
+ * a child running in a worker thread (`path` is the child's): its thread was
+ * terminated, and the child's `ChildExited` with a `Stalled` cause follows.
  *
  * @example
  * ```ts

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { LifecycleEvent, MainLoop, Metrics, Pool, System, Toplevel, TreeSnapshot } from "@arbor/core"
+import { Errors, LifecycleEvent, MainLoop, Metrics, Pool, System, Toplevel, TreeSnapshot } from "@arbor/core"
 import { Deferred, Effect, Exit, Fiber, Metric, Option, Schedule, Schema, Stream, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 import { eventually, flat, launch, Probe, quiesce, shutdown } from "./helpers.ts"
@@ -361,5 +361,29 @@ describe("reportStall", () => {
         stalledForMillis: 1500,
         where: "buildReport (file:///app/report.js:12:5)"
       })
+    }))
+})
+
+describe("a stalled child", () => {
+  it.effect("is announced by StallDetected at its own path, then its ChildExited with the Stalled cause", () =>
+    Effect.gen(function*() {
+      const stalled = new Errors.Stalled({
+        path: "app/w",
+        stalledForMillis: 2100,
+        threshold: "2s",
+        where: "spin (file:///app/jobs.ts:3:9)",
+        stack: ["spin (file:///app/jobs.ts:3:9)"]
+      })
+      const toplevel = Toplevel.make("app", System.make((scope) =>
+        scope.child("w", MainLoop.spawn(Effect.fail(stalled)), { restart: "temporary" })
+      ))
+      const recorder = yield* recordEvents(toplevel)
+      const run = yield* launch(toplevel)
+      yield* quiesce
+      yield* shutdown(toplevel, run)
+      const events = (yield* Fiber.join(recorder)).filter((event) => event._tag === "StallDetected" || event._tag === "ChildExited")
+      expect(events.map((event) => event._tag)).toEqual(["StallDetected", "ChildExited"])
+      expect(events[0]).toEqual({ _tag: "StallDetected", path: "app/w", at: 0, stalledForMillis: 2100, where: "spin (file:///app/jobs.ts:3:9)" })
+      expect(events[1]).toMatchObject({ path: "app/w", exit: "failure", message: "Stalled: " + stalled.message })
     }))
 })

@@ -6,6 +6,7 @@ import type * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
+import { Stalled } from "../Errors.ts"
 import type { LifecycleEvent } from "../LifecycleEvent.ts"
 import { logged, logLine } from "./log.ts"
 
@@ -62,13 +63,24 @@ export class Telemetry {
     cause?: Cause.Cause<unknown>
   ): Effect.Effect<void> | undefined {
     if (event._tag === "ChildInterrupted") this.forced++
-    else if (event._tag === "ChildExited" && event.decision === "stopped") this.stopped++
-    if (this.subscribers.size > 0) {
-      const stamped = { ...event, at: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe() } as LifecycleEvent
-      for (const queue of this.subscribers) Queue.offerUnsafe(queue, stamped)
+    else if (event._tag === "ChildExited") {
+      if (event.decision === "stopped") this.stopped++
+      // A stalled worker's exit is announced as a stall first, so that a stall shows up the same wherever it happened.
+      const stalled = cause === undefined ? undefined : stallOf(cause)
+      if (stalled !== undefined) {
+        // Not logged again: whoever detected the stall logged it with the whole stack.
+        this.publishUnsafe(fiber, { _tag: "StallDetected", path: event.path, stalledForMillis: stalled.stalledForMillis, where: stalled.where })
+      }
     }
+    this.publishUnsafe(fiber, event)
     if (!logged(fiber, level)) return undefined
     return logLine(level, event.path, typeof message === "string" ? message : message(), cause)
+  }
+
+  private publishUnsafe(fiber: Fiber.Fiber<unknown, unknown>, event: EventInput): void {
+    if (this.subscribers.size === 0) return
+    const stamped = { ...event, at: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe() } as LifecycleEvent
+    for (const queue of this.subscribers) Queue.offerUnsafe(queue, stamped)
   }
 
   /** How many children were stopped by their supervisor, and how many of them had to be interrupted, so far. */
@@ -82,6 +94,13 @@ export class Telemetry {
     for (const queue of this.subscribers) Queue.endUnsafe(queue)
     this.subscribers.clear()
   }
+}
+
+const stallOf = (cause: Cause.Cause<unknown>): Stalled | undefined => {
+  for (const reason of cause.reasons) {
+    if (reason._tag === "Fail" && reason.error instanceof Stalled) return reason.error
+  }
+  return undefined
 }
 
 const labelled = new WeakMap<Metric.Metric<number, unknown>, Map<string, Metric.Metric<number, unknown>>>()

@@ -21,11 +21,16 @@ const LogTarget = Schema.declare(
   { expected: "a file descriptor (a whole number ≥ 0) or a file path" }
 )
 
-export const OptionsSchema = Schema.Struct({
+/** The options of any stall watch: the watchdog's of the main thread, a worker child's `stall`. */
+export const stallFields = {
   threshold: Schema.optionalKey(Options.PositiveDuration),
   heartbeat: Schema.optionalKey(Options.PositiveDuration),
   captureStack: Schema.optionalKey(Schema.Boolean),
-  captureTimeout: Schema.optionalKey(Options.PositiveDuration),
+  captureTimeout: Schema.optionalKey(Options.PositiveDuration)
+}
+
+export const OptionsSchema = Schema.Struct({
+  ...stallFields,
   profile: Schema.optionalKey(Schema.Struct({
     duration: Options.PositiveDuration,
     directory: Schema.optionalKey(Schema.NonEmptyString)
@@ -42,34 +47,57 @@ export interface Config extends Omit<WorkerConfig, "fd"> {
   readonly logTo: number | string
 }
 
-const millis = (input: Duration.Input): number => Duration.toMillis(Duration.fromInputUnsafe(input))
+export const millis = (input: Duration.Input): number => Duration.toMillis(Duration.fromInputUnsafe(input))
 
-const invalid = (issue: string, key: string) => new Errors.InvalidOptions({ path, issue: `${issue}\n  at ["${key}"]` })
+const invalid = (path: string, issue: string, at: string) => new Errors.InvalidOptions({ path, issue: `${issue}\n  at ${at}` })
+
+/** A stall watch's timing, in milliseconds, defaults filled in. */
+export interface Timing {
+  readonly threshold: number
+  readonly heartbeat: number
+  readonly captureStack: boolean
+  readonly captureTimeout: number
+}
+
+/**
+ * Checks what a schema cannot: the threshold and heartbeat together.
+ * `at` shows where the options sit (`["stall"]` for a worker child's).
+ */
+export const checkTiming = (
+  options: Schema.Struct.Type<typeof stallFields>,
+  path: string,
+  at = ""
+): Effect.Effect<Timing, Errors.InvalidOptions> => {
+  const threshold = millis(options.threshold ?? "5 seconds")
+  // Node's timers cannot wait longer: a longer delay silently becomes 1 ms.
+  if (threshold > 2 ** 31 - 1) return Effect.fail(invalid(path, "must be at most 24 days", `${at}["threshold"]`))
+  const heartbeat = options.heartbeat === undefined ? threshold / 5 : millis(options.heartbeat)
+  // A heartbeat close to the threshold lets a healthy loop look stalled between two beats.
+  if (heartbeat > threshold / 2) {
+    const issue = `must be at most half the threshold (${threshold} ms), got ${heartbeat} ms`
+    return Effect.fail(invalid(path, issue, `${at}["heartbeat"]`))
+  }
+  if (heartbeat < 1) return Effect.fail(invalid(path, `must be at least 1 millisecond, got ${heartbeat} ms`, `${at}["heartbeat"]`))
+  return Effect.succeed({
+    threshold,
+    heartbeat,
+    captureStack: options.captureStack ?? true,
+    captureTimeout: options.captureTimeout === undefined ? 500 : millis(options.captureTimeout)
+  })
+}
 
 export const decode = (input: unknown): Effect.Effect<Config, Errors.InvalidOptions> =>
-  Effect.flatMap(Options.decode(OptionsSchema, path, input), (options) => {
-    const threshold = millis(options.threshold ?? "5 seconds")
-    // Node's timers cannot wait longer: a longer delay silently becomes 1 ms.
-    if (threshold > 2 ** 31 - 1) return Effect.fail(invalid("must be at most 24 days", "threshold"))
-    const heartbeat = options.heartbeat === undefined ? threshold / 5 : millis(options.heartbeat)
-    // A heartbeat close to the threshold lets a healthy loop look stalled between two beats.
-    if (heartbeat > threshold / 2) {
-      return Effect.fail(invalid(`must be at most half the threshold (${threshold} ms), got ${heartbeat} ms`, "heartbeat"))
-    }
-    if (heartbeat < 1) return Effect.fail(invalid(`must be at least 1 millisecond, got ${heartbeat} ms`, "heartbeat"))
+  Effect.flatMap(Options.decode(OptionsSchema, path, input), (options) => Effect.flatMap(checkTiming(options, path), (timing) => {
     const action = options.action ?? "log"
     for (const key of ["signal", "exitAfter"] as const) {
       if (options[key] !== undefined && action !== "exit") {
-        return Effect.fail(invalid(`only applies with action: "exit"`, key))
+        return Effect.fail(invalid(path, `only applies with action: "exit"`, `["${key}"]`))
       }
     }
     return Effect.succeed({
-      threshold,
-      heartbeat,
+      ...timing,
       // While stalled the worker looks this often to see the main thread recover; idle, it wakes at the deadline.
-      poll: Math.min(Math.max(heartbeat / 4, 10), 250),
-      captureStack: options.captureStack ?? true,
-      captureTimeout: options.captureTimeout === undefined ? 500 : millis(options.captureTimeout),
+      poll: Math.min(Math.max(timing.heartbeat / 4, 10), 250),
       profile: options.profile === undefined ? undefined : {
         duration: millis(options.profile.duration),
         directory: options.profile.directory ?? tmpdir()
@@ -79,7 +107,7 @@ export const decode = (input: unknown): Effect.Effect<Config, Errors.InvalidOpti
       exitAfter: options.exitAfter === undefined ? 0 : millis(options.exitAfter),
       logTo: options.logTo ?? 2
     })
-  })
+  }))
 
 /** A running watchdog, as the main thread drives it. */
 export interface Running {

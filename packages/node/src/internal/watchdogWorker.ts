@@ -13,11 +13,12 @@
  * the detection latency at a timer's slack.
  */
 import { readFileSync, writeFileSync, writeSync } from "node:fs"
-import { Session } from "node:inspector"
 import { join } from "node:path"
 import process from "node:process"
 import { parentPort, workerData } from "node:worker_threads"
-import type { Frame, FromWorker, ToWorker, WorkerData } from "./watchdogProtocol.ts"
+import type { Capture, Connection } from "./stackCapture.ts"
+import { captureStack, connectToMainThread, noAnswer, Timeout } from "./stackCapture.ts"
+import type { FromWorker, ToWorker, WorkerData } from "./watchdogProtocol.ts"
 import { Cell } from "./watchdogProtocol.ts"
 
 const { shared, config } = workerData as WorkerData
@@ -40,88 +41,6 @@ const write = (record: object): void => {
 }
 
 const sleep = (millis: number) => new Promise<void>((resolve) => setTimeout(resolve, millis))
-
-class Timeout extends Error {}
-
-const within = <A>(promise: Promise<A>, millis: number): Promise<A> => {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Timeout()), millis)
-    })
-  ]).finally(() => clearTimeout(timer))
-}
-
-/** An inspector session to the main thread whose requests each wait at most `captureTimeout`. */
-const connect = () => {
-  const session = new Session()
-  session.connectToMainThread()
-  // Sent for every script when the debugger is enabled: frames' own `url` is empty on Node 24.
-  const urls = new Map<string, string>()
-  session.on("Debugger.scriptParsed", (message) => urls.set(message.params.scriptId, message.params.url))
-  const post = (method: string, params: object = {}): Promise<any> =>
-    within(
-      new Promise((resolve, reject) =>
-        session.post(method, params, (error, result) => error === null ? resolve(result) : reject(error))
-      ),
-      config.captureTimeout
-    )
-  let open = true
-  // Disconnecting also resumes the main thread if a pause landed after its capture was given up.
-  const close = () => {
-    if (open) session.disconnect()
-    open = false
-  }
-  return { session, post, urls, close, isOpen: () => open }
-}
-
-type Connection = ReturnType<typeof connect>
-
-const noAnswer = (what: string) =>
-  `${what}: the main thread did not answer the inspector within ${config.captureTimeout} ms ` +
-  "(it is running native code, such as a long JSON.parse or a synchronous fs, crypto or child_process call, " +
-  "or the machine is too overloaded to schedule it)"
-
-interface Capture {
-  readonly stack: ReadonlyArray<Frame>
-  readonly stackUnavailable: string | undefined
-}
-
-/**
- * Pauses the main thread just long enough to read its call frames. The
- * debugger is enabled only for this: left on, it slows compilation severalfold.
- */
-const captureStack = async (connection: Connection, beat: bigint): Promise<Capture> => {
-  const { post, session, urls } = connection
-  let frames: Array<any> | undefined
-  try {
-    await post("Debugger.enable")
-    const paused = new Promise<Array<any>>((resolve) =>
-      session.once("Debugger.paused", (message) => resolve(message.params.callFrames))
-    )
-    await post("Debugger.pause")
-    frames = await within(paused, config.captureTimeout)
-    await post("Debugger.resume")
-    await post("Debugger.disable")
-  } catch (error) {
-    if (!(error instanceof Timeout)) throw error
-    // The main thread went into native code mid-capture: let go of it rather than leave a pause pending.
-    connection.close()
-    return { stack: [], stackUnavailable: noAnswer("no JavaScript stack") }
-  }
-  // A pause that lands after the heartbeat resumed shows whatever ran next, not the stall.
-  if (Atomics.load(cells, Cell.beat) !== beat) {
-    return { stack: [], stackUnavailable: "no JavaScript stack: the main thread recovered before it could be paused" }
-  }
-  const stack = frames.map((frame): Frame => ({
-    functionName: frame.functionName === "" ? "(anonymous)" : frame.functionName,
-    url: frame.url || urls.get(frame.location.scriptId) || `script ${frame.location.scriptId}`,
-    line: frame.location.lineNumber + 1,
-    column: (frame.location.columnNumber ?? 0) + 1
-  }))
-  return stack.length > 0 ? { stack, stackUnavailable: undefined } : { stack, stackUnavailable: "no JavaScript stack" }
-}
 
 const threadStates: Record<string, string> = {
   R: "running",
@@ -194,7 +113,7 @@ const recordProfile = async (connection: Connection, stall: number): Promise<str
     write({ type: "arbor.watchdog.profile", stall, pid: process.pid, path, ...summarizeProfile(profile, connection.urls) })
     return path
   } catch (error) {
-    const reason = error instanceof Timeout ? noAnswer("no profile") : String(error)
+    const reason = error instanceof Timeout ? noAnswer(connection, "no profile") : String(error)
     write({ type: "arbor.watchdog.profile", stall, pid: process.pid, unavailable: reason })
     return undefined
   }
@@ -215,7 +134,9 @@ const investigate = async (stall: Stall, silentFor: number): Promise<Omit<Extrac
   const recentCpu = cpu()
   // A debugger may hold the main thread at a breakpoint: a capture would resume it behind the user's back.
   const debuggerAttached = Atomics.load(cells, Cell.debugger) === 1n
-  const connection = !debuggerAttached && (config.captureStack || config.profile !== undefined) ? connect() : undefined
+  const connection = !debuggerAttached && (config.captureStack || config.profile !== undefined)
+    ? connectToMainThread(config.captureTimeout)
+    : undefined
   let capture: Capture = {
     stack: [],
     stackUnavailable: debuggerAttached
@@ -232,9 +153,11 @@ const investigate = async (stall: Stall, silentFor: number): Promise<Omit<Extrac
         answered = true
       } catch (error) {
         if (!(error instanceof Timeout)) throw error
-        capture = { stack: [], stackUnavailable: noAnswer("no JavaScript stack") }
+        capture = { stack: [], stackUnavailable: noAnswer(connection, "no JavaScript stack") }
       }
-      if (answered && config.captureStack) capture = await captureStack(connection, stall.beat)
+      if (answered && config.captureStack) {
+        capture = await captureStack(connection, () => Atomics.load(cells, Cell.beat) !== stall.beat)
+      }
     }
   } catch (error) {
     connection?.close()
