@@ -66,8 +66,8 @@ export type SpawnContext = Lifecycle | Scope.Scope
 
 /**
  * Whether `u` is a `MainLoop`: what a startup function must return. The
- * framework checks it, so a startup that returns anything else fails with
- * `InvalidOptions` instead of being taken as started.
+ * framework checks it: a startup that returns anything else fails (its
+ * cause an `InvalidOptions` saying so) instead of being taken as started.
  *
  * @example
  * ```ts

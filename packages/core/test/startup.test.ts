@@ -333,19 +333,22 @@ describe("bad input reaching the engine gets a typed error naming the path, once
       expect(probe.journal).toEqual(["start a", "settle a", "exit a normal"])
     }))
 
-  it.effect("a startup that returns something other than a MainLoop fails once with InvalidOptions, not a restart loop", () =>
+  const notAMainLoop = new Errors.InvalidOptions({
+    path: "app/x",
+    issue: "the startup returned 42, not a MainLoop: end it with MainLoop.spawn, MainLoop.run or MainLoop.make"
+  })
+
+  it.effect("a startup that returns something other than a MainLoop fails once, its InvalidOptions the cause, not a restart loop", () =>
     Effect.gen(function*() {
       const probe = new Probe()
       let runs = 0
       const startup = Effect.sync(() => ++runs).pipe(Effect.as(42))
       const toplevel = declaring((scope) => scope.child("x", startup as unknown as Effect.Effect<MainLoop.MainLoop<void>>), probe)
       const error = failure(yield* Effect.exit(toplevel.start()))
-      expect(error).toEqual(
-        new Errors.InvalidOptions({
-          path: "app/x",
-          issue: "the startup returned 42, not a MainLoop: end it with MainLoop.spawn, MainLoop.run or MainLoop.make"
-        })
-      )
+      expect(error).toBeInstanceOf(Errors.StartupFailed)
+      expect(error.path).toBe("app/x")
+      expect(Cause.squash((error as Errors.StartupFailed).cause as Cause.Cause<unknown>)).toEqual(notAMainLoop)
+      expect(error.message).toBe(`app/x: startup failed: InvalidOptions: ${notAMainLoop.message}`)
       expect(runs).toBe(1)
       expect(probe.journal).toEqual(["start a", "settle a", "exit a normal"])
     }))
@@ -405,10 +408,9 @@ describe("bad input reaching the engine gets a typed error naming the path, once
         new Errors.InvalidOptions({ path: "app/jobs/n", issue: "expected an Effect that returns a MainLoop, got 42" })
       )
       expect(yield* Effect.flip(pool.run("work" as unknown as Effect.Effect<void>))).toMatchObject({ _tag: "InvalidOptions", path: "app/jobs/1" })
-      expect(yield* Effect.flip(pool.spawn(Effect.succeed(42) as unknown as Effect.Effect<MainLoop.MainLoop<void>>))).toMatchObject({
-        _tag: "InvalidOptions",
-        issue: "the startup returned 42, not a MainLoop: end it with MainLoop.spawn, MainLoop.run or MainLoop.make"
-      })
+      const returned42 = yield* Effect.flip(pool.spawn(Effect.succeed(42) as unknown as Effect.Effect<MainLoop.MainLoop<void>>))
+      expect(returned42).toBeInstanceOf(Errors.StartupFailed)
+      expect(returned42.message).toContain("the startup returned 42, not a MainLoop")
       expect(yield* pool.size).toBe(0)
       yield* shutdown(toplevel, run)
     }))

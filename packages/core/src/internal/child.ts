@@ -15,7 +15,7 @@ import type { LastExit } from "../TreeSnapshot.ts"
 import { restartsAfter } from "../RestartPolicy.ts"
 import type { NotFound, Running, SystemError } from "../Errors.ts"
 import type { ChildKind, ChildState } from "../Toplevel.ts"
-import { Hung, InvalidOptions, isSystemError, StartupFailed, StartupTimeout } from "../Errors.ts"
+import { Hung, isSystemError, StartupFailed, StartupTimeout } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import type { MainLoop, SpawnContext } from "../MainLoop.ts"
 import { isMainLoop } from "../MainLoop.ts"
@@ -469,15 +469,10 @@ export const relaunch = (
     return Effect.as(Effect.forkChild(reported, { startImmediately: true }), undefined)
   })
 
-/**
- * The error of a child's failed startup: a subsystem's own error, or bad
- * input refused at the child's own path (`InvalidOptions`), passes through
- * unwrapped; anything else becomes a `StartupFailed` of `path`.
- */
+/** The error of a child's failed startup: a subsystem's own error passes through unwrapped; anything else becomes a `StartupFailed` of `path`. */
 export const startupError = (path: string, kind: ChildKind, cause: Cause.Cause<unknown>): SystemError => {
   const error = Option.getOrUndefined(Cause.findErrorOption(cause))
   if (kind === "system" && isSystemError(error)) return error
-  if (error instanceof InvalidOptions && error.path === path) return error
   return new StartupFailed({ path, cause })
 }
 
