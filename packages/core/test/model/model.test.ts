@@ -6,6 +6,8 @@ import { commands, tree } from "./arbitraries.ts"
 import type { CaseStats } from "./harness.ts"
 import { fits, runCase } from "./harness.ts"
 import { regressions } from "./regressions.ts"
+import type { Proc } from "./kernel.ts"
+import { Kernel } from "./kernel.ts"
 import { Model } from "./model.ts"
 import type { Strategy, SystemSpec, WorkerSpec } from "./spec.ts"
 
@@ -133,6 +135,29 @@ describe("the reference model itself follows docs/restarts.md", () => {
     const otherOrder = ["exit app/s/a interrupted", "exit app/b failure", "start app/b", "declare app/s", "start app/s/a"]
     expect(fits(restarts, concurrent.marks.slice(start), otherOrder)).toBeUndefined()
     expect(fits(restarts, concurrent.marks.slice(start), ["exit app/s/a interrupted", "exit app/b failure", "start app/s/a", "declare app/s", "start app/b"])).toBe(2)
+  })
+
+  it("the kernel says when two timers due at once were registered in an order that is not defined", () => {
+    const kernel = new Kernel()
+    const fired: Array<string> = []
+    // One strand registers both: its order stands.
+    kernel.timer(0, "setup", () => {
+      kernel.timer(10, "a", () => fired.push("a"))
+      kernel.timer(10, "b", () => fired.push("b"))
+    })
+    kernel.advance(20)
+    expect([fired, kernel.undecided]).toEqual([["a", "b"], undefined])
+    // Two strands that do not know of each other, in one cascade: which fires first is not defined.
+    kernel.timer(0, "setup", () => {
+      kernel.spawn((function*(): Proc {
+        kernel.timer(10, "c", () => fired.push("c"))
+      })())
+      kernel.spawn((function*(): Proc {
+        kernel.timer(10, "d", () => fired.push("d"))
+      })())
+    })
+    kernel.advance(20)
+    expect(kernel.undecided).toBe("c and d timers both due at 30ms")
   })
 
   it("the intensity window slides: a restart made exactly `within` ago no longer counts", () => {
