@@ -380,7 +380,10 @@ export class Model {
       // A subsystem's startup returns once it runs, or once it has ended (normally, it counts as started: its
       // end is then handled as any exit).
       const started = (result: Started) => {
-        if (host.started.resolve(this.kernel, result) && result.ok && rec.host === host && rec.state === "starting") rec.state = "running"
+        if (host.started.done) return
+        // Running before whoever waits hears of it: the declaration resumes at once.
+        if (result.ok && rec.host === host && rec.state === "starting") rec.state = "running"
+        host.started.resolve(this.kernel, result)
       }
       const sup = new Sup(this, spec, rec.path, started, (exit) => this.finish(rec, host, exit))
       host.sup = sup

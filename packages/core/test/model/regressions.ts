@@ -2,17 +2,18 @@
  * Cases the model-based runs found, shrunk, kept as fixed cases: each runs
  * on every `npm test`, so that what it found stays fixed.
  */
-import type { ChildSpec, Command, Policy, Strategy, SystemSpec, WorkerSpec } from "./spec.ts"
+import type { ChildSpec, Command, Strategy, SystemSpec, WorkerSpec } from "./spec.ts"
 
-const worker = (name: string, shutdown: WorkerSpec["shutdown"], policy: Policy = "permanent"): WorkerSpec => ({
+const worker = (name: string, shutdown: WorkerSpec["shutdown"], options: Partial<Pick<WorkerSpec, "policy" | "startMillis">> = {}): WorkerSpec => ({
   kind: "worker",
   name,
-  policy,
+  policy: "permanent",
   shutdown,
   significant: false,
   startMillis: 0,
   startTimeout: undefined,
-  deadline: undefined
+  deadline: undefined,
+  ...options
 })
 
 const system = (
@@ -76,6 +77,28 @@ export const regressions: ReadonlyArray<Regression> = [
       { _tag: "Advance", millis: 1 },
       { _tag: "FailNextStart", target: 0 },
       { _tag: "Terminate", target: 0 },
+      { _tag: "Crash", target: 0, exit: "normal", via: "self" }
+    ]
+  },
+  {
+    // Seed 1196538425, case 1127. The model was wrong: its subsystem app/a told the replay waiting for it that it
+    // runs before it counted as running, so the next failed replay took it for a child still starting and
+    // restarted it. Arbor marks a child running before whoever waits for its startup resumes.
+    name: "a subsystem is running before the declaration waiting for it resumes",
+    tree: system("app", { strategy: "rest_for_one", maxRestarts: 1, within: 100 }, [
+      system("a", { strategy: "one_for_all", maxRestarts: 0, within: 100, autoShutdown: "anySignificant" }, [
+        worker("a", 100, { startMillis: 113 })
+      ]),
+      worker("b", 100, { startMillis: 13 })
+    ]),
+    commands: [
+      { _tag: "Terminate", target: 0 },
+      { _tag: "Advance", millis: 7 },
+      { _tag: "FailNextStart", target: 15 },
+      ...Array.from({ length: 5 }, () => ({ _tag: "Crash", target: 0, exit: "normal", via: "self" } as const)),
+      { _tag: "Crash", target: 23, exit: "normal", via: "exitChild" },
+      { _tag: "Advance", millis: 1 },
+      { _tag: "Advance", millis: 110 },
       { _tag: "Crash", target: 0, exit: "normal", via: "self" }
     ]
   }
