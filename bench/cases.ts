@@ -207,3 +207,28 @@ export const arborChurn = async (n: number): Promise<number> => {
       return n / ((performance.now() - start) / 1000)
     }))
 }
+
+// 6. Churn through a full pool: tasks per second when callers wait for a slot, beside the same without a limit.
+
+/**
+ * `callers` fibers push `n` short tasks in all through a pool, then every task
+ * is awaited. With `limit`, the pool holds at most that many children and the
+ * callers wait for a slot (`wait: "infinity"`) most of the time.
+ */
+export const arborChurnCallers = async (n: number, callers: number, limit?: number): Promise<number> => {
+  const ready = Deferred.makeUnsafe<void>()
+  const pool: { current?: Pool.Pool } = {}
+  const options: Pool.PoolOptions = limit === undefined ? {} : { maxChildren: limit, wait: "infinity" }
+  return withTree(poolSystem(ready, pool, options), {}, ready, () =>
+    Effect.gen(function*() {
+      const tasks: Array<Effect.Effect<Exit.Exit<unknown, unknown>>> = []
+      const push = Effect.gen(function*() {
+        for (let i = 0; i < n / callers; i++) tasks.push((yield* Effect.orDie(pool.current!.run(Effect.void))).await)
+      })
+      const start = performance.now()
+      const fibers = yield* Effect.forEach(Array.from({ length: callers }), () => Effect.forkChild(push, { startImmediately: true }))
+      yield* Fiber.joinAll(fibers)
+      for (const task of tasks) yield* task
+      return tasks.length / ((performance.now() - start) / 1000)
+    }))
+}

@@ -85,22 +85,36 @@ export const result = (
 const format = (value: number | undefined): string =>
   value === undefined ? "" : value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2)
 
+const header = ["case", "unit", "arbor p50", "arbor p99", "floor p50", "floor p99", "ratio", "target", "met"]
+
+const cells = (r: CaseResult): Array<string> => [
+  r.name,
+  r.unit,
+  format(r.arbor.median),
+  format(r.arbor.p99),
+  format(r.floor.median),
+  format(r.floor.p99),
+  r.ratio.toFixed(2),
+  r.target,
+  r.met ? "yes" : "NO"
+]
+
+const line = (row: ReadonlyArray<string>, widths: ReadonlyArray<number>): string =>
+  row.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd()
+
 /** Prints the results as an aligned table. */
 export const table = (results: ReadonlyArray<CaseResult>): string => {
-  const rows = [
-    ["case", "unit", "arbor p50", "arbor p99", "floor p50", "floor p99", "ratio", "target", "met"],
-    ...results.map((r) => [
-      r.name,
-      r.unit,
-      format(r.arbor.median),
-      format(r.arbor.p99),
-      format(r.floor.median),
-      format(r.floor.p99),
-      r.ratio.toFixed(2),
-      r.target,
-      r.met ? "yes" : "NO"
-    ])
-  ]
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)))
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join("  ")).join("\n")
+  const rows = [header, ...results.map(cells)]
+  const widths = header.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)))
+  return rows.map((row) => line(row, widths)).join("\n")
 }
+
+/**
+ * Rows printed one at a time while the cases run, in columns wide enough for
+ * every case of `npm run bench`, so that they line up under `progressHeader`.
+ */
+const progressWidths = [40, 5, 9, 9, 9, 9, 5, 28, 3]
+
+export const progressHeader = (): string => line(header, progressWidths)
+
+export const progressRow = (result: CaseResult): string => line(cells(result), progressWidths)

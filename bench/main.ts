@@ -4,7 +4,8 @@
  *
  * Prints a table (medians, p99 where it applies, and the ratio to the floor:
  * lower is always better) and writes bench/results/latest.json.
- * BENCH_QUICK=1 runs smaller sizes and fewer repeats, to try it out;
+ * BENCH_QUICK=1 runs smaller sizes and fewer repeats, to try it out (its
+ * figures are not comparable with the full run's in docs/performance.md);
  * BENCH_SMOKE=1 tiny ones, only to check that every case runs (the test suite
  * does that). BENCH_OUT names another file for the JSON.
  */
@@ -15,7 +16,7 @@ import { fileURLToPath } from "node:url"
 import * as cases from "./cases.ts"
 import * as children from "./children.ts"
 import type { CaseResult } from "./harness.ts"
-import { median, repeat, repeatLatencies, result, table } from "./harness.ts"
+import { median, progressHeader, progressRow, repeat, repeatLatencies, result, table } from "./harness.ts"
 
 const smoke = process.env["BENCH_SMOKE"] === "1"
 const quick = smoke || process.env["BENCH_QUICK"] === "1"
@@ -30,10 +31,18 @@ const atMost = (limit: number) => ({ text: `<= ${limit}x floor`, met: (ratio: nu
 const results: Array<CaseResult> = []
 const record = (entry: CaseResult) => {
   results.push(entry)
-  console.log(table([entry]).split("\n")[1])
+  console.log(progressRow(entry))
 }
 
-console.log(`node ${process.version}; ${repeats} repeats per case after a warm-up${quick ? " (BENCH_QUICK)" : ""}\n`)
+// Smaller sizes and fewer repeats change the figures themselves, not only their noise.
+const quickNote = quick
+  ? `${smoke ? "BENCH_SMOKE" : "BENCH_QUICK"}: smaller sizes and ${repeats === 1 ? "1 repeat" : `${repeats} repeats`}, a quick look; ` +
+    "these figures are not comparable with docs/performance.md (a full run: npm run bench)"
+  : undefined
+
+console.log(`node ${process.version}; ${repeats} repeats per case after a warm-up`)
+if (quickNote !== undefined) console.log(quickNote)
+console.log(`\n${progressHeader()}`)
 
 for (const n of [small, big]) {
   const floor = summary(await repeat(repeats, () => cases.floorStart(n)))
@@ -80,6 +89,18 @@ for (const n of [small, big]) {
 }
 
 {
+  // The floor here is Arbor itself: the same callers and tasks through a pool without a limit.
+  const callers = 16
+  const limit = 64
+  const unlimited = summary(await repeat(repeats, () => cases.arborChurnCallers(big, callers)))
+  const waiting = summary(await repeat(repeats, () => cases.arborChurnCallers(big, callers, limit)))
+  record(result(`churn, ${callers} callers waiting on ${limit} slots`, "per_s", waiting, unlimited, {
+    text: ">= 0.5x without a limit",
+    met: (ratio) => ratio <= 2
+  }, true))
+}
+
+{
   // Real threads and processes: a sample is the median of `times` starts, each some tens of milliseconds.
   const times = smoke ? 2 : quick ? 5 : 15
   const start = result("worker child start", "ms", summary(await repeat(repeats, () => children.arborWorkerStart(times))),
@@ -92,6 +113,7 @@ for (const n of [small, big]) {
 }
 
 console.log(`\n${table(results)}`)
+if (quickNote !== undefined) console.log(`\n${quickNote}`)
 
 const require = createRequire(import.meta.url)
 const effectVersion = (require("effect/package.json") as { version: string }).version

@@ -28,6 +28,10 @@ describe("soak", () => {
     const [, restarts, crashes] = handled!.map(Number)
     expect(crashes, output).toBeGreaterThan(1_000)
     expect(restarts).toBe(crashes)
+    // The storm's own figure is the total less the warm-up, and says so.
+    const [, warmUp, storm] = /\((\d+) in the warm-up \+ (\d+) in the storm\)/.exec(output)!.map(Number)
+    expect(warmUp! + storm!).toBe(crashes)
+    expect(output).toContain(`soak: storm: ${storm} crashes in`)
     expect(output).toContain("workers running at the end: 10000 of 10000")
     expect(output).toMatch(/ok {3}heap once warm/)
     expect(output.trimEnd().endsWith("soak: PASS"), output).toBe(true)

@@ -1,90 +1,159 @@
 /**
- * Crashy: a shop whose payment gateway fails at random.
+ * Crashy: a shop whose payment provider fails now and then, and goes down for
+ * a few seconds every 75 seconds. It runs until you stop it.
  *
- *   shop                      toplevel, at most 8 restarts within a minute
- *   ├── config                permanent: loads settings, hands them on
- *   ├── payments              subsystem, at most 2 restarts within 10 seconds
- *   │   ├── ledger            permanent
- *   │   └── gateway           permanent, fails now and then
- *   └── api                   permanent: serves requests until asked to settle
+ *   shop                      toplevel, one_for_one: at most 6 restarts a minute, backoff 2 s doubling to 30 s
+ *   ├── provider              the payment provider (simulated): settings and its outages, handed on
+ *   ├── books                 the shop's books: how many payments were taken, handed on
+ *   ├── payments              subsystem, one_for_all: at most 3 restarts within 10 s, backoff 200 ms doubling
+ *   │   ├── ledger            writes each payment into the books
+ *   │   └── gateway           charges the provider every 400 ms; crashes when a charge fails
+ *   └── reporter              prints the tree after each burst of lifecycle events
  *
- * Watch the gateway crash and `payments` restart it (with the ledger: the
- * strategy is one_for_all). When it crashes a third time within 10 seconds,
- * `payments` gives up (TooManyRestarts) and `shop` restarts all its children.
- * Press Ctrl-C for a graceful stop, in reverse start order; twice to force it.
+ * Watch the gateway crash and `payments` restart it with the ledger (after a
+ * backoff that grows with each restart). During an outage every charge fails:
+ * one restart too many, and `payments` gives up (`TooManyRestarts`). `shop`
+ * absorbs that: it restarts `payments` alone, after its own backoff. That
+ * backoff spaces its restarts so that it never reaches its limit: the shop
+ * runs until Ctrl-C (a graceful stop, in reverse start order; twice to force it).
  *
  * Meanwhile, watch it over HTTP (the URL is printed at start): `curl -N
  * localhost:9464/events` streams the lifecycle events, `/tree` shows the
- * tree, `/readyz` answers 503 while `shop` restarts, `/metrics` counts it all.
+ * tree, `/readyz` answers whether it can take traffic, `/metrics` counts it all.
  *
- *   npm start                          (CRASHY_SEED=2 npm start: the same crashes every run)
- *   ARBOR_OBSERVER_PORT=0 npm start    (any free port; 9464 by default)
+ *   npm start                              (every lifecycle event, one line each)
+ *   CRASHY_LOG=debug npm start             (every child's start and stop too)
+ *   CRASHY_SEED=7 npm start                (the same failures every run)
+ *   CRASHY_FAILURE_RATE=0.5 npm start      (a charge fails half the time; default 0.04)
+ *   ARBOR_OBSERVER_PORT=0 npm start        (any free port; 9464 by default)
  */
-import { Lifecycle, MainLoop, System, Toplevel } from "@arbor/core"
+import { Lifecycle, MainLoop, System, Toplevel, type TreeSnapshot } from "@arbor/core"
 import { NodeObserver, NodeToplevel } from "@arbor/node"
-import { Effect, Layer, Logger, Random, References } from "effect"
+import { Cause, Effect, Layer, Logger, Queue, Random, Ref, References, Schedule, Stream } from "effect"
 
-interface Settings {
-  /** The chance that a payment fails, every 400 ms. */
-  readonly failureRate: number
-  /** With a seed, every gateway incarnation fails at the same moments: a repeatable run. */
-  readonly seed: string | undefined
+/** The simulated payment provider, shared by every incarnation of the gateway. */
+interface Provider {
+  /** A charge: fails now and then, and always while the provider is down. */
+  readonly charge: Effect.Effect<void, Error>
 }
 
-/** A worker that logs its lifecycle and ends when asked to settle. */
-const service = (name: string, work: Effect.Effect<void, Error> = Effect.never) =>
-  Effect.gen(function*() {
-    yield* Effect.log(`${name}: up`)
-    return yield* MainLoop.spawn(
-      Effect.raceFirst(work, Effect.andThen(Lifecycle.settling, Effect.log(`${name}: settling, bye`)))
-    )
+const failureRate = Number(process.env["CRASHY_FAILURE_RATE"] ?? 0.04)
+const seed = process.env["CRASHY_SEED"]
+
+/**
+ * The provider: its random failures come from one generator for the whole
+ * run (seeded with CRASHY_SEED for a repeatable run); its main loop takes it
+ * down for 4 seconds every 75 seconds, the first time 25 seconds in.
+ */
+const provider = Effect.gen(function*() {
+  const current = Effect.gen(function*() {
+    return yield* Random.Random
   })
-
-const config = Effect.gen(function*() {
-  yield* Effect.log("config: loaded")
-  const settings: Settings = { failureRate: 0.15, seed: process.env["CRASHY_SEED"] }
-  return yield* MainLoop.spawn(Lifecycle.settling, settings)
-})
-
-const gateway = (settings: Settings) => {
-  const payments = Effect.forever(Effect.gen(function*() {
-    yield* Effect.sleep("400 millis")
-    if ((yield* Random.next) < settings.failureRate) {
+  const random = yield* (seed === undefined ? current : Random.withSeed(current, seed))
+  let down = false
+  const charge = Effect.gen(function*() {
+    if (down) return yield* Effect.fail(new Error("payment provider is down"))
+    if ((yield* Effect.provideService(Random.next, Random.Random, random)) < failureRate) {
       return yield* Effect.fail(new Error("payment provider timed out"))
     }
-  }))
-  return service("gateway", settings.seed === undefined ? payments : Random.withSeed(payments, settings.seed))
-}
+  })
+  const outage = Effect.gen(function*() {
+    yield* Effect.log("provider: down for 4s (an outage, as every 75s)")
+    down = true
+    yield* Effect.sleep("4 seconds")
+    down = false
+    yield* Effect.log("provider: back up")
+  })
+  const outages = Effect.andThen(Effect.sleep("25 seconds"), Effect.repeat(outage, Schedule.spaced("71 seconds")))
+  return yield* MainLoop.interruptOnSettle(outages, { charge } satisfies Provider)
+})
 
+/** The books: a count of payments, kept by the shop so that it survives the payments' restarts. */
+const books = Effect.flatMap(Ref.make(0), (taken) => MainLoop.run(Lifecycle.settling, taken))
+
+/** Takes payments from its inbox (its value, for the gateway) and writes them into the books. */
+const ledger = (taken: Ref.Ref<number>) =>
+  Effect.flatMap(Queue.unbounded<number>(), (inbox) =>
+    MainLoop.interruptOnSettle(Effect.forever(Effect.andThen(Queue.take(inbox), Ref.update(taken, (n) => n + 1))), inbox))
+
+/** Charges the provider every 400 ms and hands each payment to the ledger; a failed charge crashes it. */
+const gateway = (provider: Provider, ledger: Queue.Queue<number>) =>
+  MainLoop.interruptOnSettle(Effect.forever(Effect.gen(function*() {
+    yield* Effect.sleep("400 millis")
+    yield* provider.charge
+    yield* Queue.offer(ledger, 1)
+  })))
+
+/** A subsystem gets what it needs from earlier siblings through its constructor. */
 class Payments extends System.System {
-  readonly settings: Settings
-  constructor(settings: Settings) {
+  readonly provider: Provider
+  readonly taken: Ref.Ref<number>
+  constructor(provider: Provider, taken: Ref.Ref<number>) {
     super()
-    this.settings = settings
+    this.provider = provider
+    this.taken = taken
   }
   start(scope: System.Scope) {
-    const settings = this.settings
+    const { provider, taken } = this
     return Effect.gen(function*() {
-      yield* scope.child("ledger", service("ledger"))
-      yield* scope.child("gateway", gateway(settings))
+      const inbox = yield* scope.child("ledger", ledger(taken))
+      yield* scope.child("gateway", gateway(provider, inbox))
     })
   }
 }
+
+/** `name state (n restarts) [children]`, one line for the whole tree. */
+const render = (node: TreeSnapshot.Node): string => {
+  const restarts = node.restarts === 0 ? "" : ` (${node.restarts} ${node.restarts === 1 ? "restart" : "restarts"})`
+  const children = node.children === undefined ? "" : ` [${node.children.map(render).join(", ")}]`
+  return `${node.name} ${node.state}${restarts}${children}`
+}
+
+/** Once the events of a crash and its restarts have passed, prints the tree and the payments taken. */
+const reporter = (taken: Ref.Ref<number>) =>
+  MainLoop.interruptOnSettle(toplevel.changes.pipe(
+    Stream.debounce("500 millis"),
+    Stream.runForEach((snapshot) =>
+      Effect.flatMap(Ref.get(taken), (n) => Effect.log(`tree: ${render(snapshot.root)}; ${n} ${n === 1 ? "payment" : "payments"} taken`)))
+  ))
 
 class Shop extends System.System {
   start(scope: System.Scope) {
     return Effect.gen(function*() {
-      const settings = yield* scope.child("config", config)
-      yield* scope.system("payments", new Payments(settings), { intensity: { maxRestarts: 2, within: "10 seconds" } })
-      yield* scope.child("api", service("api"), { shutdown: "2 seconds" })
+      const settings = yield* scope.child("provider", provider)
+      const taken = yield* scope.child("books", books)
+      yield* scope.system("payments", new Payments(settings, taken), {
+        intensity: { maxRestarts: 3, within: "10 seconds" },
+        backoff: Schedule.exponential("200 millis")
+      })
+      yield* scope.child("reporter", reporter(taken))
     })
   }
 }
 
-const toplevel = Toplevel.make("shop", new Shop(), { intensity: { maxRestarts: 8, within: "1 minute" } })
+// Restarts of `payments` are spaced by the backoff (2, 4, 8, 16, then 30 s): within any minute there are at most 5
+// of them, so the shop never reaches its limit of 6, however often `payments` gives up.
+const toplevel: Toplevel.Toplevel<never> = Toplevel.make("shop", new Shop(), {
+  strategy: "one_for_one",
+  intensity: { maxRestarts: 6, within: "1 minute" },
+  backoff: Schedule.min([Schedule.exponential("2 seconds"), Schedule.spaced("30 seconds")])
+})
 
-// Debug level shows every child starting and stopping, as well as the restarts.
-const logging = Layer.merge(Logger.layer([Logger.consolePretty()]), Layer.succeed(References.MinimumLogLevel, "Debug"))
+/** One line per log entry: the time, the level, the message and, for a failure, its cause in one line. */
+const oneLine = Logger.make(({ cause, date, logLevel, message }) => {
+  const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
+  const error = cause.reasons.length === 0 ? undefined : Cause.squash(cause)
+  const reason = error instanceof Error ? `${error.name}: ${error.message}` : error === undefined ? "" : String(error)
+  const time = date.toTimeString().slice(0, 8) + `.${String(date.getMilliseconds()).padStart(3, "0")}`
+  // An escalation's message already tells its cause.
+  const because = reason === "" || text.includes(reason.slice(reason.indexOf(": ") + 2)) ? "" : ` — ${reason.split("\n", 1)[0]}`
+  console.log(`${time} ${logLevel.toUpperCase().padEnd(5)} ${text}${because}`)
+})
+
+const logging = Layer.merge(
+  Logger.layer([oneLine]),
+  Layer.succeed(References.MinimumLogLevel, process.env["CRASHY_LOG"] === "debug" ? "Debug" : "Info")
+)
 
 // The observer logs through the same logger, so its URL shows at start with the rest.
 const observer = NodeObserver.layer(toplevel, { port: Number(process.env["ARBOR_OBSERVER_PORT"] ?? NodeObserver.defaultPort) })

@@ -3,7 +3,7 @@
  *
  *   thumbnails                toplevel, autoShutdown: anySignificant
  *   ├── results               permanent: counts finished thumbnails
- *   ├── workers               pool: at most 4 at a time, transient, exponential backoff per job
+ *   ├── workers               pool: at most 4 at a time (callers wait for a slot), transient, exponential backoff per job
  *   └── dispatcher            transient, significant: spawns 12 jobs, waits for them, reports, ends
  *
  * Every fourth job fails on its first attempt: the pool restarts it after its
@@ -30,14 +30,13 @@ const job = (id: number, attempts: Map<number, number>, done: Ref.Ref<number>) =
     yield* Effect.log(`job ${id}: thumbnail written (attempt ${attempt})`)
   }))
 
-/** Spawns every job, waiting while the pool is full, then waits for all of them and ends. */
+/** Spawns every job, each waiting for a slot while the pool is full (in turn), then waits for all of them and ends. */
 const dispatcher = (pool: Pool.Pool, done: Ref.Ref<number>) =>
   MainLoop.spawn(Effect.gen(function*() {
     const attempts = new Map<number, number>()
     const children: Array<Pool.PoolChild<void>> = []
     for (let id = 1; id <= jobCount; id++) {
-      const spawn = pool.spawn(job(id, attempts, done), { name: `${id}` })
-      children.push(yield* Effect.retry(spawn, { while: (e) => e._tag === "PoolFull", schedule: Schedule.spaced("50 millis") }))
+      children.push(yield* pool.spawn(job(id, attempts, done), { name: `${id}` }))
       const counts = yield* toplevel.countChildren("thumbnails/workers")
       yield* Effect.log(`pool: ${counts.active} running, ${counts.restarting} waiting to restart`)
     }
@@ -54,6 +53,7 @@ class Thumbnails extends System.System {
       const done = yield* scope.child("results", results)
       const pool = yield* scope.pool("workers", {
         maxChildren: 4,
+        wait: "infinity",
         restart: "transient",
         backoff: Schedule.exponential("100 millis"),
         intensity: { maxRestarts: 10, within: "10 seconds" }

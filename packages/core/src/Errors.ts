@@ -308,13 +308,16 @@ export class Running extends Schema.TaggedError<Running>()("Running", {
 
 /**
  * A pool already holds `maxChildren` children (those restarting included), so
- * `spawn` refused another.
+ * `spawn` refused another: at once, or after waiting `waited` for a slot (the
+ * `wait` option) in vain.
  *
  * @example
  * ```ts
  * import { Errors } from "@arbor/core"
  *
  * new Errors.PoolFull({ path: "app/jobs", maxChildren: 10 }).message // "app/jobs: pool is full (10 children)"
+ * new Errors.PoolFull({ path: "app/jobs", maxChildren: 10, waited: "30s" }).message
+ * // "app/jobs: pool is full (10 children); no slot came free within 30s"
  * ```
  *
  * @category errors
@@ -322,10 +325,13 @@ export class Running extends Schema.TaggedError<Running>()("Running", {
  */
 export class PoolFull extends Schema.TaggedError<PoolFull>()("PoolFull", {
   path: Schema.String,
-  maxChildren: Schema.Number
+  maxChildren: Schema.Number,
+  /** For a caller that waited for a slot: how long it waited (`"30s"`). */
+  waited: Schema.optionalKey(Schema.String)
 }) {
   override get message(): string {
-    return `${this.path}: pool is full (${this.maxChildren} children)`
+    const full = `${this.path}: pool is full (${this.maxChildren} children)`
+    return this.waited === undefined ? full : `${full}; no slot came free within ${this.waited}`
   }
 }
 

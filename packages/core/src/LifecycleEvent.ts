@@ -130,14 +130,16 @@ export type ChildInterrupted = typeof ChildInterrupted.Type
 
 /**
  * A system (or pool) restarts because of `child`'s exit, under `strategy`
- * (`"pool"` for a pool's child): restart number `restart` of at most
- * `maxRestarts` in its intensity window, after `delayMillis` of backoff.
+ * (`"pool"` for a pool's child), after `delayMillis` of backoff. `restart`
+ * is how many restarts its intensity window holds now, this one included
+ * (the window slides, so it can go down again); one more than `maxRestarts`
+ * gives up.
  *
  * @example
  * ```ts
  * import { LifecycleEvent } from "@arbor/core"
  *
- * const line = (e: LifecycleEvent.SystemRestarting) => `${e.path}: restart ${e.restart}/${e.maxRestarts} because of ${e.child}`
+ * const line = (e: LifecycleEvent.SystemRestarting) => `${e.path}: ${e.restart} of at most ${e.maxRestarts} restarts in the window, because of ${e.child}`
  * ```
  *
  * @category events

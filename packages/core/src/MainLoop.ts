@@ -12,7 +12,7 @@
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
-import { Lifecycle } from "./Lifecycle.ts"
+import { Lifecycle, settling } from "./Lifecycle.ts"
 
 const TypeId = "~@arbor/core/MainLoop"
 
@@ -173,6 +173,40 @@ export const run: {
   Effect.withFiber((fiber) =>
     Effect.succeed({ [TypeId]: TypeId, fiber, value: value as A, body: body as MainLoop<A>["body"] })
   )
+
+/**
+ * Makes `body` a main loop that is interrupted when the child is asked to
+ * settle: for work that is safe to stop at any point, whose clean-up is in
+ * finalizers (`Effect.acquireRelease`, `Effect.ensuring`, the child's scope).
+ * A settle then ends the child at once and normally, instead of costing it
+ * its whole `shutdown` budget and a warning because the body never looks at
+ * `Lifecycle.settling`. A body that must finish what it is doing first (drain
+ * a queue, answer the requests in flight) watches `Lifecycle.settling` itself
+ * and is returned with {@link run} or {@link spawn}: it is interrupted only
+ * once its budget runs out.
+ *
+ * Like {@link run}, the body runs once the startup function has returned.
+ *
+ * @example
+ * ```ts
+ * import { MainLoop, System } from "@arbor/core"
+ * import { Effect } from "effect"
+ *
+ * declare const pollOnce: Effect.Effect<void>
+ *
+ * const app = System.make((scope) =>
+ *   scope.child("poller", MainLoop.interruptOnSettle(Effect.forever(Effect.andThen(pollOnce, Effect.sleep("5 seconds")))))
+ * )
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const interruptOnSettle: {
+  <E, R>(body: Effect.Effect<unknown, E, R>): Effect.Effect<MainLoop<void>, never, R | Lifecycle>
+  <E, R, A>(body: Effect.Effect<unknown, E, R>, value: A): Effect.Effect<MainLoop<A>, never, R | Lifecycle>
+} = <E, R, A>(body: Effect.Effect<unknown, E, R>, value?: A): Effect.Effect<MainLoop<A>, never, R | Lifecycle> =>
+  run(Effect.raceFirst(body, settling), value as A)
 
 /**
  * Runs plain async code as the main loop. The promise resolving is a normal

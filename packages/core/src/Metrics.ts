@@ -92,6 +92,23 @@ export const escalations = Metric.counter("arbor_escalations_total", {
 })
 
 /**
+ * `arbor_pool_waiting{path}`: callers waiting for a slot of the full pool at
+ * `path` (see the pool's `wait` option), counted when the metrics are read.
+ *
+ * @example
+ * ```ts
+ * import { Metrics } from "@arbor/core"
+ * import { Effect, Metric } from "effect"
+ *
+ * const waiting = Effect.map(Metric.value(Metric.withAttributes(Metrics.poolWaiting, { path: "app/jobs" })), (s) => s.value)
+ * ```
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const poolWaiting = Metric.gauge("arbor_pool_waiting", { description: "Callers waiting for a slot of a full pool" })
+
+/**
  * `arbor_children{path, state}`: a system's or pool's children by state
  * (`starting`, `running`, `settling`, `restarting`, `stopped`), counted when
  * the metrics are read.

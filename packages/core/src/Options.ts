@@ -40,11 +40,21 @@ export const PositiveDuration = Schema.declare(isDurationInput, {
   return Duration.isPositive(duration) && Duration.isFinite(duration) ? undefined : "must be a positive, finite duration"
 }))
 
-const isBudgetWord = (u: unknown): u is "brutal" | "infinity" => u === "brutal" || u === "infinity"
+/** A positive, finite duration or one of `words`; bad input gets one message naming them all, not one per alternative. */
+const durationOr = <const W extends string>(words: ReadonlyArray<W>) => {
+  const isWord = (u: unknown): u is W => words.includes(u as W)
+  const expected = `${words.map((word) => JSON.stringify(word)).join(", ")} or a positive, finite duration`
+  return Schema.declare((u: unknown): u is W | Duration.Input => isWord(u) || isDurationInput(u), { expected }).check(
+    Schema.makeFilter((input) => {
+      if (isWord(input)) return undefined
+      const duration = Duration.fromInputUnsafe(input)
+      return Duration.isPositive(duration) && Duration.isFinite(duration) ? undefined : `must be ${expected}`
+    })
+  )
+}
 
 /**
- * A settle budget: `"brutal"`, `"infinity"` or a positive duration. Bad input
- * gets one message saying all three, not one per alternative.
+ * A settle budget: `"brutal"`, `"infinity"` or a positive duration.
  *
  * @example
  * ```ts
@@ -57,16 +67,7 @@ const isBudgetWord = (u: unknown): u is "brutal" | "infinity" => u === "brutal" 
  * @category schemas
  * @since 0.1.0
  */
-export const ShutdownBudget = Schema.declare(
-  (u: unknown): u is "brutal" | "infinity" | Duration.Input => isBudgetWord(u) || isDurationInput(u),
-  { expected: "\"brutal\", \"infinity\" or a positive, finite duration" }
-).check(Schema.makeFilter((input) => {
-  if (isBudgetWord(input)) return undefined
-  const duration = Duration.fromInputUnsafe(input)
-  return Duration.isPositive(duration) && Duration.isFinite(duration)
-    ? undefined
-    : "must be \"brutal\", \"infinity\" or a positive, finite duration"
-}))
+export const ShutdownBudget = durationOr(["brutal", "infinity"])
 
 /**
  * Restart intensity: `maxRestarts` a whole number ≥ 0, `within` a positive duration.
@@ -235,11 +236,29 @@ export const ToplevelOptions = Schema.Struct({
 })
 
 /**
+* How long a caller of a full pool's `spawn` or `run` waits for a slot:
+ * `"infinity"` or a positive duration.
+ *
+ * @example
+ * ```ts
+ * import { Options } from "@arbor/core"
+ * import { Schema } from "effect"
+ *
+ * Schema.decodeUnknownSync(Options.SlotWait)("30 seconds")
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const SlotWait = durationOr(["infinity"])
+
+/**
  * Options of a pool: how many children it holds at most (a whole number
- * ≥ 0; 0 refuses every child, as Elixir's `max_children: 0`), its children's
- * restart policy (default `"temporary"`), shutdown budget (default 5 seconds)
- * and startup timeout, and its own restart intensity and backoff (the delay
- * before each child's restart).
+ * ≥ 0; 0 refuses every child, as Elixir's `max_children: 0`) and how long a
+ * caller waits for a slot when it is full (default: not at all), its
+ * children's restart policy (default `"temporary"`), shutdown budget (default
+ * 5 seconds) and startup timeout, and its own restart intensity and backoff
+ * (the delay before each child's restart).
  *
  * @example
  * ```ts
@@ -255,10 +274,30 @@ export const ToplevelOptions = Schema.Struct({
 export const PoolOptions = Schema.Struct({
   ...restartFields,
   maxChildren: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+  wait: Schema.optionalKey(SlotWait),
   restart: Schema.optionalKey(RestartPolicy),
   shutdown: Schema.optionalKey(ShutdownBudget),
   startTimeout: Schema.optionalKey(PositiveDuration),
   liveness: Schema.optionalKey(Liveness)
+})
+
+/**
+ * Options of a `ChildRuntime`: what a failed fiber does, `"log"` (the
+ * default) or `"crash"` (its child).
+ *
+ * @example
+ * ```ts
+ * import { Options } from "@arbor/core"
+ * import { Schema } from "effect"
+ *
+ * Schema.decodeUnknownSync(Options.ChildRuntimeOptions)({ onFailure: "crash" })
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const ChildRuntimeOptions = Schema.Struct({
+  onFailure: Schema.optionalKey(Schema.Literals(["log", "crash"]))
 })
 
 /**

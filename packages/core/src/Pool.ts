@@ -9,6 +9,11 @@
  * restarting or removing a child never scans its siblings, so a pool holds
  * 100,000 children comfortably.
  *
+ * A full pool (`maxChildren`) refuses a child at once with `PoolFull`, unless
+ * the caller is to wait for a slot (`wait`): then callers wait in arrival
+ * order, each slot that comes free goes to the first of them, and a caller
+ * interrupted or timed out leaves the queue as if it had never been in it.
+ *
  * On shutdown the pool settles all its children in parallel, each under the
  * pool's `shutdown` budget, then interrupts the laggards; how many had to be
  * interrupted is reported in a {@link ShutdownReport}.
@@ -52,8 +57,8 @@ export interface Pool {
   readonly path: string
   /**
    * Starts a child and resumes once its startup function returned. Fails
-   * with `PoolFull` beyond `maxChildren`, `PoolClosed` once the pool shuts
-   * down, `DuplicateChild` when a running child already has this name, or
+   * with `PoolFull` beyond `maxChildren` (at once, or after waiting for a
+   * slot as the `wait` option says), `PoolClosed` once the pool shuts down, `DuplicateChild` when a running child already has this name, or
    * `StartupFailed` when the startup fails (it is then not restarted).
    */
   spawn<A, E, R>(
@@ -64,6 +69,8 @@ export interface Pool {
   run<E, R>(task: Effect.Effect<unknown, E, R>, options?: SpawnOptions): Effect.Effect<PoolChild<void>, SpawnError, Exclude<R, SpawnContext>>
   /** How many children the pool holds, those waiting to restart included. */
   readonly size: Effect.Effect<number>
+  /** How many callers wait for a slot of the full pool. */
+  readonly waiting: Effect.Effect<number>
   /** Resumes once the pool has shut down, with what its shutdown had to do. */
   readonly shutdownReport: Effect.Effect<ShutdownReport>
 }
@@ -102,7 +109,7 @@ export interface PoolChild<A> {
  * ```ts
  * import type { Pool } from "@arbor/core"
  *
- * const options: Pool.SpawnOptions = { name: "upload-42" }
+ * const options: Pool.SpawnOptions = { name: "upload-42", wait: "10 seconds" }
  * ```
  *
  * @category models
@@ -111,6 +118,12 @@ export interface PoolChild<A> {
 export interface SpawnOptions {
   /** Unique among the pool's running children; default a number counting up. */
   readonly name?: string
+  /**
+   * When the pool is full: wait up to this long for a slot (`"infinity"`: no
+   * bound), in arrival order, then fail with `PoolFull`. Default: the pool's
+   * own `wait` option, which defaults to failing at once.
+   */
+  readonly wait?: Duration.Input | "infinity"
 }
 
 /**
@@ -165,6 +178,7 @@ export interface ShutdownReport {
  *
  * const options: Pool.PoolOptions = {
  *   maxChildren: 10_000,
+ *   wait: "30 seconds",
  *   restart: "transient",
  *   shutdown: "3 seconds",
  *   intensity: { maxRestarts: 100, within: "10 seconds" },
@@ -178,6 +192,12 @@ export interface ShutdownReport {
 export interface PoolOptions {
   /** At most this many children (those waiting to restart included), 0 or more; unbounded by default. */
   readonly maxChildren?: number
+  /**
+   * How long a caller of the full pool's `spawn` or `run` waits for a slot
+   * (`"infinity"`: no bound), in arrival order, before it fails with
+   * `PoolFull`. Default: it fails at once. Each call may say otherwise.
+   */
+  readonly wait?: Duration.Input | "infinity"
   /** The children's restart policy; default `"temporary"`. */
   readonly restart?: RestartPolicy
   /** Each child's settle budget; default 5 seconds. All children settle in parallel. */

@@ -33,19 +33,25 @@ export const LastExit = Schema.Struct({
 export type LastExit = typeof LastExit.Type
 
 /**
- * A pool's counts: all its children, those running, those waiting to restart.
+ * A pool's counts: all its children, those running, those waiting to
+ * restart, and the callers waiting for a slot of the full pool.
  *
  * @example
  * ```ts
  * import { TreeSnapshot } from "@arbor/core"
  *
- * const counts: TreeSnapshot.PoolCounts = { children: 12_000, running: 11_998, restarting: 2 }
+ * const counts: TreeSnapshot.PoolCounts = { children: 12_000, running: 11_998, restarting: 2, waiting: 40 }
  * ```
  *
  * @category schemas
  * @since 0.1.0
  */
-export const PoolCounts = Schema.Struct({ children: Schema.Number, running: Schema.Number, restarting: Schema.Number })
+export const PoolCounts = Schema.Struct({
+  children: Schema.Number,
+  running: Schema.Number,
+  restarting: Schema.Number,
+  waiting: Schema.Number
+})
 /** @since 0.1.0 */
 export type PoolCounts = typeof PoolCounts.Type
 
@@ -77,6 +83,8 @@ export interface Node {
   readonly lastExit: LastExit | null
   /** For a child with a liveness deadline: its last heartbeat (epoch milliseconds). */
   readonly lastHeartbeat?: number
+  /** For a child that made a `ChildRuntime`: how many fibers it runs from callbacks now. */
+  readonly callbackFibers?: number
   /** A system's strategy. */
   readonly strategy?: string
   /** A pool's counts; its `children` list may be cut at the snapshot limit. */
@@ -109,6 +117,7 @@ export const Node: Schema.Codec<Node> = Schema.Struct({
   restarts: Schema.Number,
   lastExit: Schema.NullOr(LastExit),
   lastHeartbeat: Schema.optionalKey(Schema.Number),
+  callbackFibers: Schema.optionalKey(Schema.Number),
   strategy: Schema.optionalKey(Schema.String),
   counts: Schema.optionalKey(PoolCounts),
   children: Schema.optionalKey(Schema.Array(Schema.suspend((): Schema.Codec<Node> => Node)))

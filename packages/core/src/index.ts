@@ -6,6 +6,8 @@
 
 /** How a child ended, as its supervisor sees it. */
 export * as ChildExit from "./ChildExit.ts"
+/** Running effects from callbacks as fibers a child owns. */
+export * as ChildRuntime from "./ChildRuntime.ts"
 /** The errors a supervision tree reports. */
 export * as Errors from "./Errors.ts"
 /** Lifecycle events of a running tree. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Errors, System, Toplevel } from "@arbor/core"
+import { Errors, MainLoop, System, Toplevel } from "@arbor/core"
 import { Effect, Exit, Fiber, Schedule } from "effect"
 import { TestClock } from "effect/testing"
 import { eventually, flat, launch, Probe, quiesce, shutdown } from "./helpers.ts"
@@ -170,5 +170,31 @@ describe("restart backoff", () => {
         Errors.InvalidOptions
       )
       expect(probe.startsOf("a")).toBe(0)
+    }))
+})
+
+describe("a backoff that spaces restarts beyond the intensity window", () => {
+  it.effect("keeps a system under its intensity however often its child fails: it never gives up", () =>
+    Effect.gen(function*() {
+      // The flagship's shop: at most 6 restarts a minute, 2 s doubling to 30 s between them (at most 5 in a minute).
+      let starts = 0
+      const failsAtOnce = Effect.suspend(() => {
+        starts++
+        return MainLoop.run(Effect.fail(new Error("gives up again")))
+      })
+      const toplevel = Toplevel.make("shop", System.make((scope) => scope.child("payments", failsAtOnce)), {
+        strategy: "one_for_one",
+        intensity: { maxRestarts: 6, within: "1 minute" },
+        backoff: Schedule.min([Schedule.exponential("2 seconds"), Schedule.spaced("30 seconds")])
+      })
+      const run = yield* launch(toplevel)
+      for (let second = 0; second < 600; second++) {
+        yield* TestClock.adjust("1 second")
+        yield* quiesce
+      }
+      expect(run.pollUnsafe()).toBeUndefined()
+      // 2 + 4 + 8 + 16 s, then every 30 s: 4 restarts in the first 30 s, then 19 more in the next 570 s.
+      expect(starts).toBe(24)
+      yield* shutdown(toplevel, run)
     }))
 })

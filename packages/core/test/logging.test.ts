@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Lifecycle, MainLoop, System, Toplevel } from "@arbor/core"
-import { Effect, Exit, Fiber, Logger } from "effect"
+import { Effect, Exit, Fiber, Logger, References } from "effect"
 import { TestClock } from "effect/testing"
 import { eventually, launch, Probe, shutdown, withCapturedLogs } from "./helpers.ts"
 
@@ -118,6 +118,39 @@ describe("logging", () => {
         expect(victim.map((line) => line.text)).toEqual(["app/victim: exited abnormally (failure) while stopping"])
         expect(victim[0]?.cause).toContain("victim crashed")
       })
+    ))
+})
+
+describe("one line per lifecycle event", () => {
+  it.effect("at Debug, each start, restart and stop of a worker, a subsystem and the root is logged once", () =>
+    withCapturedLogs((lines) =>
+      Effect.gen(function*() {
+        const probe = new Probe()
+        const sub = System.make((scope) => scope.child("crashy", probe.worker("crashy")).pipe(Effect.asVoid))
+        const toplevel = Toplevel.make("app", System.make((scope) =>
+          Effect.gen(function*() {
+            yield* scope.child("steady", probe.worker("steady"))
+            yield* scope.system("sub", sub, { strategy: "one_for_one" })
+          })
+        ), { strategy: "one_for_one" })
+        const run = yield* launch(toplevel)
+        yield* eventually(() => probe.startsOf("crashy") === 1, "started")
+        yield* probe.crash("crashy")
+        yield* eventually(() => probe.startsOf("crashy") === 2, "restarted")
+        yield* shutdown(toplevel, run)
+        const told = (path: string) => lines.filter((line) => line.path === path).map((line) => line.text.slice(path.length + 2))
+        expect(told("app/sub/crashy")).toEqual([
+          "starting",
+          "started",
+          "exited abnormally (failure); restarting (permanent)",
+          "starting",
+          "started",
+          "asked to settle",
+          "stopped"
+        ])
+        expect(told("app/sub")).toEqual(["starting", "started", "restarting app/sub/crashy (one_for_one); 1 restart in the last 5s, at most 3 allowed", "asked to settle", "stopped"])
+        expect(told("app")).toEqual(["starting", "started", "shutdown requested", "shutdown complete"])
+      }).pipe(Effect.provideService(References.MinimumLogLevel, "Debug"))
     ))
 })
 

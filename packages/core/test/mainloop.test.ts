@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Lifecycle, MainLoop, System, Toplevel } from "@arbor/core"
-import { Deferred, Effect, Exit, Fiber, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { eventually, launch, Probe, quiesce, shutdown } from "./helpers.ts"
+import { eventually, launch, Probe, quiesce, shutdown, withCapturedLogs } from "./helpers.ts"
 
 /** A promise-based child whose settlement the test controls. */
 const controlled = () => {
@@ -230,5 +230,48 @@ describe("MainLoop.run", () => {
       const error = yield* Effect.flip(toplevel.start())
       expect(error._tag).toBe("StartupFailed")
       expect(error.message).toContain("MainLoop.run works only when returned by the child's startup function")
+    }))
+})
+
+describe("MainLoop.interruptOnSettle", () => {
+  it.effect("a body that never looks at settling stops at once when asked to settle, normally, its finalizers run", () =>
+    withCapturedLogs((lines) =>
+      Effect.gen(function*() {
+        const journal: Array<string> = []
+        const body = Effect.ensuring(
+          Effect.andThen(Effect.sync(() => journal.push("working")), Effect.never),
+          Effect.sync(() => journal.push("released"))
+        )
+        const toplevel = Toplevel.make("app", System.make((scope) => scope.child("poller", MainLoop.interruptOnSettle(body, "value"))))
+        const events = yield* Effect.forkChild(Stream.runCollect(toplevel.events), { startImmediately: true })
+        const run = yield* launch(toplevel)
+        yield* eventually(() => journal.length === 1, "working")
+        // No clock moves: the stop does not wait for the 5-second budget.
+        yield* shutdown(toplevel, run)
+        expect(journal).toEqual(["working", "released"])
+        const exited = (yield* Fiber.join(events)).filter((event) => event._tag === "ChildExited")
+        expect(exited).toMatchObject([{ path: "app/poller", exit: "normal", decision: "stopped" }])
+        expect(lines.filter((line) => line.level === "Warn")).toEqual([])
+      })
+    ))
+
+  it.effect("a body that fails crashes the child, which is restarted with its value", () =>
+    Effect.gen(function*() {
+      let starts = 0
+      const seen: Array<number> = []
+      const crashy = Effect.suspend(() => {
+        const start = ++starts
+        return MainLoop.interruptOnSettle(start === 1 ? Effect.fail(new Error("boom")) : Effect.never, start)
+      })
+      const toplevel = Toplevel.make("app", System.make((scope) =>
+        Effect.gen(function*() {
+          seen.push(yield* scope.child("crashy", crashy))
+          yield* scope.child("after", MainLoop.interruptOnSettle(Effect.never))
+        })
+      ))
+      const run = yield* launch(toplevel)
+      yield* eventually(() => seen.length === 2, "restarted with its group")
+      yield* shutdown(toplevel, run)
+      expect(seen).toEqual([1, 2])
     }))
 })

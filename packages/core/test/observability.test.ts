@@ -112,7 +112,7 @@ describe("snapshot", () => {
       for (let i = 0; i < 5; i++) yield* pool!.spawn(MainLoop.spawn(Effect.never))
       const node = find((yield* toplevel.snapshot).root, "app/jobs")
       expect(node?.kind).toBe("pool")
-      expect(node?.counts).toEqual({ children: 5, running: 5, restarting: 0 })
+      expect(node?.counts).toEqual({ children: 5, running: 5, restarting: 0, waiting: 0 })
       expect(node?.children?.map((child) => child.name)).toEqual(["1", "2"])
       toplevel.shutdownToken.signal()
       yield* quiesce

@@ -96,6 +96,8 @@ describe("pools", () => {
       const pool = yield* started(pools)
       expect(yield* Effect.flip(pool.spawn(probe.worker("a")))).toEqual(new Errors.PoolFull({ path: "app/jobs", maxChildren: 0 }))
       expect(yield* Effect.flip(pool.run(Effect.void))).toBeInstanceOf(Errors.PoolFull)
+      // A slot never comes free: a caller willing to wait is refused at once too.
+      expect(yield* Effect.flip(pool.spawn(probe.worker("a"), { wait: "infinity" }))).toBeInstanceOf(Errors.PoolFull)
       expect([probe.startsOf("a"), yield* pool.size]).toEqual([0, 0])
       yield* shutdown(toplevel, run)
       for (const maxChildren of [-1, 1.5]) {

@@ -60,6 +60,8 @@ export interface Supervising {
   readonly restarting: boolean
   /** A system's restart strategy; a pool has none. */
   readonly strategy: string | undefined
+  /** A pool's callers waiting for a slot. */
+  readonly waiting?: number
   /** Its current children, in start order. */
   readonly list: () => ReadonlyArray<ChildRecord>
   readonly find: (name: string) => ChildRecord | undefined
@@ -196,7 +198,7 @@ export const launchOn = (parent: Fiber.Fiber<unknown, unknown>, child: ChildReco
   const restarted = child.incarnation > 0
   if (restarted) child.restarts++
   const incarnation = ++child.incarnation
-  const lifecycle = new LifecycleHandle(child.spec.name, child.path)
+  const lifecycle = new LifecycleHandle(child.spec.name, child.path, child)
   child.state = "starting"
   child.stopping = false
   child.injected = undefined

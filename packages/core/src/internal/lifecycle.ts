@@ -3,6 +3,7 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as Tracer from "effect/Tracer"
 import type { Lifecycle } from "../Lifecycle.ts"
+import type { ChildRecord } from "./child.ts"
 
 type Service = Lifecycle["Service"]
 
@@ -39,13 +40,21 @@ export class LifecycleHandle implements Service, Scope.Closeable {
   settleSpan: Tracer.AnySpan | undefined
   /** When the child last made progress (epoch milliseconds): set when it starts running, then by each heartbeat. */
   lastHeartbeat = 0
+  /**
+   * How many fibers its `ChildRuntime`s run now; `undefined` until it makes
+   * one. On the prototype until then, so that other children do not carry it.
+   */
+  declare callbackFibers: number | undefined
 
   readonly name: string
   readonly path: string
+  /** The child it is an incarnation of; none for the toplevel's root system. */
+  readonly child: ChildRecord | undefined
 
-  constructor(name: string, path: string) {
+  constructor(name: string, path: string, child?: ChildRecord) {
     this.name = name
     this.path = path
+    this.child = child
   }
 
   // The effects are made when read, not per child: most children read one of them once, if at all.
@@ -110,5 +119,6 @@ Object.assign(LifecycleHandle.prototype, {
   "~effect/Scope": "~effect/Scope",
   "~effect/Scope/Closeable": "~effect/Scope/Closeable",
   strategy: "sequential",
-  parent: undefined
+  parent: undefined,
+  callbackFibers: undefined
 })

@@ -8,6 +8,7 @@ import type { RestartIntensity } from "../RestartIntensity.ts"
 import { defaultIntensity } from "../RestartIntensity.ts"
 import type { RestartPolicy } from "../RestartPolicy.ts"
 import type { RestartStrategy } from "../RestartStrategy.ts"
+import type { SlotWait } from "./slotQueue.ts"
 
 /** A shutdown budget once validated. */
 export type Budget = Duration.Duration | "brutal" | "infinity"
@@ -43,6 +44,8 @@ export interface SystemConfig extends RestartLimits {
 /** A pool's options once validated: its children's config and its own limits. */
 export interface PoolConfig extends RestartLimits {
   readonly maxChildren: number
+  /** How long a caller waits for a slot of the full pool; `undefined`: it fails at once. */
+  readonly wait: SlotWait | undefined
   readonly child: ChildConfig
 }
 
@@ -139,8 +142,16 @@ export const decodePool = (path: string, input: unknown): Effect.Effect<PoolConf
   Effect.map(Options.decode(Options.PoolOptions, path, input), (options) => ({
     ...toLimits(options),
     maxChildren: options.maxChildren ?? Number.POSITIVE_INFINITY,
+    wait: options.wait === undefined ? undefined : toSlotWait(options.wait),
     child: toChildConfig(options, { restart: "temporary", shutdown: defaultWorkerShutdown })
   }))
+
+const toSlotWait = (input: typeof Options.SlotWait.Type): SlotWait =>
+  input === "infinity" ? input : Duration.fromInputUnsafe(input)
+
+/** Validates the `wait` of one `spawn` or `run`. */
+export const decodeSlotWait = (path: string, input: unknown): Effect.Effect<SlotWait, InvalidOptions> =>
+  Effect.map(Options.decode(Options.SlotWait, path, input), toSlotWait)
 
 /** The config of a pool as a child of its system. */
 export const poolChildConfig: ChildConfig = {

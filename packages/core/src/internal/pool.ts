@@ -8,14 +8,16 @@ import type { SystemError } from "../Errors.ts"
 import { DuplicateChild, NotFound, PoolClosed, PoolFull, Running } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import * as MainLoop from "../MainLoop.ts"
-import type { Pool, PoolChild, ShutdownReport, SpawnError } from "../Pool.ts"
+import type { Pool, PoolChild, ShutdownReport, SpawnError, SpawnOptions } from "../Pool.ts"
 import type { Backoff } from "./backoff.ts"
 import type { ChildSpec, StopMode, Supervising } from "./child.ts"
 import { ChildRecord, ended, launchOn, relaunch, startupError, stop } from "./child.ts"
 import type { Outcome } from "./mailbox.ts"
 import { supervise } from "./mailbox.ts"
 import type { PoolConfig } from "./options.ts"
-import { notAnEffect, validateName } from "./options.ts"
+import { decodeSlotWait, notAnEffect, validateName } from "./options.ts"
+import type { SlotWait } from "./slotQueue.ts"
+import { SlotQueue } from "./slotQueue.ts"
 import { delayNote, givingUp, RestartBudget } from "./restartBudget.ts"
 import type { Telemetry } from "./telemetry.ts"
 import * as Metrics from "../Metrics.ts"
@@ -102,6 +104,8 @@ class PoolRuntime implements Supervising {
   readonly restarting = false
   readonly strategy = undefined
   private readonly report = Deferred.makeUnsafe<ShutdownReport>()
+  /** Callers waiting for a slot of the full pool. */
+  private readonly slots = new SlotQueue(() => this.slotFreed())
   private readonly budget: RestartBudget
   readonly handle: Pool
   private readonly onExit = (child: ChildRecord, incarnation: number, exit: Exit.Exit<unknown, unknown>) => {
@@ -126,15 +130,20 @@ class PoolRuntime implements Supervising {
     this.budget = new RestartBudget(lifecycle.path, config)
     this.handle = {
       path: lifecycle.path,
-      spawn: ((startup: Startup, options?: { readonly name?: string }) => this.spawn({ startup }, options)) as Pool["spawn"],
-      run: ((task: Task, options?: { readonly name?: string }) => this.spawn({ task }, options)) as Pool["run"],
+      spawn: ((startup: Startup, options?: SpawnOptions) => this.spawn({ startup }, options)) as Pool["spawn"],
+      run: ((task: Task, options?: SpawnOptions) => this.spawn({ task }, options)) as Pool["run"],
       size: Effect.sync(() => this.records.size),
+      waiting: Effect.sync(() => this.slots.size),
       shutdownReport: Deferred.await(this.report)
     }
   }
 
   get path(): string {
     return this.lifecycle.path
+  }
+
+  get waiting(): number {
+    return this.slots.size
   }
 
   readonly list = (): ReadonlyArray<ChildRecord> => Array.from(this.records.values())
@@ -154,22 +163,52 @@ class PoolRuntime implements Supervising {
       return Effect.fail(child === undefined ? new NotFound({ path: `${this.path}/${name}` }) : new Running({ path: child.path }))
     })
 
-  private spawn(body: Body, options?: { readonly name?: string }): Effect.Effect<PoolChild<unknown>, SpawnError> {
+  private spawn(body: Body, options?: SpawnOptions): Effect.Effect<PoolChild<unknown>, SpawnError> {
     return Effect.suspend(() => {
-      if (this.closed) return Effect.fail(new PoolClosed({ path: this.path }))
-      if (this.records.size >= this.config.maxChildren) {
-        return Effect.fail(new PoolFull({ path: this.path, maxChildren: this.config.maxChildren }))
-      }
       const given = options?.name
+      const wait = options?.wait
       // Only typed code is kept from passing something else: it is refused before anything starts.
       const declared = body.task ?? body.startup
       if (!Effect.isEffect(declared)) return Effect.fail(notAnEffect(`${this.path}/${given ?? this.freshName()}`, declared))
-      if (given === undefined) return this.start(this.freshName(), body)
-      return Effect.flatMap(validateName(`${this.path}/${given}`, given), (name) =>
-        this.records.has(name)
-          ? Effect.fail(new DuplicateChild({ path: `${this.path}/${name}` }))
-          : this.start(name, body))
+      // The usual call has no options to check.
+      if (given === undefined && wait === undefined) return this.admit(undefined, body, this.config.wait)
+      const name = given === undefined ? Effect.undefined : validateName(`${this.path}/${given}`, given)
+      const slotWait = wait === undefined ? Effect.succeed(this.config.wait) : decodeSlotWait(this.path, wait)
+      return Effect.flatMap(Effect.all([name, slotWait]), ([name, slotWait]) => this.admit(name, body, slotWait))
     })
+  }
+
+  /** Whether a child may start now: below `maxChildren`, counting the slots granted to waiters, and nobody waiting. */
+  private get hasRoom(): boolean {
+    return this.records.size + this.slots.granted < this.config.maxChildren && this.slots.size === 0
+  }
+
+  /** Starts the child now if there is room; else waits for a slot as `wait` says, or fails with `PoolFull`. */
+  private admit(name: string | undefined, body: Body, wait: SlotWait | undefined): Effect.Effect<PoolChild<unknown>, SpawnError> {
+    if (this.closed) return Effect.fail(new PoolClosed({ path: this.path }))
+    if (this.hasRoom) return this.place(name, body)
+    // A pool of no slots never frees one: nobody waits for it.
+    if (wait === undefined || this.config.maxChildren === 0) return Effect.fail(this.full(undefined))
+    return this.slots.await(wait, () => this.full(wait), () => this.place(name, body))
+  }
+
+  private full(waited: SlotWait | undefined): PoolFull {
+    const { maxChildren } = this.config
+    return waited === undefined || waited === "infinity"
+      ? new PoolFull({ path: this.path, maxChildren })
+      : new PoolFull({ path: this.path, maxChildren, waited: Duration.format(waited) })
+  }
+
+  /** Starts the child in a slot it has: under `name`, or a fresh one. */
+  private place(name: string | undefined, body: Body): Effect.Effect<PoolChild<unknown>, SpawnError> {
+    if (this.closed) return Effect.fail(new PoolClosed({ path: this.path }))
+    if (name === undefined) return this.start(this.freshName(), body)
+    return this.records.has(name) ? Effect.fail(new DuplicateChild({ path: `${this.path}/${name}` })) : this.start(name, body)
+  }
+
+  /** A slot came free (or a granted one was not used): the first waiter gets it, if the pool still has room. */
+  private readonly slotFreed = (): void => {
+    if (this.slots.size > 0 && this.records.size + this.slots.granted < this.config.maxChildren) this.slots.grant()
   }
 
   private freshName(): string {
@@ -210,9 +249,12 @@ class PoolRuntime implements Supervising {
     })
   }
 
-  /** Forgets a child for good and resolves its `await`. */
+  /** Forgets a child for good, resolves its `await` and hands its slot on. */
   private remove(child: PoolChildRecord, exit: Exit.Exit<unknown, unknown> = child.host?.pollUnsafe() ?? Exit.void): void {
-    if (this.records.get(child.spec.name) === child) this.records.delete(child.spec.name)
+    if (this.records.get(child.spec.name) === child) {
+      this.records.delete(child.spec.name)
+      this.slotFreed()
+    }
     child.finish(exit)
   }
 
@@ -318,6 +360,7 @@ class PoolRuntime implements Supervising {
   private shutdown(mode: StopMode): Effect.Effect<void> {
     return Effect.gen({ self: this }, function*() {
       this.closed = true
+      this.slots.close(new PoolClosed({ path: this.path }))
       const children = Array.from(this.records.values())
       if (children.length === 0 && Deferred.isDoneUnsafe(this.report)) return
       let forced = 0

@@ -11,10 +11,10 @@ export type Decision =
   | {
     readonly _tag: "Restart"
     readonly delay: Duration.Duration
-    /** Which restart this is within the intensity window, of at most `maxRestarts`. */
+    /** How many restarts the intensity window holds, this one included; more than `maxRestarts` gives up. */
     readonly restart: number
     readonly maxRestarts: number
-    /** `", restart 2 of at most 3 within 5s"`, for log lines. */
+    /** `"; 2 restarts in the last 5s, at most 3 allowed"`, for log lines. */
     readonly count: string
   }
   | { readonly _tag: "GiveUp"; readonly error: TooManyRestarts | BackoffEnded }
@@ -59,7 +59,8 @@ export class RestartBudget {
         if (delay === undefined) {
           return { _tag: "GiveUp", error: new BackoffEnded({ path: this.path, child, restarts: backoff.restarts, cause }) }
         }
-        const count = `, restart ${restarts} of at most ${intensity.maxRestarts} within ${this.within}`
+        // The window slides: the count can go down between two restarts, so the line says what it counts.
+        const count = `; ${restarts} ${restarts === 1 ? "restart" : "restarts"} in the last ${this.within}, at most ${intensity.maxRestarts} allowed`
         return { _tag: "Restart", delay, restart: restarts, maxRestarts: intensity.maxRestarts, count }
       })
     })
@@ -67,7 +68,8 @@ export class RestartBudget {
 }
 
 /** How a restart log line mentions its backoff delay. */
-export const delayNote = (delay: Duration.Duration): string => Duration.isZero(delay) ? "" : ` after ${Duration.format(delay)}`
+export const delayNote = (delay: Duration.Duration): string =>
+  Duration.isZero(delay) ? "" : ` after a backoff of ${Duration.format(delay)}`
 
 /**
  * The restart times of the intensity window, oldest first. Times only grow,

@@ -14,7 +14,8 @@ const nodeOf = (child: ChildRecord, poolLimit: number): Node => {
     lastExit: child.lastExit ?? null,
     ...(child.spec.config.deadline !== undefined && child.lifecycle !== undefined
       ? { lastHeartbeat: child.lifecycle.lastHeartbeat }
-      : {})
+      : {}),
+    ...(child.lifecycle?.callbackFibers !== undefined ? { callbackFibers: child.lifecycle.callbackFibers } : {})
   }
   const inner = child.state === "stopped" ? undefined : child.inner
   return inner === undefined ? node : { ...node, ...innerOf(inner, poolLimit) }
@@ -26,7 +27,12 @@ export const innerOf = (inner: Supervising, poolLimit: number): Pick<Node, "stra
   if (inner.strategy !== undefined) {
     return { strategy: inner.strategy, children: children.map((child) => nodeOf(child, poolLimit)) }
   }
-  const counts: { -readonly [K in keyof PoolCounts]: number } = { children: children.length, running: 0, restarting: 0 }
+  const counts: { -readonly [K in keyof PoolCounts]: number } = {
+    children: children.length,
+    running: 0,
+    restarting: 0,
+    waiting: inner.waiting ?? 0
+  }
   for (const child of children) {
     if (child.state === "running") counts.running++
     else if (child.state === "restarting") counts.restarting++

@@ -199,11 +199,8 @@ export class Supervisor implements Supervising {
   }
 
   private get settle(): Effect.Effect<Outcome> {
-    return Effect.gen({ self: this }, function*() {
-      yield* logAt("Debug", this.path, "settling")
-      yield* this.stopAll("graceful")
-      return Exit.void
-    }).pipe(
+    // No line of its own: its parent's stop (or the toplevel's shutdown request) has announced it.
+    return Effect.as(this.stopAll("graceful"), Exit.void as Outcome).pipe(
       Effect.withSpan("arbor.system.shutdown", { attributes: { "arbor.path": this.path }, parent: this.lifecycle.settleSpan }, {
         captureStackTrace: false
       })
@@ -228,7 +225,8 @@ export class Supervisor implements Supervising {
       if (error === undefined) {
         yield* this.stopUndeclared
         Deferred.doneUnsafe(this.stable, Exit.void)
-        yield* logAt("Debug", this.path, "running")
+        // A first start is announced as the system's `ChildStarted`; the end of a replay has no event of its own.
+        if (!this.firstStart) yield* logAt("Debug", this.path, "restart complete: its children run again")
         return
       }
       if (this.firstStart) {
@@ -401,9 +399,8 @@ export class Supervisor implements Supervising {
       if (reply !== undefined) this.answer(reply, Exit.fail(new NotFound({ path: child.path })))
       return Effect.undefined
     }
-    if (Exit.isSuccess(exit)) {
-      return Effect.as(logAt("Debug", child.path, "started"), reply === undefined ? undefined : this.answer(reply, Exit.void))
-    }
+    // A startup that returned was announced by the child's own `ChildStarted`.
+    if (Exit.isSuccess(exit)) return Effect.succeed(reply === undefined ? undefined : this.answer(reply, Exit.void))
     return Effect.gen({ self: this }, function*() {
       yield* stop(child, "force")
       const error = startupError(child.path, child.spec.kind, exit.cause)
@@ -634,7 +631,6 @@ export class Supervisor implements Supervising {
     if (child.finished) return Effect.succeed(Option.none())
     child.terminated = false
     return launch(child, this.onExit).pipe(
-      Effect.tap(() => logAt("Debug", child.path, "started")),
       Effect.map((value) => this.valueFor(child, value)),
       // Stopped by its supervisor, the declaration is being abandoned anyway; stopped by `terminateChild`, it
       // cannot go on without the child's value: that counts as the child's failed startup.

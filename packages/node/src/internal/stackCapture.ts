@@ -131,11 +131,16 @@ export const connectToWorker = async (threadId: number, timeout: number): Promis
   }
 }
 
-/** The explanation when the thread did not answer in time. */
+/**
+ * The explanation when the thread did not answer in time: what was observed
+ * first, then what may cause it (the silence alone does not tell native code
+ * from a JavaScript loop on a machine too loaded to schedule the thread).
+ */
 export const noAnswer = (connection: Pick<Connection, "thread" | "timeout">, what: string): string =>
-  `${what}: ${connection.thread} did not answer the inspector within ${connection.timeout} ms ` +
-  "(it is running native code, such as a long JSON.parse or a synchronous fs, crypto or child_process call, " +
-  "or the machine is too overloaded to schedule it)"
+  `${what}: ${connection.thread} did not answer the inspector within ${connection.timeout} ms (captureTimeout). ` +
+  "Possible causes: native code that has not returned to JavaScript yet (a long JSON.parse, a synchronous fs, " +
+  "crypto or child_process call); a machine too loaded to give the thread a core in time (raise " +
+  "captureTimeout); `thread` and `cpu` in the watchdog's report tell a busy thread from a waiting one"
 
 /** A stack, innermost frame first, or why there is none. */
 export interface Capture {
