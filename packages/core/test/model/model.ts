@@ -34,7 +34,7 @@ export interface NodeView {
   readonly state: State
   readonly restarts: number
   /** A pool's counts. */
-  readonly counts?: { readonly children: number; readonly running: number; readonly restarting: number }
+  readonly counts?: { readonly children: number; readonly running: number; readonly restarting: number; readonly waiting: number }
   readonly children?: ReadonlyArray<NodeView> | "skip"
 }
 
@@ -1034,7 +1034,9 @@ export class PoolSup extends Actor<PoolEvent> {
       counts: {
         children: children.length,
         running: children.filter((rec) => rec.state === "running").length,
-        restarting: children.filter((rec) => rec.state === "restarting").length
+        restarting: children.filter((rec) => rec.state === "restarting").length,
+        // The model's callers never wait for a slot: a full pool refuses them at once.
+        waiting: 0
       },
       children: children.slice(0, 100).map((rec) => ({ path: rec.path, state: rec.state, restarts: rec.restarts }))
     }
