@@ -162,27 +162,25 @@ export const runCase = (spec: SystemSpec, commands: ReadonlyArray<Command>, stat
         onSuccess: () => Effect.sync(() => results.push(`${what} ${path}: ok`))
       })
 
-    /** How many entries of both journals (and answers) matched at the previous comparison: later ones come from later cascades. */
-    let matched = 0
-    let answered = 0
+    /** What the model and Arbor each wrote, compared entry by entry; a slower-moving part of the state follows. */
+    const ledgers = [
+      { what: "the journal", model: model.journal, real: world.journal },
+      { what: "administration answers", model: model.results, real: results },
+      { what: "escalations", model: model.escalations, real: escalations },
+      { what: "the pools' shutdown reports (path stopped forced)", model: model.poolReports, real: poolReports }
+    ]
+    /** How many entries of each ledger matched at the previous comparison: later ones come from later cascades. */
+    const matched = ledgers.map(() => 0)
     const compare = Effect.gen(function*() {
       if (model.kernel.undecided !== undefined) return yield* Effect.fail(new Undecided(model.kernel.undecided))
-      const misfit = fits(model.journal.slice(matched), model.marks.slice(matched), world.journal.slice(matched))
-      if (misfit !== undefined) {
-        const first = matched + misfit
-        return yield* fail(
-          `the journal from entry ${first + 1} (independent strands may swap)`,
-          model.journal.slice(matched),
-          world.journal.slice(matched)
-        )
+      for (const [i, { what, model: expected, real }] of ledgers.entries()) {
+        const from = matched[i]!
+        const misfit = fits(expected.entries.slice(from), expected.marks.slice(from), real.slice(from))
+        if (misfit !== undefined) {
+          return yield* fail(`${what} from entry ${from + misfit + 1} (independent strands may swap)`, expected.entries.slice(from), real.slice(from))
+        }
+        matched[i] = real.length
       }
-      matched = world.journal.length
-      if (fits(model.results.slice(answered), model.resultMarks.slice(answered), results.slice(answered)) !== undefined) {
-        return yield* fail("administration answers (independent strands may swap)", model.results.slice(answered), results.slice(answered))
-      }
-      answered = results.length
-      if (!same(escalations, model.escalations)) return yield* fail("escalations", model.escalations, escalations)
-      if (!same(poolReports, model.poolReports)) return yield* fail("the pools' shutdown reports (path stopped forced)", model.poolReports, poolReports)
       const expected = model.tree()
       const snapshot = (yield* toplevel.snapshot).root as SnapshotNode
       const actual = project(snapshot, expected)
@@ -353,20 +351,20 @@ export const runCase = (spec: SystemSpec, commands: ReadonlyArray<Command>, stat
         const seen = stats.seen
         const note = (what: string) => seen.set(what, (seen.get(what) ?? 0) + 1)
         note(`outcome ${showExit(model.outcome).split(" ")[0]}`)
-        if (model.escalations.length > 0) note("escalated somewhere")
-        if (model.results.some((r) => r.startsWith("restart") && r.endsWith(": ok"))) note("restartChild ok")
-        if (model.results.some((r) => r.endsWith("Running"))) note("restartChild Running")
-        if (model.results.some((r) => r.endsWith("StartupFailed"))) note("restartChild StartupFailed")
-        if (model.journal.some((e) => e.startsWith("startfail"))) note("a startup failed")
-        if (model.journal.some((e, i) => e.startsWith("settle") && model.journal[i + 1]?.endsWith("interrupted"))) note("a child ignored settling")
-        if (model.journal.filter((e) => e.startsWith("declare app/")).length > nodes.filter((n) => n.spec.kind === "system").length) note("a subsystem replayed")
+        if (model.escalations.entries.length > 0) note("escalated somewhere")
+        if (model.results.entries.some((r) => r.startsWith("restart") && r.endsWith(": ok"))) note("restartChild ok")
+        if (model.results.entries.some((r) => r.endsWith("Running"))) note("restartChild Running")
+        if (model.results.entries.some((r) => r.endsWith("StartupFailed"))) note("restartChild StartupFailed")
+        if (model.journal.entries.some((e) => e.startsWith("startfail"))) note("a startup failed")
+        if (model.journal.entries.some((e, i) => e.startsWith("settle") && model.journal.entries[i + 1]?.endsWith("interrupted"))) note("a child ignored settling")
+        if (model.journal.entries.filter((e) => e.startsWith("declare app/")).length > nodes.filter((n) => n.spec.kind === "system").length) note("a subsystem replayed")
         if ([...model.restartCounts.values()].some((n) => n >= 3)) note("a child restarted 3+ times")
-        for (const what of ["PoolFull", "PoolClosed", "DuplicateChild"]) if (model.results.some((r) => r.endsWith(what))) note(`spawn ${what}`)
-        if (model.results.some((r) => r.startsWith("spawn") && r.includes(": ok"))) note("spawn ok")
-        if (model.results.some((r) => r.startsWith("run") && r.includes(": ok"))) note("run ok")
-        if (model.poolReports.some((r) => !r.endsWith(" 0"))) note("a pool shutdown interrupted children")
+        for (const what of ["PoolFull", "PoolClosed", "DuplicateChild"]) if (model.results.entries.some((r) => r.endsWith(what))) note(`spawn ${what}`)
+        if (model.results.entries.some((r) => r.startsWith("spawn") && r.includes(": ok"))) note("spawn ok")
+        if (model.results.entries.some((r) => r.startsWith("run") && r.includes(": ok"))) note("run ok")
+        if (model.poolReports.entries.some((r) => !r.endsWith(" 0"))) note("a pool shutdown interrupted children")
         if ([...model.restartCounts.keys()].some((path) => pools.includes(path))) note("a pool or pool child restarted")
-        if (model.escalations.some((e) => pools.some((pool) => e.startsWith(`${pool} `)))) note("a pool gave up")
+        if (model.escalations.entries.some((e) => pools.some((pool) => e.startsWith(`${pool} `)))) note("a pool gave up")
         if (model.hung > 0) note("a child was taken for hung")
         if (model.timedOut > 0) note("a startup timed out")
         if (model.suspended > 0) note("a startup suspended")

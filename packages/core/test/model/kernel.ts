@@ -8,6 +8,9 @@
  * A process spawned runs at once until it waits, and a signal resumes its
  * waiters at once, nested in the step that resolved it: the way Effect runs a
  * fiber forked with `startImmediately` and resumes one waiting on a Deferred.
+ * What is `defer`red runs after that, in the order it was deferred, before
+ * the next timer: the way a message offered to a `Queue` reaches the fiber
+ * waiting to take it, through the scheduler.
  *
  * That is one order of many: Arbor defines the order of events within a
  * supervisor, not between independent ones. So the kernel also tracks what
@@ -109,6 +112,7 @@ export class Kernel {
   private seq = 0
   private strands = 0
   private timers: Array<Timer> = []
+  private readonly deferred: Array<{ readonly run: () => void; readonly clock: Clock }> = []
   /** The strand running now. */
   current: Strand = this.strand()
 
@@ -145,6 +149,20 @@ export class Kernel {
   /** Runs `run` now, on a strand of its own that knows what `clock` knows: a waiter a signal resumes. */
   resume(run: () => void, clock: Clock): void {
     this.within(this.strand(clock), run)
+  }
+
+  /** Runs `run` once what runs now is done, on a strand of its own that knows what the current one knows. */
+  defer(run: () => void): void {
+    this.deferred.push({ run, clock: new Map(this.current.clock) })
+  }
+
+  /** Runs everything deferred, and what that defers in turn. */
+  drain(): void {
+    for (let guard = 0; this.deferred.length > 0; guard++) {
+      if (guard > 1_000_000) throw new Error("model: what is deferred never ends")
+      const { run, clock } = this.deferred.shift()!
+      this.within(this.strand(clock), run)
+    }
   }
 
   /** Registers a timer `ms` from now; a timer for a time not after now fires at once, as `Effect.sleep` returns at once. */
@@ -247,6 +265,7 @@ export class Kernel {
   /** Moves the clock `ms` forward, firing due timers one at a time, each cascade to quiescence. */
   advance(ms: number): void {
     const target = this.now + ms
+    this.drain()
     while (true) {
       let next: Timer | undefined
       for (const timer of this.timers) {
@@ -262,6 +281,7 @@ export class Kernel {
       this.now = Math.max(this.now, next.due)
       this.segment++
       this.within(this.strand(), next.fire)
+      this.drain()
     }
     this.now = target
   }

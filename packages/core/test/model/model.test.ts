@@ -78,9 +78,11 @@ describe("the reference model itself follows docs/restarts.md", () => {
   const crashB = (strategy: Strategy) => {
     const model = new Model(abcd(strategy))
     model.start()
-    model.journal.length = 0
+    model.kernel.drain()
+    const from = model.journal.entries.length
     model.crashWorker("app/b", "failure")
-    return model.journal
+    model.kernel.drain()
+    return model.journal.entries.slice(from)
   }
 
   it("one_for_all: stops d, c, a in reverse order and starts a, b, c, d", () => {
@@ -106,10 +108,12 @@ describe("the reference model itself follows docs/restarts.md", () => {
   it("the journal may reorder only entries that do not know of each other", () => {
     const model = new Model(abcd("one_for_all"))
     model.start()
-    const from = model.journal.length
+    model.kernel.drain()
+    const from = model.journal.entries.length
     model.crashWorker("app/b", "failure")
-    const journal = model.journal.slice(from)
-    const marks = model.marks.slice(from)
+    model.kernel.drain()
+    const journal = model.journal.entries.slice(from)
+    const marks = model.journal.marks.slice(from)
     expect(fits(journal, marks, journal)).toBeUndefined()
     // The stops run one after the other, in reverse order: d before c is not negotiable.
     const swapped = [...journal]
@@ -126,15 +130,18 @@ describe("the reference model itself follows docs/restarts.md", () => {
     }
     const concurrent = new Model(spec)
     concurrent.start()
+    concurrent.kernel.drain()
     concurrent.kernel.advance(13)
-    const start = concurrent.journal.length
+    const start = concurrent.journal.entries.length
     concurrent.exitChild("app/s", "failure")
+    concurrent.kernel.drain()
     concurrent.crashWorker("app/b", "failure")
-    const restarts = concurrent.journal.slice(start)
+    concurrent.kernel.drain()
+    const restarts = concurrent.journal.entries.slice(start)
     expect(restarts).toEqual(["exit app/s/a interrupted", "declare app/s", "start app/s/a", "exit app/b failure", "start app/b"])
     const otherOrder = ["exit app/s/a interrupted", "exit app/b failure", "start app/b", "declare app/s", "start app/s/a"]
-    expect(fits(restarts, concurrent.marks.slice(start), otherOrder)).toBeUndefined()
-    expect(fits(restarts, concurrent.marks.slice(start), ["exit app/s/a interrupted", "exit app/b failure", "start app/s/a", "declare app/s", "start app/b"])).toBe(2)
+    expect(fits(restarts, concurrent.journal.marks.slice(start), otherOrder)).toBeUndefined()
+    expect(fits(restarts, concurrent.journal.marks.slice(start), ["exit app/s/a interrupted", "exit app/b failure", "start app/s/a", "declare app/s", "start app/b"])).toBe(2)
   })
 
   it("the kernel says when two timers due at once were registered in an order that is not defined", () => {
@@ -163,12 +170,15 @@ describe("the reference model itself follows docs/restarts.md", () => {
   it("the intensity window slides: a restart made exactly `within` ago no longer counts", () => {
     const model = new Model({ ...abcd("one_for_one"), maxRestarts: 1, within: 1000 })
     model.start()
+    model.kernel.drain()
     model.crashWorker("app/a", "failure")
     model.kernel.advance(1000)
     model.crashWorker("app/a", "failure")
-    expect(model.escalations).toEqual([])
+    model.kernel.drain()
+    expect(model.escalations.entries).toEqual([])
     model.crashWorker("app/a", "failure")
-    expect(model.escalations).toEqual(["app TooManyRestarts"])
+    model.kernel.drain()
+    expect(model.escalations.entries).toEqual(["app TooManyRestarts"])
     expect(model.outcome).toEqual({ kind: "failure", error: { tag: "TooManyRestarts", path: "app" } })
   })
 })

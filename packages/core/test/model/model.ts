@@ -165,17 +165,36 @@ const runNow = <A>(proc: Proc<A>): A => {
   return next.value
 }
 
+/**
+ * A sequence the test compares with Arbor's: entries, each with where it
+ * stands in the causal order (see `kernel.ts`), so that entries of strands
+ * that do not know of each other may come in either order.
+ */
+export class Ledger {
+  readonly entries: Array<string> = []
+  readonly marks: Array<Mark> = []
+  private readonly kernel: Kernel
+  constructor(kernel: Kernel) {
+    this.kernel = kernel
+  }
+
+  /** Writes `entry`, as the strand running now. */
+  write(entry: string): void {
+    this.entries.push(entry)
+    this.marks.push(this.kernel.mark())
+  }
+}
+
 export class Model {
   readonly kernel = new Kernel()
-  readonly journal: Array<string> = []
-  /** Where each journal entry stands in the causal order: entries that do not know of each other may swap. */
-  readonly marks: Array<Mark> = []
-  readonly escalations: Array<string> = []
-  readonly results: Array<string> = []
-  /** Where each answer stands in the causal order, as for the journal. */
-  readonly resultMarks: Array<Mark> = []
+  /** Every start, settle and exit of a worker, and every run of a system's `start`. */
+  readonly journal = new Ledger(this.kernel)
+  /** The answers to commands. */
+  readonly results = new Ledger(this.kernel)
+  /** Each system's or pool's escalation: `path error`. */
+  readonly escalations = new Ledger(this.kernel)
   /** Each pool shutdown's report: `path stopped forced`. */
-  readonly poolReports: Array<string> = []
+  readonly poolReports = new Ledger(this.kernel)
   /** Each pool's handle as its system's latest declaration handed it out, by path. */
   readonly poolHandles = new Map<string, PoolSup>()
   /** Lines logged at Warn about an abnormal exit, by path. */
@@ -206,14 +225,12 @@ export class Model {
 
   /** Writes `entry` to the journal, as the strand running now. */
   write(entry: string): void {
-    this.journal.push(entry)
-    this.marks.push(this.kernel.mark())
+    this.journal.write(entry)
   }
 
   /** Records an answer to a command, as the strand running now. */
   answer(result: string): void {
-    this.results.push(result)
-    this.resultMarks.push(this.kernel.mark())
+    this.results.write(result)
   }
 
   bump(map: Map<string, number>, path: string): void {
@@ -566,7 +583,12 @@ export class Model {
   }
 }
 
-/** A supervisor's mailbox: events in the order they were posted, each with what its sender knew, which its receiver learns when it takes it. */
+/**
+ * A supervisor's mailbox: events in the order they were posted, each with
+ * what its sender knew, which its receiver learns when it takes it. A
+ * receiver waiting for one is woken through the scheduler, as a fiber
+ * waiting on a `Queue` is: after what posted the event is done.
+ */
 class Mailbox<E> {
   private readonly queue: Array<{ readonly event: E; readonly clock: Clock }> = []
   private waiting: Signal<void> | undefined
@@ -578,8 +600,9 @@ class Mailbox<E> {
   post(event: E): void {
     this.queue.push({ event, clock: new Map(this.kernel.current.clock) })
     const waiting = this.waiting
+    if (waiting === undefined) return
     this.waiting = undefined
-    waiting?.resolve(this.kernel, undefined)
+    this.kernel.defer(() => waiting.resolve(this.kernel, undefined))
   }
 
   *take(): Proc<E> {
@@ -907,7 +930,7 @@ export class Sup extends Actor<Event> {
   }
 
   private *giveUp(error: ModelError): Proc<ModelExit> {
-    this.model.escalations.push(`${this.path} ${error.tag}`)
+    this.model.escalations.write(`${this.path} ${error.tag}`)
     this.model.bump(this.model.escalationCounts, this.path)
     yield* this.stopFrom(0, "graceful", true)
     return { kind: "failure", error }
@@ -1160,7 +1183,7 @@ export class PoolSup extends Actor<PoolEvent> {
 
   private *giveUp(rec: Rec, error: ModelError): Proc<ModelExit> {
     this.remove(rec)
-    this.model.escalations.push(`${this.path} ${error.tag}`)
+    this.model.escalations.write(`${this.path} ${error.tag}`)
     this.model.bump(this.model.escalationCounts, this.path)
     yield* this.shutdown("graceful")
     return { kind: "failure", error }
@@ -1190,7 +1213,7 @@ export class PoolSup extends Actor<PoolEvent> {
       })())
     )
     for (const stop of stops) yield wait(stop.done)
-    this.model.poolReports.push(`${this.path} ${children.length} ${forced}`)
+    this.model.poolReports.write(`${this.path} ${children.length} ${forced}`)
     this.reported = true
   }
 }

@@ -4,7 +4,11 @@
  */
 import type { ChildSpec, Command, Strategy, SystemSpec, WorkerSpec } from "./spec.ts"
 
-const worker = (name: string, shutdown: WorkerSpec["shutdown"], options: Partial<Pick<WorkerSpec, "policy" | "startMillis">> = {}): WorkerSpec => ({
+const worker = (
+  name: string,
+  shutdown: WorkerSpec["shutdown"],
+  options: Partial<Pick<WorkerSpec, "policy" | "startMillis" | "deadline">> = {}
+): WorkerSpec => ({
   kind: "worker",
   name,
   policy: "permanent",
@@ -99,6 +103,33 @@ export const regressions: ReadonlyArray<Regression> = [
       { _tag: "Crash", target: 23, exit: "normal", via: "exitChild" },
       { _tag: "Advance", millis: 1 },
       { _tag: "Advance", millis: 110 },
+      { _tag: "Crash", target: 0, exit: "normal", via: "self" }
+    ]
+  },
+  {
+    // Seed 863226701, case 1452. The model was wrong: it woke a supervisor waiting for its mailbox at once, where
+    // an event offered to a Queue reaches the fiber waiting on it through the scheduler. So app/b handled the end
+    // of its failed start before app/b/a had taken its hung child's exit, and escalated first. Both escalations
+    // happen at once, in independent supervisors: their order is not defined, and the model no longer pins it.
+    name: "a supervisor waiting for its mailbox is woken through the scheduler; escalations of independent supervisors may swap",
+    tree: system("app", { strategy: "one_for_all", maxRestarts: 0, within: 100 }, [
+      worker("a", 100),
+      system("b", { strategy: "one_for_all", maxRestarts: 0, within: 100 }, [
+        system("a", { strategy: "one_for_all", maxRestarts: 0, within: 100, autoShutdown: "anySignificant" }, [
+          worker("a", 200),
+          worker("b", 100, { startMillis: 13, deadline: 171 })
+        ]),
+        worker("b", 100),
+        system("c", { strategy: "one_for_all", maxRestarts: 0, within: 100 }, [worker("a", 100)])
+      ])
+    ]),
+    commands: [
+      { _tag: "IgnoreSettle", target: 16, ignore: true },
+      { _tag: "FailNextStart", target: 38 },
+      { _tag: "Terminate", target: 43 },
+      { _tag: "Advance", millis: 1 },
+      { _tag: "Spawn", target: 0, task: false, name: undefined, startMillis: 0 },
+      { _tag: "Advance", millis: 1 },
       { _tag: "Crash", target: 0, exit: "normal", via: "self" }
     ]
   }
