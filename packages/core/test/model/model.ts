@@ -299,11 +299,22 @@ export class Model {
     return rec !== undefined && rec.spec.kind === "worker" && rec.state === "running" && rec.host?.done.done === false ? rec : undefined
   }
 
-  /** A worker ends its main loop by its own hand (or is interrupted from outside). */
+  /**
+   * A worker ends its main loop by its own hand (or is interrupted from outside), if its main loop still
+   * runs: also while it is asked to settle, which the driver could not know when it chose the command (a
+   * timer due at the same instant may have come first).
+   */
   crashWorker(path: string, kind: ExitKind): void {
-    const rec = this.runningWorker(path)
-    if (rec === undefined) return
-    this.workerExit(rec, rec.host!, kind, kind)
+    const rec = this.mainLoopOf(path)
+    if (rec !== undefined) this.workerExit(rec, rec.host!, kind, kind)
+  }
+
+  /** The record of the worker at `path` whose main loop runs: running, or asked to settle. */
+  private mainLoopOf(path: string): Rec | undefined {
+    const found = this.parentOf(path)
+    const rec = found?.[0].find(found[1])
+    const host = rec?.host
+    return rec?.spec.kind === "worker" && host?.id !== undefined && !host.done.done ? rec : undefined
   }
 
   exitChild(path: string, kind: ExitKind): string {
@@ -321,9 +332,9 @@ export class Model {
     return "ok"
   }
 
-  /** A running worker calls `Lifecycle.feed`. */
+  /** A worker calls `Lifecycle.feed`, from its main loop. */
   feed(path: string): void {
-    const host = this.runningWorker(path)?.host
+    const host = this.mainLoopOf(path)?.host
     if (host !== undefined) host.lastHeartbeat = this.kernel.now
   }
 

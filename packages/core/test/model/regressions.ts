@@ -132,5 +132,27 @@ export const regressions: ReadonlyArray<Regression> = [
       { _tag: "Advance", millis: 1 },
       { _tag: "Crash", target: 0, exit: "normal", via: "self" }
     ]
+  },
+  {
+    // Seed 1883740713, case 2869. The model was wrong: a command to end a worker's main loop, chosen while the
+    // worker ran, came at the instant its sibling was taken for hung, after the restart had asked it to settle.
+    // Its main loop still ran, and ended: the model ignored the command because the worker was no longer running.
+    name: "a worker asked to settle still ends its main loop by its own hand",
+    tree: system("app", { strategy: "one_for_all", maxRestarts: 1, within: 100 }, [
+      worker("a", 100),
+      worker("b", 100, { deadline: 571 }),
+      worker("c", 100),
+      worker("d", 100)
+    ]),
+    commands: [
+      { _tag: "IgnoreSettle", target: 22, ignore: true },
+      { _tag: "Crash", target: 0, exit: "normal", via: "self" },
+      { _tag: "Advance", millis: 459 },
+      { _tag: "Advance", millis: 10276 },
+      { _tag: "Crash", target: 54, exit: "normal", via: "self" },
+      { _tag: "Crash", target: 0, exit: "normal", via: "self" },
+      { _tag: "Restart", target: 0 },
+      { _tag: "FailNextStart", target: 0 }
+    ]
   }
 ]
