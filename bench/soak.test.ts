@@ -11,7 +11,7 @@ const script = fileURLToPath(new URL("./soak.ts", import.meta.url))
 
 const soak = (seconds: number) =>
   new Promise<{ code: number | null; output: string }>((resolve) => {
-    const child = spawn(process.execPath, ["--expose-gc", "--conditions=source", script, "--duration", String(seconds)], {
+    const child = spawn(process.execPath, ["--expose-gc", "--conditions=@arbor/source", script, "--duration", String(seconds)], {
       stdio: ["ignore", "pipe", "pipe"]
     })
     let output = ""

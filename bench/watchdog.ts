@@ -20,7 +20,7 @@ const self = fileURLToPath(import.meta.url)
 const role = process.argv[2]
 
 const child = (args: ReadonlyArray<string>): { process: ChildProcess; lines: Array<{ text: string; at: number }>; exited: Promise<void> } => {
-  const proc = spawn(process.execPath, ["--conditions=source", self, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+  const proc = spawn(process.execPath, ["--conditions=@arbor/source", self, ...args], { stdio: ["ignore", "pipe", "pipe"] })
   const lines: Array<{ text: string; at: number }> = []
   let pending = ""
   const onData = (chunk: Buffer) => {

@@ -4,6 +4,8 @@
 import { TreeSnapshot } from "@arbor/core"
 import { describe, expect, it } from "@effect/vitest"
 import { Schema } from "effect"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import { fileURLToPath } from "node:url"
 import { run } from "../packages/node/test/process.ts"
 
@@ -56,12 +58,27 @@ describe("examples/crashy", () => {
     expect(await program.exited()).toBe(0)
     const output = program.output()
     expect(after(output, "shop: shutdown requested")).toContain("shop: shutdown complete")
-    // Readable at the default level: every line is one log entry (no stack traces, no annotation lines), apart
-    // from the signal notice on stderr.
-    const lines = output.split("\n").filter((line) => line !== "" && !line.startsWith("shop: SIGINT received"))
+    // Readable at the default level: every line is one log entry (no stack traces, no annotation lines), the
+    // signal notice too.
+    const lines = output.split("\n").filter((line) => line !== "")
     expect(lines.filter((line) => !/^\d\d:\d\d:\d\d\.\d{3} (INFO |WARN |ERROR) \S/.test(line))).toEqual([])
     await expect(fetch(`${url}/healthz`)).rejects.toThrow()
   }, 120_000)
+
+  it("with its observer's port taken, ends at once with exit code 1 and says which port is in use", async () => {
+    const taken = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve))
+    const port = (taken.address() as AddressInfo).port
+    try {
+      const program = run(example("crashy"), [], { ARBOR_OBSERVER_PORT: String(port) })
+      expect(await program.exited()).toBe(1)
+      const last = program.output().trimEnd().split("\n").at(-1)
+      expect(last).toContain(`shop: terminated abnormally: ListenFailed: 127.0.0.1:${port} is in use; set the observer's port option`)
+      expect(program.output()).not.toContain("shop/provider")
+    } finally {
+      taken.close()
+    }
+  })
 })
 
 describe("examples/jobs", () => {

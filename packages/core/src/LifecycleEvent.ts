@@ -237,6 +237,48 @@ export const StallDetected = Schema.TaggedStruct("StallDetected", { ...base, sta
 export type StallDetected = typeof StallDetected.Type
 
 /**
+ * A health gate latched: from now on its `guard` fails with `Unhealthy`.
+ * `path` is the system or child that made the gate, `gate` its name and
+ * `reason` why it latched.
+ *
+ * @example
+ * ```ts
+ * import { LifecycleEvent } from "@arbor/core"
+ *
+ * const line = (event: LifecycleEvent.GateLatched) => `gate ${event.gate} latched: ${event.reason}`
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export const GateLatched = Schema.TaggedStruct("GateLatched", { ...base, gate: Schema.String, reason: Schema.String })
+/** @since 0.1.0 */
+export type GateLatched = typeof GateLatched.Type
+
+/**
+ * A health gate cleared: `by` `"quiet"` (no new trouble for its
+ * `unlatchAfter`) or `"reset"`, after being latched for `latchedMillis`.
+ *
+ * @example
+ * ```ts
+ * import { LifecycleEvent } from "@arbor/core"
+ *
+ * const line = (event: LifecycleEvent.GateUnlatched) => `gate ${event.gate} cleared after ${event.latchedMillis} ms`
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export const GateUnlatched = Schema.TaggedStruct("GateUnlatched", {
+  ...base,
+  gate: Schema.String,
+  by: Schema.Literals(["quiet", "reset"]),
+  latchedMillis: Schema.Number
+})
+/** @since 0.1.0 */
+export type GateUnlatched = typeof GateUnlatched.Type
+
+/**
  * Any lifecycle event.
  *
  * @example
@@ -265,7 +307,55 @@ export const LifecycleEvent = Schema.Union([
   Escalated,
   ShutdownRequested,
   ShutdownCompleted,
-  StallDetected
+  StallDetected,
+  GateLatched,
+  GateUnlatched
 ])
 /** @since 0.1.0 */
 export type LifecycleEvent = typeof LifecycleEvent.Type
+
+/**
+ * A lifecycle event with its number in its toplevel's sequence: 1 for the
+ * first event the toplevel published, then 2, 3, ... with no number skipped.
+ * A reader that keeps the last number it had can resume after it
+ * (`toplevel.eventsAfter(id)`); the observer's `/events` sends it as each
+ * frame's `id:`.
+ *
+ * @example
+ * ```ts
+ * import type { LifecycleEvent } from "@arbor/core"
+ *
+ * const frame = (item: LifecycleEvent.Numbered | LifecycleEvent.Gap) =>
+ *   item._tag === "Gap" ? `${item.missed} events lost` : `#${item.id}: ${item.event._tag} ${item.event.path}`
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export interface Numbered {
+  readonly _tag: "Numbered"
+  readonly id: number
+  readonly event: LifecycleEvent
+}
+
+/**
+ * Events a reader cannot have: `missed` events after number `after` (the last
+ * one the reader had) were lost to it, because the toplevel no longer holds
+ * them or because the reader fell too far behind. The events that follow go
+ * on from number `after + missed + 1`. A reader that keeps state built from
+ * the events (a dashboard) should rebuild it, from a fresh snapshot say.
+ *
+ * @example
+ * ```ts
+ * import { LifecycleEvent } from "@arbor/core"
+ * import { Schema } from "effect"
+ *
+ * const gap = Schema.decodeUnknownSync(Schema.fromJsonString(LifecycleEvent.Gap))('{"_tag":"Gap","missed":12,"after":40}')
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export const Gap = Schema.TaggedStruct("Gap", { missed: Schema.Number, after: Schema.Number })
+/** @since 0.1.0 */
+export type Gap = typeof Gap.Type

@@ -4,7 +4,8 @@
  * `Metric.value`. Each is labelled with a `path`: a child's for restarts (a
  * pool's children under the pool's path, since they come and go), the
  * system's or pool's for startups, forced stops, escalations and children by
- * state (a histogram per child would weigh more than the child).
+ * state (a histogram per child would weigh more than the child). Health
+ * gates' metrics are labelled with the gate's name (`gate`).
  *
  * @since 0.1.0
  */
@@ -128,3 +129,38 @@ export const poolWaiting = Metric.gauge("arbor_pool_waiting", { description: "Ca
  * @since 0.1.0
  */
 export const children = Metric.gauge("arbor_children", { description: "Children of a system or pool, by state" })
+
+/**
+ * `arbor_health_gate_latched{gate}`: 1 while the health gate is latched, else 0 (read when the metrics are).
+ *
+ * @example
+ * ```ts
+ * import { Metrics } from "@arbor/core"
+ * import { Effect, Metric } from "effect"
+ *
+ * const latched = Effect.map(Metric.value(Metric.withAttributes(Metrics.healthGateLatched, { gate: "store" })), (s) => s.value === 1)
+ * ```
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const healthGateLatched = Metric.gauge("arbor_health_gate_latched", { description: "1 while a health gate is latched, else 0" })
+
+/**
+ * `arbor_health_gate_latches_total{gate}`: how many times the health gate latched.
+ *
+ * @example
+ * ```ts
+ * import { Metrics } from "@arbor/core"
+ * import { Effect, Metric } from "effect"
+ *
+ * const latches = Effect.map(Metric.value(Metric.withAttributes(Metrics.healthGateLatches, { gate: "store" })), (s) => s.count)
+ * ```
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const healthGateLatches = Metric.counter("arbor_health_gate_latches_total", {
+  description: "Times a health gate latched",
+  incremental: true
+})

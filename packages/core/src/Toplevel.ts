@@ -8,6 +8,9 @@
  * normal end too: the children being started are interrupted, those running
  * are settled, and `start()` succeeds.
  *
+ * In a program built from layers, {@link layer} makes the tree one of them:
+ * started when the layer is built, settled when its scope closes.
+ *
  * While the tree runs, the toplevel administers it by path, as OTP's
  * `supervisor` module does: `whichChildren`, `countChildren`,
  * `terminateChild` and `restartChild`.
@@ -20,6 +23,11 @@ import * as Exit from "effect/Exit"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import * as Runtime from "effect/Runtime"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { kindOf } from "./ChildExit.ts"
 import type { InvalidOptions, Running, SystemError, ToplevelError } from "./Errors.ts"
@@ -35,6 +43,7 @@ import { summary } from "./internal/summary.ts"
 import { Telemetry } from "./internal/telemetry.ts"
 import type * as LifecycleEvent from "./LifecycleEvent.ts"
 import { Supervisor } from "./internal/supervisor.ts"
+import { CurrentGates, GateRegistry } from "./internal/gate.ts"
 import { Lifecycle } from "./Lifecycle.ts"
 import type { SpawnContext } from "./MainLoop.ts"
 import type { RestartPolicy } from "./RestartPolicy.ts"
@@ -130,6 +139,28 @@ export interface Toplevel<R = never> {
    * subscriber never slows supervision down.
    */
   readonly events: Stream.Stream<LifecycleEvent.LifecycleEvent>
+  /**
+   * The lifecycle events numbered in this toplevel's sequence (1, 2, 3, ...),
+   * for a reader that resumes where it left off (an SSE client sending
+   * `Last-Event-ID`). With `after`, the events after number `after` that the
+   * toplevel holds (see `holdEvents`) come first, then the live ones; without
+   * it, the live ones from the moment of subscribing. A `Gap` stands where
+   * events were lost to the reader: not held, or dropped because it fell more
+   * than `eventBuffer` behind. An `after` beyond the last number given (kept
+   * from an earlier process, say) belongs to another sequence: everything
+   * held is sent, after a `Gap` for what is not. The stream ends once the tree
+   * has stopped.
+   */
+  eventsAfter(after?: number): Stream.Stream<LifecycleEvent.Numbered | LifecycleEvent.Gap>
+  /**
+   * Holds the last `eventBuffer` events, for `eventsAfter` to replay, from
+   * now until the scope closes (events stay held while any scope holds
+   * them). Not done by default: holding costs every event a clock read, which
+   * made a restart and a short pool task 10 to 25% slower in a measurement.
+   * `NodeObserver.layer` holds them from the moment it is built, for
+   * `/events` clients that reconnect.
+   */
+  readonly holdEvents: Effect.Effect<void, never, Scope.Scope>
   /**
    * Publishes a `StallDetected` event: for an event-loop watchdog (such as
    * `Watchdog.layer({ toplevel })` in `@arbor/node`) to put the stalls it
@@ -266,15 +297,101 @@ export const make = <R>(
   options?: Options
 ): Toplevel<Exclude<R, SpawnContext>> => new ToplevelImpl(name, system as System.System<unknown>, options)
 
+/**
+ * The tree as a `Layer`, for programs built the Effect way
+ * (`Layer.launch(AppLayer).pipe(NodeRuntime.runMain)`).
+ *
+ * - Building the layer starts the tree and resumes once its children run; a
+ *   startup failure fails the build with the tree's error (`StartupFailed`,
+ *   ...), its children already stopped.
+ * - Closing the layer's scope signals the shutdown token and waits for the
+ *   graceful stop: reverse start order, settle, then interrupt after each
+ *   child's budget.
+ * - The tree ending by itself (`TooManyRestarts` at the top, or a shutdown
+ *   requested through the token or by `autoShutdown`) ends the program that
+ *   built the layer: that fiber is interrupted, and its scope closes with the
+ *   tree's error as a defect when the tree failed. Under
+ *   `NodeRuntime.runMain` the process then exits with code 1 after a failure
+ *   (130 after a normal end: the program was interrupted).
+ * - The services the tree needs (`R`) come from the layers it is provided
+ *   with: a missing one is a type error.
+ *
+ * The program is the fiber that builds this layer: keep the tree's layer at
+ * the top of the graph and give it what it needs with `Layer.provide`, so
+ * that it is built last, on the program's own fiber, after (and closed
+ * before) the observer and the other layers it uses. Beside other layers in a
+ * `Layer.merge`, it would be built on a fiber of its own, which ends with the
+ * build: the tree ending could then not end the program.
+ *
+ * @example
+ * ```ts
+ * import { MainLoop, System, Toplevel } from "@arbor/core"
+ * import { NodeRuntime } from "@effect/platform-node"
+ * import { Context, Effect, Layer } from "effect"
+ *
+ * class Database extends Context.Service<Database, { readonly url: string }>()("app/Database") {}
+ *
+ * class App extends System.System {
+ *   start(scope: System.Scope) {
+ *     return Effect.gen(function* () {
+ *       const db = yield* Database
+ *       yield* scope.child("repository", MainLoop.spawn(Effect.log(`using ${db.url}`).pipe(Effect.andThen(Effect.never))))
+ *     })
+ *   }
+ * }
+ *
+ * const toplevel = Toplevel.make("app", new App())
+ * const AppLayer = Toplevel.layer(toplevel).pipe(
+ *   Layer.provide(Layer.succeed(Database, { url: "postgres://localhost/app" }))
+ * )
+ *
+ * // Ctrl-C: the tree settles in reverse start order, then the process exits (130, as for any interrupted program).
+ * Layer.launch(AppLayer).pipe(NodeRuntime.runMain)
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = <R>(toplevel: Toplevel<R>): Layer.Layer<never, ToplevelError, R> =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    if (!(toplevel instanceof ToplevelImpl)) return yield* Effect.die(new TypeError("Toplevel.layer needs a toplevel made by Toplevel.make"))
+    const program = yield* Effect.withFiber((fiber) => Effect.succeed(fiber))
+    const tree = yield* Effect.forkScoped(toplevel.start(), { startImmediately: true })
+    // Whether the tree's end is the program's: from the moment the build has succeeded.
+    let built = false
+    let closing = false
+    // Added after the fork, so it runs before the scope interrupts the tree: the tree settles first, also when the
+    // scope closes while it is still starting.
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        closing = true
+        toplevel.shutdownToken.signal()
+        return Effect.flatMap(Fiber.await(tree), (exit) =>
+          built && Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause) ? Effect.orDie(exit) : Effect.void)
+      })
+    )
+    yield* Effect.raceFirst(Deferred.await(toplevel.running), Effect.asVoid(Fiber.await(tree)))
+    const early = tree.pollUnsafe()
+    if (early !== undefined && Exit.isFailure(early)) return yield* early
+    built = true
+    tree.addObserver(() => {
+      if (!closing) program.interruptUnsafe()
+    })
+  }))
+
 class ToplevelImpl implements Toplevel<never> {
   readonly shutdownToken = ShutdownToken.make()
+  /** Done once the root's children first run, for `layer` to wait on. */
+  readonly running = Deferred.makeUnsafe<void>()
   private started = false
   private root: Supervisor | undefined
   private state: ChildState = "stopped"
   private startedAt: number | null = null
   private lastExit: TreeSnapshot.LastExit | null = null
   private readonly telemetry: Telemetry
+  private readonly gates: GateRegistry
   readonly events: Stream.Stream<LifecycleEvent.LifecycleEvent>
+  readonly holdEvents: Effect.Effect<void, never, Scope.Scope>
   readonly snapshot: Effect.Effect<TreeSnapshot.TreeSnapshot>
   readonly changes: Stream.Stream<TreeSnapshot.TreeSnapshot>
 
@@ -292,8 +409,13 @@ class ToplevelImpl implements Toplevel<never> {
       )
     )
     this.telemetry = new Telemetry(Exit.isSuccess(this.config) ? this.config.value.eventBuffer : 1)
+    const gates = this.gates = new GateRegistry(this.telemetry)
     this.events = this.telemetry.events
-    this.snapshot = Effect.map(Clock.currentTimeMillis, (at) => ({ at, root: this.rootNode() }))
+    this.holdEvents = this.telemetry.holdEvents
+    this.snapshot = Effect.map(Clock.currentTimeMillis, (at) => {
+      const root = this.rootNode()
+      return gates.gates.size === 0 ? { at, root } : { at, root, gates: gates.snapshot() }
+    })
     this.changes = Stream.concat(Stream.fromEffect(this.snapshot), Stream.mapEffect(this.events, () => this.snapshot))
   }
 
@@ -325,10 +447,13 @@ class ToplevelImpl implements Toplevel<never> {
         this.root = supervisor
         // The root's first start is one span; its children's startups nest under it.
         const running = yield* Effect.gen({ self: this }, function*() {
-          const fiber = yield* Effect.forkChild(Effect.provideService(supervisor.run, Lifecycle, lifecycle), { startImmediately: true })
+          // Health gates made anywhere in the tree find its registry in their context.
+          const run = supervisor.run.pipe(Effect.provideService(Lifecycle, lifecycle), Effect.provideService(CurrentGates, this.gates))
+          const fiber = yield* Effect.forkChild(run, { startImmediately: true })
           yield* Effect.raceFirst(Deferred.await(supervisor.stable), Effect.asVoid(Fiber.await(fiber)))
           if (Deferred.isDoneUnsafe(supervisor.stable)) {
             if (this.state === "starting") this.state = "running"
+            Deferred.doneUnsafe(this.running, Exit.void)
             const startupMillis = (yield* Clock.currentTimeMillis) - startedAt
             yield* telemetry.emit({ _tag: "ChildStarted", path: this.name, kind: "system", startupMillis }, "Debug", "started")
           }
@@ -341,15 +466,21 @@ class ToplevelImpl implements Toplevel<never> {
           this.lastExit = { kind: kindOf(exit), message: summary(exit.cause), at: yield* Clock.currentTimeMillis }
         }
         const after = telemetry.stops
+        // The last line of a tree that failed says why in one line: its cause was logged where it arose.
         yield* telemetry.emit(
           { _tag: "ShutdownCompleted", path: this.name, stopped: after.stopped - before.stopped, forced: after.forced - before.forced },
-          "Info",
-          Exit.isSuccess(exit) ? "shutdown complete" : "stopped after a failure"
+          Exit.isSuccess(exit) ? "Info" : Cause.hasInterruptsOnly(exit.cause) ? "Warn" : "Error",
+          Exit.isSuccess(exit) ? "shutdown complete" : `stopped after a failure: ${summary(exit.cause)}`
         )
+        if (Exit.isFailure(exit)) markReported(exit.cause)
         telemetry.end()
         return yield* exit
       }))
     })
+  }
+
+  eventsAfter(after?: number): Stream.Stream<LifecycleEvent.Numbered | LifecycleEvent.Gap> {
+    return this.telemetry.eventsAfter(after)
   }
 
   reportStall(stall: { readonly stalledForMillis: number; readonly where: string }): Effect.Effect<void> {
@@ -434,6 +565,17 @@ class ToplevelImpl implements Toplevel<never> {
       if (Exit.isFailure(exit)) throw Cause.squash(exit.cause)
     })
   }
+}
+
+/**
+ * Marks the tree's error as reported, the way Effect's `runMain` expects: its
+ * cause was logged where it arose and its message in the tree's last line, so
+ * a runner's own report would only repeat them (and print the nested `Cause`
+ * as `Cause([Fail(...)])`). A defect is left to be reported with its stack.
+ */
+const markReported = (cause: Cause.Cause<unknown>): void => {
+  const error = Cause.findErrorOption(cause)
+  if (Option.isSome(error) && Predicate.isObject(error.value)) Object.assign(error.value, { [Runtime.errorReported]: false })
 }
 
 const infoOf = (child: ChildRecord): ChildInfo => ({

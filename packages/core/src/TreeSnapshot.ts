@@ -5,7 +5,8 @@
  * every lifecycle event. Every node has its path, kind, restart policy,
  * state, start time, restart count and last exit; systems and pools have
  * their children (a pool lists at most the toplevel's `snapshotPoolLimit`
- * children, and gives its counts).
+ * children, and gives its counts). A tree with health gates lists them
+ * beside its root.
  *
  * @since 0.1.0
  */
@@ -124,7 +125,34 @@ export const Node: Schema.Codec<Node> = Schema.Struct({
 })
 
 /**
- * The whole tree: its root node and when the snapshot was taken.
+ * A health gate of the tree: its `name`, the `path` of the system or child
+ * that made it, its `state`, since when and why (unless healthy), and how
+ * many times it latched.
+ *
+ * @example
+ * ```ts
+ * import { TreeSnapshot } from "@arbor/core"
+ *
+ * const gate: TreeSnapshot.Gate = { name: "store", path: "spool", state: "latched", reason: "fatal: disk full", since: 0, latches: 1 }
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const Gate = Schema.Struct({
+  name: Schema.String,
+  path: Schema.String,
+  state: Schema.Literals(["healthy", "suspect", "latched"]),
+  reason: Schema.optionalKey(Schema.String),
+  since: Schema.optionalKey(Schema.Number),
+  latches: Schema.Number
+})
+/** @since 0.1.0 */
+export type Gate = typeof Gate.Type
+
+/**
+ * The whole tree: its root node and when the snapshot was taken; and the
+ * tree's health gates, if it has any.
  *
  * @example
  * ```ts
@@ -138,6 +166,6 @@ export const Node: Schema.Codec<Node> = Schema.Struct({
  * @category schemas
  * @since 0.1.0
  */
-export const TreeSnapshot = Schema.Struct({ at: Schema.Number, root: Node })
+export const TreeSnapshot = Schema.Struct({ at: Schema.Number, root: Node, gates: Schema.optionalKey(Schema.Array(Gate)) })
 /** @since 0.1.0 */
 export type TreeSnapshot = typeof TreeSnapshot.Type

@@ -4,12 +4,16 @@
  * @since 0.1.0
  */
 
+/** Retrying an operation that answers "busy", under deadlines. */
+export * as Backpressure from "./Backpressure.ts"
 /** How a child ended, as its supervisor sees it. */
 export * as ChildExit from "./ChildExit.ts"
 /** Running effects from callbacks as fibers a child owns. */
 export * as ChildRuntime from "./ChildRuntime.ts"
 /** The errors a supervision tree reports. */
 export * as Errors from "./Errors.ts"
+/** Health gates: stop taking work while a dependency is bad, and take it again once it recovered. */
+export * as HealthGate from "./HealthGate.ts"
 /** Lifecycle events of a running tree. */
 export * as LifecycleEvent from "./LifecycleEvent.ts"
 /** The `Lifecycle` service of a running child. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Errors, LifecycleEvent, MainLoop, Metrics, Pool, System, Toplevel, TreeSnapshot } from "@arbor/core"
-import { Deferred, Effect, Exit, Fiber, Metric, Option, Schedule, Schema, Stream, Tracer } from "effect"
+import { Deferred, Effect, Exit, Fiber, Metric, Option, Schedule, Schema, Scope, Stream, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 import { eventually, flat, launch, Probe, quiesce, shutdown } from "./helpers.ts"
 
@@ -259,6 +259,130 @@ describe("events", () => {
       // It saw the first event, then only what its buffer kept: far fewer than were emitted.
       expect(received.length).toBeLessThan(10)
       expect(received[received.length - 1]).toBe("ShutdownCompleted")
+    }))
+})
+
+describe("eventsAfter", () => {
+  /** Reads `stream` until the tree has stopped, as `id tag path` lines and `Gap missed after` lines. */
+  const collect = (stream: Stream.Stream<LifecycleEvent.Numbered | LifecycleEvent.Gap>) =>
+    Effect.tap(
+      Effect.forkChild(
+        Stream.runCollect(Stream.map(stream, (item) =>
+          item._tag === "Gap" ? `Gap missed=${item.missed} after=${item.after}` : `${item.id} ${item.event._tag} ${item.event.path}`
+        )),
+        { startImmediately: true }
+      ),
+      () => quiesce
+    )
+
+  /** A tree of `a` and `b` that has started (4 events), crashed `b` once (7 more) and runs; then the rest of its life. */
+  const crashedOnce = (toplevel: Toplevel.Toplevel<never>, probe: Probe) =>
+    Effect.gen(function*() {
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("b") === 1, "started")
+      yield* probe.crash("b")
+      yield* eventually(() => probe.startsOf("b") === 2, "restarted")
+      yield* quiesce
+      return run
+    })
+
+  it.effect("numbers every event 1, 2, 3, ...; resuming after a number replays the held events after it, then the live ones", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", flat(probe, ["a", "b"]), { strategy: "one_for_one" })
+      yield* toplevel.holdEvents
+      const everything = yield* collect(toplevel.eventsAfter())
+      const run = yield* crashedOnce(toplevel, probe)
+      const resumed = yield* collect(toplevel.eventsAfter(6))
+      yield* shutdown(toplevel, run)
+      const all = yield* Fiber.join(everything)
+      expect(all.map((line) => Number(line.split(" ")[0]))).toEqual(all.map((_, i) => i + 1))
+      expect(all.slice(0, 8)).toEqual([
+        "1 ChildStarting app",
+        "2 ChildStarting app/a",
+        "3 ChildStarted app/a",
+        "4 ChildStarting app/b",
+        "5 ChildStarted app/b",
+        "6 ChildStarted app",
+        "7 ChildExited app/b",
+        "8 SystemRestarting app"
+      ])
+      // Exactly what came after 6, held or live: nothing twice, nothing missing.
+      expect(yield* Fiber.join(resumed)).toEqual(all.slice(6))
+    }))
+
+  /** The first two items a reader resuming after `after` gets, from a tree that holds 4 events and crashed once. */
+  const resumedAfter = (after: number) =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", flat(probe, ["a", "b"]), { strategy: "one_for_one", eventBuffer: 4 })
+      yield* toplevel.holdEvents
+      const run = yield* crashedOnce(toplevel, probe)
+      const resumed = yield* collect(toplevel.eventsAfter(after))
+      yield* shutdown(toplevel, run)
+      return (yield* Fiber.join(resumed)).slice(0, 2)
+    })
+
+  it.effect("a reader further behind than the held events gets a Gap for what is no longer held", () =>
+    Effect.gen(function*() {
+      // 10 events so far, the last 4 held (7 to 10): 3 to 6 were lost to a reader that had 2.
+      expect(yield* resumedAfter(2)).toEqual(["Gap missed=4 after=2", "7 ChildExited app/b"])
+    }))
+
+  it.effect("a number from another sequence (an earlier process) gets everything held, after a Gap for the rest", () =>
+    Effect.gen(function*() {
+      expect(yield* resumedAfter(5_000)).toEqual(["Gap missed=6 after=5000", "7 ChildExited app/b"])
+    }))
+
+  it.effect("events are held only while a scope holds them: a reader resuming after others gets a Gap for them", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", flat(probe, ["a", "b"]), { strategy: "one_for_one" })
+      const holding = yield* Scope.make()
+      yield* Scope.provide(toplevel.holdEvents, holding)
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("b") === 1, "started")
+      // Released after the 6 events of the start: none held any more, nor the 4 of the restart (7 to 10).
+      yield* Scope.close(holding, Exit.void)
+      yield* probe.crash("b")
+      yield* eventually(() => probe.startsOf("b") === 2, "restarted")
+      yield* quiesce
+      const resumed = yield* collect(toplevel.eventsAfter(2))
+      // Held again from here: the shutdown's events are replayed to a reader that resumes after the restart.
+      yield* toplevel.holdEvents
+      yield* shutdown(toplevel, run)
+      const late = yield* collect(toplevel.eventsAfter(10))
+      expect((yield* Fiber.join(resumed)).slice(0, 2)).toEqual(["Gap missed=8 after=2", "11 ShutdownRequested app"])
+      expect((yield* Fiber.join(late))[0]).toBe("11 ShutdownRequested app")
+    }))
+
+  it.effect("a live reader that falls behind its buffer gets a Gap where it lost events", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", flat(probe, ["a", "b"]), { strategy: "one_for_one", eventBuffer: 2 })
+      const stuck = yield* Deferred.make<void>()
+      const read: Array<string> = []
+      // Takes an event, then blocks until released: its buffer keeps only the last 2 meanwhile.
+      const slow = yield* Effect.forkChild(
+        Stream.runForEach(toplevel.eventsAfter(), (item) =>
+          Effect.andThen(Effect.sync(() => read.push(item._tag === "Gap" ? `Gap missed=${item.missed} after=${item.after}` : String(item.id))), Deferred.await(stuck))),
+        { startImmediately: true }
+      )
+      yield* quiesce
+      const run = yield* crashedOnce(toplevel, probe)
+      yield* Deferred.succeed(stuck, undefined)
+      yield* shutdown(toplevel, run)
+      yield* Fiber.join(slow)
+      // Each Gap says exactly which numbers are missing between the events around it.
+      const gaps = read.flatMap((item, i) => item.startsWith("Gap") ? [i] : [])
+      expect(gaps.length).toBeGreaterThan(0)
+      for (const i of gaps) {
+        const [, missed, after] = /missed=(\d+) after=(\d+)/.exec(read[i]!)!.map(Number)
+        expect(after).toBe(Number(read[i - 1]))
+        expect(Number(read[i + 1])).toBe(after! + missed! + 1)
+      }
+      const numbers = read.filter((item) => !item.startsWith("Gap")).map(Number)
+      expect(numbers.length - gaps.length - 1).toBe(numbers.filter((n, i) => i > 0 && n === numbers[i - 1]! + 1).length)
     }))
 })
 

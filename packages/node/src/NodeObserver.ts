@@ -10,9 +10,9 @@
  * |----------------|--------------------------------------------------------------------------------|
  * | `GET /metrics` | every metric of the `Metric.MetricRegistry`, in Prometheus text format         |
  * | `GET /healthz` | liveness: 200 `{ "status": "ok" }` while the process serves (503 if a `health` check fails) |
- * | `GET /readyz`  | readiness: 200 only while the tree runs and every `ready` check passes; else 503 with the reason |
+ * | `GET /readyz`  | readiness: 200 only while the tree runs, no health gate is latched and every `ready` check passes; else 503 with the reasons |
  * | `GET /tree`    | the tree's snapshot as JSON (`TreeSnapshot`)                                   |
- * | `GET /events`  | the lifecycle events as Server-Sent Events, until the client leaves or the tree stops |
+ * | `GET /events`  | the lifecycle events as Server-Sent Events, until the client leaves or the tree stops; each with its `id:`, resumed after `Last-Event-ID` |
  *
  * @since 0.1.0
  */
@@ -27,10 +27,10 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
-import type { HttpServerError } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import { createServer } from "node:http"
 import * as Watchdog from "./Watchdog.ts"
@@ -129,8 +129,8 @@ const OptionsSchema = Schema.Struct({
 
 /**
  * Serves `toplevel`'s endpoints while the layer is in use. It fails with
- * `InvalidOptions` for bad options, and with `ServeError` when it cannot
- * listen (the port is taken, say), before the tree starts. Closing it ends
+ * `InvalidOptions` for bad options, and with {@link ListenFailed} when it
+ * cannot listen (the port is taken, say), before the tree starts. Closing it ends
  * the `/events` streams, then stops listening (a request still in flight
  * after 2 seconds is cut off).
  *
@@ -157,9 +157,11 @@ const OptionsSchema = Schema.Struct({
 export const layer = <R>(
   toplevel: Toplevel.Toplevel<R>,
   options?: Options
-): Layer.Layer<NodeObserver, Errors.InvalidOptions | HttpServerError.ServeError> =>
+): Layer.Layer<NodeObserver, Errors.InvalidOptions | ListenFailed> =>
   Layer.unwrap(Effect.gen(function*() {
     const config = yield* ArborOptions.decode(OptionsSchema, toplevel.name, options)
+    // A client that reconnects to /events gets the events it missed, within `eventBuffer`.
+    yield* toplevel.holdEvents
     const closing = yield* Deferred.make<void>()
     // With a watchdog in context, /healthz tells the last event-loop stall.
     const watchdog = yield* Effect.serviceOption(Watchdog.Watchdog)
@@ -179,28 +181,79 @@ export const layer = <R>(
       HttpRouter.add("GET", "/healthz", healthz(toplevel, settings)),
       HttpRouter.add("GET", "/readyz", readyz(toplevel, settings)),
       HttpRouter.add("GET", "/tree", Effect.map(toplevel.snapshot, treeResponse)),
-      HttpRouter.add("GET", "/events", Effect.sync(() => eventsResponse(toplevel, settings))),
+      HttpRouter.add("GET", "/events", (request) =>
+        Effect.sync(() => eventsResponse(toplevel, settings, lastEventId(request.headers["last-event-id"])))),
       HttpRouter.add("GET", "/", HttpServerResponse.text(index))
     )
     // Requests are not logged: scrapes and probes every few seconds would drown the tree's own logs.
     const serving = HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true })
-    const server = NodeHttpServer.layer(createServer, {
-      port: config.port ?? defaultPort,
-      host: config.host ?? "127.0.0.1",
-      // `/events` streams are ended before; what is left is a request in flight, or a client that stopped reading.
-      gracefulShutdownTimeout: "2 seconds"
-    })
+    const host = config.host ?? "127.0.0.1"
+    const port = config.port ?? defaultPort
+    const server = Layer.effect(
+      HttpServer.HttpServer,
+      NodeHttpServer.make(createServer, {
+        port,
+        host,
+        // `/events` streams are ended before; what is left is a request in flight, or a client that stopped reading.
+        gracefulShutdownTimeout: "2 seconds"
+      }).pipe(Effect.mapError((error) => listenFailed(host, port, error.cause)))
+    )
     const address = Layer.effect(NodeObserver)(Effect.gen(function*() {
       const { address } = yield* HttpServer.HttpServer
       const url = HttpServer.formatAddress(address)
       // This layer closes before the server's: `/events` streams end cleanly, so no client holds the close up.
       yield* Effect.addFinalizer(() => Deferred.succeed(closing, undefined))
       yield* Effect.log(`observer listening on ${url}`)
-      return { url, host: config.host ?? "127.0.0.1", port: address._tag === "UnixPathAddress" ? 0 : address.port }
+      return { url, host, port: address._tag === "UnixPathAddress" ? 0 : address.port }
     }))
     // The routes are in place before the address is announced: a client told the URL finds them all.
     return address.pipe(Layer.provide(serving), Layer.provide(server))
   }))
+
+/**
+ * The observer could not listen on `host:port`: the port is taken (by another
+ * process, or by another observer on the default port), the address is not
+ * one of this machine's, or the port needs privileges. The message says which,
+ * and what to set.
+ *
+ * @example
+ * ```ts
+ * import { NodeObserver } from "@arbor/node"
+ *
+ * new NodeObserver.ListenFailed({ host: "127.0.0.1", port: 9464, code: "EADDRINUSE", reason: "address already in use" }).message
+ * // "127.0.0.1:9464 is in use; set the observer's port option to a free port (0 picks one)"
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class ListenFailed extends Schema.TaggedError<ListenFailed>()("ListenFailed", {
+  host: Schema.String,
+  port: Schema.Number,
+  /** The system's error code: `EADDRINUSE`, `EACCES`, `EADDRNOTAVAIL`, ... */
+  code: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    const where = `${this.host}:${this.port}`
+    switch (this.code) {
+      case "EADDRINUSE":
+        return `${where} is in use; set the observer's port option to a free port (0 picks one)`
+      case "EACCES":
+        return `${where} needs privileges to listen on; set the observer's port option to a port above 1023`
+      case "EADDRNOTAVAIL":
+        return `${where}: ${this.host} is not an address of this machine; set the observer's host option`
+      default:
+        return `cannot listen on ${where}: ${this.reason}`
+    }
+  }
+}
+
+const listenFailed = (host: string, port: number, cause: unknown): ListenFailed => {
+  const code = Predicate.hasProperty(cause, "code") && typeof cause.code === "string" ? cause.code : "unknown"
+  const reason = cause instanceof Error ? cause.message : String(cause)
+  return new ListenFailed({ host, port, code, reason })
+}
 
 const lastStallJson = (stall: Option.Option<Watchdog.StallDetected>) => ({
   lastStall: Option.match(stall, {
@@ -225,7 +278,7 @@ interface Settings {
 const index = [
   "GET /metrics   Prometheus metrics",
   "GET /healthz   liveness",
-  "GET /readyz    readiness: 200 while the tree runs",
+  "GET /readyz    readiness: 200 while the tree runs and no health gate is latched",
   "GET /tree      the tree's snapshot (JSON)",
   "GET /events    lifecycle events (Server-Sent Events)",
   ""
@@ -300,32 +353,49 @@ const notRunning = (root: TreeSnapshot.Node): string => {
 
 const readyz = <R>(toplevel: Toplevel.Toplevel<R>, settings: Settings) =>
   Effect.gen(function*() {
-    const { root } = yield* toplevel.snapshot
+    const { root, gates = [] } = yield* toplevel.snapshot
     // The checks may depend on the tree's services: they are asked only once the tree runs.
     if (root.state !== "running") return json(503, { status: "not ready", tree: root.state, reason: notRunning(root) })
     const outcomes = yield* runChecks(settings.ready, settings.checkTimeout)
-    const failing = outcomes.flatMap(([name, outcome]) =>
-      outcome.ok && outcome.value === true ? [] : [`${name}: ${outcome.ok ? "not ready" : outcome.error}`]
-    )
+    const failing = [
+      ...gates.flatMap((gate) => gate.state === "latched" ? [`health gate ${gate.name} latched: ${gate.reason}`] : []),
+      ...outcomes.flatMap(([name, outcome]) =>
+        outcome.ok && outcome.value === true ? [] : [`${name}: ${outcome.ok ? "not ready" : outcome.error}`]
+      )
+    ]
     const checks = Object.fromEntries(outcomes.map(([name, outcome]) =>
       [name, outcome.ok ? (outcome.value === true ? "ok" : "not ready") : outcome.error]
     ))
-    const extra = outcomes.length > 0 ? { checks } : {}
+    const extra = {
+      ...(gates.length > 0 ? { gates: Object.fromEntries(gates.map(({ name, ...gate }) => [name, gate])) } : {}),
+      ...(outcomes.length > 0 ? { checks } : {})
+    }
     return failing.length === 0
       ? json(200, { status: "ready", tree: root.state, ...extra })
       : json(503, { status: "not ready", tree: root.state, reason: failing.join("; "), ...extra })
   })
 
+/** The `Last-Event-ID` a reconnecting client sends: the number of the last event it had, if it is one. */
+const lastEventId = (header: string | undefined): number | undefined =>
+  header !== undefined && /^\d{1,15}$/.test(header.trim()) ? Number(header.trim()) : undefined
+
 /**
  * One subscription per client. It is taken before the first line is sent, so
- * a client that has read the opening comment misses no event after it.
+ * a client that has read the opening comment misses no event after it. A
+ * client resuming after event `after` first gets the held events it missed;
+ * a `Gap` frame (no `id:`: the client's last id stays the one it had) says
+ * what it cannot get back.
  */
-const eventsResponse = <R>(toplevel: Toplevel.Toplevel<R>, settings: Settings) => {
+const eventsResponse = <R>(toplevel: Toplevel.Toplevel<R>, settings: Settings, after: number | undefined) => {
   const frames = Stream.unwrap(Effect.gen(function*() {
-    const pull = yield* Stream.toPull(toplevel.events)
+    const pull = yield* Stream.toPull(toplevel.eventsAfter(after))
     const events = Stream.fromPull(Effect.succeed(pull)).pipe(
       // JSON.stringify never writes a raw newline, so each event is one `data:` line.
-      Stream.map((event) => `event: ${event._tag}\ndata: ${JSON.stringify(event)}\n\n`)
+      Stream.map((item) =>
+        item._tag === "Gap"
+          ? `event: Gap\ndata: ${JSON.stringify(item)}\n\n`
+          : `id: ${item.id}\nevent: ${item.event._tag}\ndata: ${JSON.stringify(item.event)}\n\n`
+      )
     )
     const heartbeats = Stream.tick(settings.heartbeat).pipe(Stream.drop(1), Stream.map(() => ": heartbeat\n\n"))
     return Stream.concat(

@@ -19,11 +19,13 @@
 import type { Toplevel } from "@arbor/core"
 import { Options } from "@arbor/core"
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Predicate from "effect/Predicate"
+import type * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import { constants } from "node:os"
@@ -113,35 +115,46 @@ export const runMain: {
   const config: typeof RunMainOptionsSchema.Type = Exit.isSuccess(checked) ? checked.value : {}
   const deadline = config.hardDeadline === undefined ? undefined : Duration.fromInputUnsafe(config.hardDeadline)
   const signals = config.signals ?? ["SIGINT", "SIGTERM"]
-  const program = Effect.andThen(checked, toplevel.start()).pipe(
-    Effect.provide(layer ?? (Layer.empty as Layer.Layer<unknown>)),
-    Effect.tapCause((cause) => {
-      if (Cause.hasInterruptsOnly(cause)) return Effect.logWarning(`${toplevel.name}: stop forced; children were interrupted`)
-      // Log the error's own message with the cause underneath it, where the stack that matters is.
-      const error = Cause.squash(cause)
-      return Predicate.hasProperty(error, "cause") && Cause.isCause(error.cause)
-        ? Effect.logError(`${toplevel.name}: terminated abnormally: ${String(error)}`, error.cause)
-        : Effect.logError(`${toplevel.name}: terminated abnormally`, cause)
-    })
-  )
-  Runtime.makeRunMain(({ fiber }) => {
+  // Every line goes through the program's own logger (`Logger.consoleJson`, say) once its layer has provided it,
+  // also from signal handlers and timers.
+  let services = Context.empty()
+  const log = (level: LogLevel.Severity, message: string, cause?: Cause.Cause<unknown>) => {
+    const line = `${toplevel.name}: ${message}`
+    const logged = cause === undefined ? Effect.logWithLevel(level)(line) : Effect.logWithLevel(level)(line, cause)
+    Effect.runForkWith(services)(Effect.annotateLogs(logged, "path", toplevel.name))
+  }
+  // Reported once the program has ended: an interrupted fiber runs no more effects of its own.
+  const report = (cause: Cause.Cause<unknown>) => {
+    if (Cause.hasInterruptsOnly(cause)) return log("Warn", "stop forced; children were interrupted")
+    // The tree reports its own failures: it logged the cause where it arose, and why it stopped.
+    if (!Runtime.getErrorReported(Cause.squash(cause))) return
+    const error = Cause.findErrorOption(cause)
+    if (Option.isSome(error)) log("Error", `terminated abnormally: ${String(error.value)}`)
+    else log("Error", "terminated abnormally", cause)
+  }
+  const program = Effect.andThen(checked, Effect.contextWith((context: Context.Context<never>) => {
+    services = context
+    return toplevel.start()
+  })).pipe(Effect.provide(layer ?? (Layer.empty as Layer.Layer<unknown>)))
+  Runtime.makeRunMain(({ fiber, teardown }) => {
     let received = 0
     let deadlineTimer: ReturnType<typeof setTimeout> | undefined
     const onSignal = (signal: NodeJS.Signals) => {
       received++
       if (received === 1) {
-        process.stderr.write(`\n${toplevel.name}: ${signal} received, stopping gracefully (send it again to stop at once)\n`)
+        log("Info", `${signal} received, stopping gracefully (send it again to stop at once)`)
         toplevel.shutdownToken.signal()
         if (deadline !== undefined) {
           deadlineTimer = setTimeout(() => {
-            process.stderr.write(`${toplevel.name}: hard deadline of ${Duration.format(deadline)} passed, interrupting\n`)
+            log("Warn", `hard deadline of ${Duration.format(deadline)} passed, interrupting`)
             fiber.interruptUnsafe()
           }, Duration.toMillis(deadline))
         }
       } else if (received === 2) {
-        process.stderr.write(`${toplevel.name}: ${signal} received again, interrupting\n`)
+        log("Warn", `${signal} received again, interrupting`)
         fiber.interruptUnsafe()
       } else {
+        log("Warn", `${signal} received a third time, exiting now`)
         process.exit(ExitCode.forced)
       }
     }
@@ -149,13 +162,15 @@ export const runMain: {
     fiber.addObserver((exit) => {
       for (const signal of signals) process.removeListener(signal, onSignal)
       clearTimeout(deadlineTimer)
-      const code = exitCodeOf(exit)
-      process.exitCode = code
-      // Let the process end by itself so output is flushed; something left running must not keep it alive.
-      setTimeout(() => {
-        process.stderr.write(`${toplevel.name}: the process is still busy 5 seconds after the tree stopped; exiting\n`)
-        process.exit(code)
-      }, 5_000).unref()
+      if (Exit.isFailure(exit)) report(exit.cause)
+      teardown(exit, (code) => {
+        process.exitCode = code
+        // Let the process end by itself so output is flushed; something left running must not keep it alive.
+        setTimeout(() => {
+          log("Warn", "the process is still busy 5 seconds after the tree stopped; exiting")
+          process.exit(code)
+        }, 5_000).unref()
+      })
     })
   })(program, { disableErrorReporting: true })
 }
@@ -175,5 +190,10 @@ export const runMain: {
  * @category running
  * @since 0.1.0
  */
-export const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number =>
-  Exit.isSuccess(exit) ? ExitCode.graceful : Cause.hasInterruptsOnly(exit.cause) ? ExitCode.forced : ExitCode.failed
+export const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number => {
+  let code: number = ExitCode.failed
+  Runtime.defaultTeardown(exit, (exitCode) => {
+    code = exitCode
+  })
+  return code
+}

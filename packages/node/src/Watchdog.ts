@@ -245,7 +245,7 @@ export const stallSeconds: Metric.Histogram<number> = Metric.histogram("arbor_ev
   boundaries: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]
 })
 
-const armWith = (config: internal.Config): Armed => {
+const armWith = (config: internal.Config, onFailure?: (message: string) => void): Armed => {
   const listeners = new Set<(stall: StallDetected) => void>()
   let last: StallDetected | undefined
   const running = internal.start(config, (message) => {
@@ -258,7 +258,7 @@ const armWith = (config: internal.Config): Armed => {
     })
     last = stall
     for (const listener of listeners) listener(stall)
-  })
+  }, onFailure)
   return {
     ready: running.ready,
     feed: running.feed,
@@ -362,11 +362,14 @@ export const layer = (options: LayerOptions = {}): Layer.Layer<Watchdog, Errors.
     Effect.gen(function*() {
       const { toplevel, ...rest } = options
       const config = yield* internal.decode(rest)
+      // A worker that fails later is reported through the program's logger, like every line the layer writes.
+      const runFork = Effect.runForkWith(yield* Effect.context<never>())
+      const onFailure = (message: string) => void runFork(Effect.logError(message))
       const pubsub = yield* Effect.acquireRelease(PubSub.sliding<StallDetected>(64), PubSub.shutdown)
       const armed = yield* Effect.acquireRelease(
         Effect.suspend(() => {
           try {
-            return Effect.succeed(armWith(config))
+            return Effect.succeed(armWith(config, onFailure))
           } catch (error) {
             // A log file that cannot be opened is bad options; anything else is a defect.
             if (error instanceof Errors.InvalidOptions) return Effect.fail(error)

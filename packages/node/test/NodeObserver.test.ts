@@ -5,10 +5,10 @@
  * behaviour, not speed.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Errors, Lifecycle, LifecycleEvent, MainLoop, System, Toplevel, TreeSnapshot } from "@arbor/core"
+import { Errors, HealthGate, Lifecycle, LifecycleEvent, MainLoop, System, Toplevel, TreeSnapshot } from "@arbor/core"
 import type { Toplevel as ToplevelModel } from "@arbor/core"
 import { NodeObserver } from "@arbor/node"
-import { Deferred, Effect, Exit, Fiber, Layer, Metric, Queue, Ref, Schedule, Schema } from "effect"
+import { Deferred, Effect, Fiber, Layer, Metric, Queue, Ref, Schedule, Schema } from "effect"
 
 interface Reply {
   readonly status: number
@@ -123,16 +123,30 @@ const sse = (response: Response) => {
   }
 }
 
-/** The event frames of a Server-Sent Events text, checked for framing and decoded. */
-const frames = (text: string): Array<LifecycleEvent.LifecycleEvent> =>
-  text.split("\n\n").filter((frame) => frame.startsWith("event: ")).map((frame) => {
-    const [event, data, ...rest] = frame.split("\n")
+/** The frames of a Server-Sent Events text (comments left out), checked for framing: `id:`, `event:`, `data:`. */
+const parse = (text: string): Array<{ readonly id: number | undefined; readonly event: string; readonly data: unknown }> =>
+  text.split("\n\n").filter((frame) => frame.length > 0 && !frame.startsWith(":")).map((frame) => {
+    const lines = frame.split("\n")
+    const id = lines[0]!.startsWith("id: ") ? Number(lines.shift()!.slice("id: ".length)) : undefined
+    const [event, data, ...rest] = lines
     expect(rest).toEqual([])
+    expect(event!.startsWith("event: ")).toBe(true)
     expect(data!.startsWith("data: ")).toBe(true)
-    const decoded = Schema.decodeUnknownSync(Schema.fromJsonString(LifecycleEvent.LifecycleEvent))(data!.slice("data: ".length))
-    expect(event).toBe(`event: ${decoded._tag}`)
+    return { id, event: event!.slice("event: ".length), data: JSON.parse(data!.slice("data: ".length)) }
+  })
+
+/** The lifecycle events of a Server-Sent Events text, each with its `id:`, decoded with the schema. */
+const frames = (text: string): Array<LifecycleEvent.LifecycleEvent> =>
+  parse(text).filter((frame) => frame.event !== "Gap").map((frame) => {
+    const decoded = Schema.decodeUnknownSync(LifecycleEvent.LifecycleEvent)(frame.data)
+    expect(frame.event).toBe(decoded._tag)
+    expect(frame.id).toBeGreaterThan(0)
     return decoded
   })
+
+/** Opens `/events`, resuming after `lastEventId` when given. */
+const openEvents = (url: string, lastEventId?: string) =>
+  Effect.promise(() => fetch(`${url}/events`, { headers: lastEventId === undefined ? {} : { "last-event-id": lastEventId } }))
 
 describe("NodeObserver", () => {
   it.live("serves every endpoint with its content type", () =>
@@ -257,6 +271,41 @@ describe("NodeObserver", () => {
         ready: { broken: Effect.fail(new Error("no connection")), slow: Effect.as(Effect.never, true) },
         checkTimeout: "200 millis"
       })
+    }))
+
+  it.live("a latched health gate makes /readyz 503 with its reason, /metrics shows it, and /healthz stays 200", () =>
+    Effect.gen(function*() {
+      const gates = yield* Deferred.make<HealthGate.HealthGate>()
+      const toplevel = Toplevel.make("app", System.make((scope) =>
+        Effect.gen(function*() {
+          yield* Deferred.succeed(gates, yield* HealthGate.make("store"))
+          yield* scope.child("writer", MainLoop.spawn(Lifecycle.settling))
+        })
+      ))
+      yield* observing({ toplevel } as Tree, (url) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.forkChild(toplevel.start(), { startImmediately: true })
+          const gate = yield* Deferred.await(gates)
+          const ready = yield* running(url)
+          expect(json(ready)).toEqual({ status: "ready", tree: "running", gates: { store: { path: "app", state: "healthy", latches: 0 } } })
+          yield* gate.record(Object.assign(new Error("no space left on device"), { code: "ENOSPC" }))
+          const latched = yield* get(url, "/readyz")
+          expect(latched.status).toBe(503)
+          expect(json(latched)).toMatchObject({
+            status: "not ready",
+            tree: "running",
+            reason: "health gate store latched: fatal: Error: no space left on device",
+            gates: { store: { path: "app", state: "latched", reason: "fatal: Error: no space left on device", latches: 1 } }
+          })
+          expect((yield* get(url, "/healthz")).status).toBe(200)
+          const metrics = (yield* get(url, "/metrics")).body
+          expect(metrics).toContain("arbor_health_gate_latched{gate=\"store\"} 1")
+          expect(metrics).toContain("arbor_health_gate_latches_total{gate=\"store\"} 1")
+          yield* gate.reset
+          expect((yield* get(url, "/readyz")).status).toBe(200)
+          toplevel.shutdownToken.signal()
+          yield* Fiber.join(fiber)
+        }))
     }))
 
   it.live("/healthz shows each health check's value, and answers 503 when one fails", () =>
@@ -401,6 +450,68 @@ describe("NodeObserver", () => {
         }))
     }))
 
+  it.live("/events frames carry increasing ids; a client resuming with Last-Event-ID gets what it missed, then the live events", () =>
+    Effect.gen(function*() {
+      const tree = yield* scripted()
+      yield* observing(tree, (url) =>
+        Effect.gen(function*() {
+          const fiber = yield* start(tree)
+          yield* running(url)
+          const first = sse(yield* openEvents(url))
+          yield* tree.crash
+          yield* first.until((text) => frames(text).some((e) => e._tag === "ChildStarted" && e.path === "app/crashy"))
+          const seen = parse(first.text())
+          const ids = seen.map((frame) => frame.id!)
+          expect(ids).toEqual(ids.map((_, i) => ids[0]! + i))
+          yield* first.cancel()
+
+          // The client left after its third frame; meanwhile the tree restarted again.
+          yield* tree.crash
+          yield* eventually(url, "/tree", (reply) =>
+            json(reply).root.children?.find((child: TreeSnapshot.Node) => child.name === "crashy")?.restarts === 2)
+          const resumed = sse(yield* openEvents(url, String(ids[2])))
+          yield* resumed.until((text) => parse(text).filter((frame) => frame.event === "ChildStarted").length === 4)
+          const replayed = parse(resumed.text())
+          // Exactly the frames after the third, with the ids they had, then those of the second restart.
+          expect(replayed.slice(0, seen.length - 3)).toEqual(seen.slice(3))
+          expect(replayed.map((frame) => frame.id)).toEqual(replayed.map((_, i) => ids[2]! + 1 + i))
+
+          // And live ones after that.
+          yield* tree.crash
+          yield* resumed.until((text) => parse(text).filter((frame) => frame.event === "SystemRestarting").length === 2)
+          yield* resumed.cancel()
+          yield* tree.stop(fiber)
+        }))
+    }))
+
+  it.live("a client further behind than eventBuffer is told so by a Gap frame before the events it can still have", () =>
+    Effect.gen(function*() {
+      const tree = yield* scripted({ eventBuffer: 3 })
+      yield* observing(tree, (url) =>
+        Effect.gen(function*() {
+          const fiber = yield* start(tree)
+          yield* running(url)
+          yield* tree.crash
+          // A restart publishes 8 events: the 6 of the start and those 8 make 14, of which the last 3 are held.
+          yield* eventually(url, "/readyz", (reply) => reply.status === 200)
+          yield* eventually(url, "/tree", (reply) =>
+            json(reply).root.children?.find((child: TreeSnapshot.Node) => child.name === "crashy")?.restarts === 1)
+          const resumed = sse(yield* openEvents(url, "2"))
+          const [gap, ...rest] = parse(yield* resumed.until((text) => parse(text).length >= 4))
+          expect(gap).toEqual({ id: undefined, event: "Gap", data: { _tag: "Gap", missed: 9, after: 2 } })
+          expect(rest.map((frame) => frame.id)).toEqual([12, 13, 14])
+          yield* resumed.cancel()
+
+          // An id this process never gave (a client of an earlier run): everything held, after a Gap for the rest.
+          const stranger = sse(yield* openEvents(url, "90000"))
+          const [reset, ...held] = parse(yield* stranger.until((text) => parse(text).length >= 4))
+          expect(reset).toEqual({ id: undefined, event: "Gap", data: { _tag: "Gap", missed: 11, after: 90000 } })
+          expect(held.map((frame) => frame.id)).toEqual([12, 13, 14])
+          yield* stranger.cancel()
+          yield* tree.stop(fiber)
+        }))
+    }))
+
   it.live("/events sends a heartbeat comment while nothing happens", () =>
     Effect.gen(function*() {
       const tree = yield* scripted()
@@ -447,15 +558,17 @@ describe("NodeObserver", () => {
       yield* tree.stop(fiber)
     }))
 
-  it.live("a port in use fails the layer with ServeError before the tree starts", () =>
+  it.live("a port in use fails the layer with ListenFailed, saying so and what to set, before the tree starts", () =>
     Effect.gen(function*() {
       const tree = yield* scripted()
-      const exit = yield* observing(tree, (url) => {
+      const error = yield* observing(tree, (url) => {
         const port = Number(new URL(url).port)
-        return Effect.exit(Effect.provide(Effect.void, NodeObserver.layer(tree.toplevel, { port })))
+        return Effect.flip(Effect.provide(Effect.void, NodeObserver.layer(tree.toplevel, { port })))
       })
-      expect(Exit.isFailure(exit)).toBe(true)
-      expect(JSON.stringify(exit)).toContain("ServeError")
+      expect(error).toBeInstanceOf(NodeObserver.ListenFailed)
+      const port = (error as NodeObserver.ListenFailed).port
+      expect(error.message).toBe(`127.0.0.1:${port} is in use; set the observer's port option to a free port (0 picks one)`)
+      expect((yield* tree.toplevel.snapshot).root.startedAt).toBeNull()
     }))
 
   it.live("bad options fail the layer with InvalidOptions naming the option", () =>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { NodeToplevel } from "@arbor/node"
-import { Exit } from "effect"
+import { Exit, Runtime } from "effect"
 import { fileURLToPath } from "node:url"
 import { positions, run } from "./process.ts"
 
@@ -34,6 +34,7 @@ describe("NodeToplevel.runMain", () => {
     program.child.kill("SIGINT")
     expect(await program.exited()).toBe(130)
     expect(program.output()).toContain("received again, interrupting")
+    expect(program.output()).toContain("fixture: stop forced; children were interrupted")
     expect(program.output()).not.toContain("first settled")
   })
 
@@ -73,13 +74,38 @@ describe("NodeToplevel.runMain", () => {
     program.child.kill("SIGINT")
     expect(await program.exited()).toBe(130)
     expect(program.output()).toContain("hard deadline of 500ms passed")
+    expect(program.output()).toContain("fixture: stop forced; children were interrupted")
   })
 
-  it("escalation at the top ends the process with exit code 1 and the error logged", async () => {
+  it("escalation at the top ends the process with exit code 1 and the error logged once, in one last line", async () => {
     const program = run(fixture, ["escalate"])
     expect(await program.exited()).toBe(1)
-    expect(program.output()).toContain("TooManyRestarts")
-    expect(program.output()).toContain("boom")
+    const output = program.output()
+    const last = output.trimEnd().split("\n").at(-1)!
+    expect(last).toContain("fixture: stopped after a failure: TooManyRestarts: fixture: more than 0 restarts within 1s")
+    expect(last).toMatch(/last: fixture\/crashy: Error: boom \{ path: 'fixture' \}$/)
+    // The cause was logged once, where it arose: not repeated after the message, nor printed as a nested Cause.
+    expect(output).not.toContain("Error: boom Error: boom")
+    expect(output).not.toContain("Cause([")
+  })
+
+  it("a JSON-logged run writes only JSON lines, from the first to the exit after SIGINT", async () => {
+    const program = run(fixture, ["json"])
+    await program.waitFor("last ready")
+    program.child.kill("SIGINT")
+    expect(await program.exited()).toBe(0)
+    const lines = program.output().trimEnd().split("\n").map((line) => JSON.parse(line))
+    expect(lines[0].message).toMatch(/^observer listening on http:\/\/127\.0\.0\.1:\d+$/)
+    expect(lines.map((line) => line.message)).toContain("fixture: SIGINT received, stopping gracefully (send it again to stop at once)")
+    expect(lines.at(-1)).toMatchObject({ message: "fixture: shutdown complete", level: "INFO", annotations: { path: "fixture" } })
+  })
+
+  it("a JSON-logged tree that gives up writes only JSON lines too, its cause as a field", async () => {
+    const program = run(fixture, ["json-escalate"])
+    expect(await program.exited()).toBe(1)
+    const lines = program.output().trimEnd().split("\n").map((line) => JSON.parse(line))
+    expect(lines.find((line) => line.level === "WARN").cause).toMatch(/^Error: boom\n/)
+    expect(lines.at(-1)).toMatchObject({ level: "ERROR", message: expect.stringContaining("stopped after a failure: TooManyRestarts") })
   })
 
   it("invalid options fail with exit code 1 before anything starts", async () => {
@@ -96,10 +122,12 @@ describe("NodeToplevel.runMain", () => {
     expect(await program.exited()).toBe(0)
   })
 
-  it("maps exits to the documented codes", () => {
+  it("maps exits to the documented codes, Effect's own (Runtime.defaultTeardown)", () => {
     expect(NodeToplevel.exitCodeOf(Exit.void)).toBe(0)
     expect(NodeToplevel.exitCodeOf(Exit.fail("escalated"))).toBe(1)
     expect(NodeToplevel.exitCodeOf(Exit.die("bug"))).toBe(1)
     expect(NodeToplevel.exitCodeOf(Exit.interrupt())).toBe(130)
+    // An error may choose its own code, as Effect's runMain lets it.
+    expect(NodeToplevel.exitCodeOf(Exit.fail({ [Runtime.errorExitCode]: 3 }))).toBe(3)
   })
 })

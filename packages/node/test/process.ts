@@ -15,13 +15,19 @@ export interface Program {
   exited(timeoutMs?: number): Promise<number | string>
 }
 
+/**
+ * Runs `script` with the repository's packages from their sources (the
+ * `@arbor/source` condition), unless `conditions` says otherwise.
+ */
 export const run = (
   script: string,
   args: ReadonlyArray<string> = [],
   env: Record<string, string> = {},
-  nodeArgs: ReadonlyArray<string> = []
+  nodeArgs: ReadonlyArray<string> = [],
+  { conditions = ["@arbor/source"] }: { readonly conditions?: ReadonlyArray<string> } = {}
 ): Program => {
-  const child = spawn(process.execPath, [...nodeArgs, "--conditions=source", script, ...args], {
+  const flags = conditions.map((condition) => `--conditions=${condition}`)
+  const child = spawn(process.execPath, [...nodeArgs, ...flags, script, ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })

@@ -32,6 +32,8 @@ type Event = LifecycleEvent.LifecycleEvent
  * | `Escalated`         | `Escalated app/api TooManyRestarts`                         |
  * | `ShutdownRequested` | `ShutdownRequested app signal`                              |
  * | `ShutdownCompleted` | `ShutdownCompleted app stopped=2 forced=0`                  |
+ * | `GateLatched`       | `GateLatched app store fatal: Error: disk full`             |
+ * | `GateUnlatched`     | `GateUnlatched app store quiet`                             |
  *
  * @example
  * ```ts
@@ -68,6 +70,10 @@ export const format = (event: Event): string => {
       return `ShutdownCompleted ${event.path} stopped=${event.stopped} forced=${event.forced}`
     case "StallDetected":
       return `StallDetected ${event.path} ${event.stalledForMillis}ms at ${event.where}`
+    case "GateLatched":
+      return `GateLatched ${event.path} ${event.gate} ${event.reason}`
+    case "GateUnlatched":
+      return `GateUnlatched ${event.path} ${event.gate} ${event.by}`
   }
 }
 

@@ -5,9 +5,10 @@ import type * as Fiber from "effect/Fiber"
 import type * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Stalled } from "../Errors.ts"
-import type { LifecycleEvent } from "../LifecycleEvent.ts"
+import type { Gap, LifecycleEvent, Numbered } from "../LifecycleEvent.ts"
 import { logged, logLine } from "./log.ts"
 
 type Omit_<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never
@@ -16,24 +17,81 @@ type Omit_<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never
 export type EventInput = Omit_<LifecycleEvent, "at">
 
 /**
- * A toplevel's lifecycle event hub: every subscriber of `events` has its own
- * sliding buffer, so a slow one drops its oldest events instead of holding
- * the emitter up. `emit` also logs the event's line, annotated with its path.
+ * A toplevel's lifecycle event hub. Every event gets the next number of the
+ * toplevel's sequence; while someone holds events (`holdEvents`), the last
+ * `buffer` ones are kept, so that a reader can resume after the last one it
+ * had (`eventsAfter`). Every subscriber has its own sliding buffer, so a slow
+ * one drops its oldest events instead of holding the emitter up. `emit` also
+ * logs the event's line, annotated with its path.
  */
 export class Telemetry {
-  private readonly subscribers = new Set<Queue.Queue<LifecycleEvent, Cause.Done>>()
+  private readonly subscribers = new Set<Queue.Queue<Numbered, Cause.Done>>()
   private ended = false
   private stopped = 0
   private forced = 0
+  /** The number of the last event published. */
+  private last = 0
+  /** How many scopes hold events: holding costs every event a clock read, so only while someone resumes readers. */
+  private holders = 0
+  /** The held events as they were emitted, and their times: a ring of `count` entries written at `cursor`. */
+  private held: Array<EventInput> = []
+  private heldAt: Array<number> = []
+  private cursor = 0
+  private count = 0
+  private readonly buffer: number
   readonly events: Stream.Stream<LifecycleEvent>
+  readonly holdEvents: Effect.Effect<void, never, Scope.Scope>
 
   constructor(buffer: number) {
-    this.events = Stream.callback<LifecycleEvent>((queue) =>
+    this.buffer = buffer
+    this.events = Stream.map(this.subscribe(undefined), (numbered) => numbered.event)
+    this.holdEvents = Effect.acquireRelease(
+      Effect.sync(() => {
+        this.holders++
+      }),
+      () =>
+        Effect.sync(() => {
+          if (--this.holders > 0) return
+          this.held = []
+          this.heldAt = []
+          this.cursor = this.count = 0
+        })
+    )
+  }
+
+  /**
+   * The numbered events after `after` that are still held, then the live
+   * ones, with a `Gap` where numbers are missing. A first number not above
+   * `after` means `after` belongs to another sequence (a reader of an earlier
+   * process): all before that first number count as missed.
+   */
+  eventsAfter(after: number | undefined): Stream.Stream<Numbered | Gap> {
+    return Stream.mapAccum(this.subscribe(after), () => after, (had, numbered): readonly [number, ReadonlyArray<Numbered | Gap>] => {
+      if (had === undefined || numbered.id === had + 1) return [numbered.id, [numbered]]
+      const missed = numbered.id > had ? numbered.id - had - 1 : numbered.id - 1
+      return [numbered.id, [{ _tag: "Gap", missed, after: had }, numbered]]
+    })
+  }
+
+  /**
+   * A subscription, taken at once with the replay of the held events after
+   * `after` (all of them, if `after` is beyond the last number): no event is
+   * both replayed and live, none falls between.
+   */
+  private subscribe(after: number | undefined): Stream.Stream<Numbered> {
+    return Stream.callback<Numbered>((queue) =>
       Effect.suspend(() => {
+        if (after !== undefined) {
+          const firstHeld = this.last - this.count + 1
+          for (let id = after > this.last ? firstHeld : Math.max(after + 1, firstHeld); id <= this.last; id++) {
+            const slot = (this.cursor - (this.last - id + 1) + this.buffer) % this.buffer
+            Queue.offerUnsafe(queue, { _tag: "Numbered", id, event: { ...this.held[slot]!, at: this.heldAt[slot]! } as LifecycleEvent })
+          }
+        }
         if (this.ended) return Queue.end(queue)
         this.subscribers.add(queue)
         return Effect.addFinalizer(() => Effect.sync(() => this.subscribers.delete(queue)))
-      }), { bufferSize: buffer, strategy: "sliding" })
+      }), { bufferSize: this.buffer, strategy: "sliding" })
   }
 
   /**
@@ -77,10 +135,24 @@ export class Telemetry {
     return logLine(level, event.path, typeof message === "string" ? message : message(), cause)
   }
 
+  /**
+   * Numbers `event`, holds it if someone holds events, and hands it to the
+   * subscribers, stamped: the time is read, and a copy made, only when
+   * someone keeps or reads it.
+   */
   private publishUnsafe(fiber: Fiber.Fiber<unknown, unknown>, event: EventInput): void {
+    const id = ++this.last
+    if (this.holders === 0 && this.subscribers.size === 0) return
+    const at = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+    if (this.holders > 0) {
+      this.held[this.cursor] = event
+      this.heldAt[this.cursor] = at
+      this.cursor = (this.cursor + 1) % this.buffer
+      this.count = Math.min(this.count + 1, this.buffer)
+    }
     if (this.subscribers.size === 0) return
-    const stamped = { ...event, at: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe() } as LifecycleEvent
-    for (const queue of this.subscribers) Queue.offerUnsafe(queue, stamped)
+    const numbered: Numbered = { _tag: "Numbered", id, event: { ...event, at } as LifecycleEvent }
+    for (const queue of this.subscribers) Queue.offerUnsafe(queue, numbered)
   }
 
   /** How many children were stopped by their supervisor, and how many of them had to be interrupted, so far. */

@@ -118,12 +118,21 @@ export interface Running {
 }
 
 const workerUrl = (): URL => {
-  // Sources run as .ts (node --conditions=source), the build as .js: the worker is whichever sits beside this module.
+  // Sources run as .ts (node --conditions=@arbor/source), the build as .js: the worker is whichever sits beside this module.
   const extension = import.meta.url.endsWith(".ts") ? ".ts" : ".js"
   return new URL(`./watchdogWorker${extension}`, import.meta.url)
 }
 
-export const start = (config: Config, onStall: (stall: Extract<FromWorker, { _tag: "Recovered" }>) => void): Running => {
+/** Where a failed worker is reported, when nobody else reports it: plain code has no logger. */
+const reportToStderr = (message: string): void => {
+  process.stderr.write(`${message}\n`)
+}
+
+export const start = (
+  config: Config,
+  onStall: (stall: Extract<FromWorker, { _tag: "Recovered" }>) => void,
+  onFailure: (message: string) => void = reportToStderr
+): Running => {
   let fd: number
   let opened = false
   if (typeof config.logTo === "number") {
@@ -177,7 +186,7 @@ export const start = (config: Config, onStall: (stall: Extract<FromWorker, { _ta
   })
   worker.on("error", (error) => {
     rejectReady(error)
-    process.stderr.write(`arbor watchdog: the worker failed, stalls are no longer watched: ${String(error)}\n`)
+    onFailure(`arbor watchdog: the worker failed, stalls are no longer watched: ${String(error)}`)
   })
 
   let disarmed: Promise<void> | undefined
