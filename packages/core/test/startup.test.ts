@@ -329,7 +329,7 @@ describe("bad input reaching the engine gets a typed error naming the path, once
       const error = failure(
         yield* Effect.exit(declaring((scope) => scope.child("x", startup as unknown as Effect.Effect<MainLoop.MainLoop<void>>), probe).start())
       )
-      expect(error).toEqual(new Errors.InvalidOptions({ path: "app/x", issue: message }))
+      expect(error).toMatchObject({ _tag: "InvalidOptions", path: "app/x", issue: message })
       expect(probe.journal).toEqual(["start a", "settle a", "exit a normal"])
     }))
 
@@ -378,22 +378,24 @@ describe("bad input reaching the engine gets a typed error naming the path, once
     Effect.gen(function*() {
       const probe = new Probe()
       const error = failure(yield* Effect.exit(declaring((scope) => scope.system("sub", system as unknown as System.System<never>), probe).start()))
-      expect(error).toEqual(new Errors.InvalidOptions({ path: "app/sub", issue: message }))
+      expect(error).toMatchObject({ _tag: "InvalidOptions", path: "app/sub", issue: message })
       expect(probe.journal).toEqual(["start a", "settle a", "exit a normal"])
     }))
 
   it.effect("a toplevel of something that is not a System fails to start with InvalidOptions", () =>
     Effect.gen(function*() {
       const error = failure(yield* Effect.exit(Toplevel.make("app", { start: 1 } as unknown as System.System<never>).start()))
-      expect(error).toEqual(
-        new Errors.InvalidOptions({ path: "app", issue: "expected a System (a class extending System.System, or System.make(...)), got an object" })
-      )
+      expect(error).toMatchObject({
+        _tag: "InvalidOptions",
+        path: "app",
+        issue: "expected a System (a class extending System.System, or System.make(...)), got an object"
+      })
     }))
 
   it.effect("a start that returns something other than an Effect is InvalidOptions", () =>
     Effect.gen(function*() {
       const error = failure(yield* Effect.exit(Toplevel.make("app", System.make(() => undefined as unknown as Effect.Effect<void>)).start()))
-      expect(error).toEqual(new Errors.InvalidOptions({ path: "app", issue: "start returned undefined, not an Effect" }))
+      expect(error).toMatchObject({ _tag: "InvalidOptions", path: "app", issue: "start returned undefined, not an Effect" })
     }))
 
   it.effect("a pool refuses a startup or task that is not an Effect, and a startup that returns no MainLoop", () =>
