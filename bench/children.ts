@@ -1,53 +1,34 @@
 /**
  * Cases for children beyond the main thread: a worker child's start and
  * restart beside a raw `new Worker`, a process child's start beside a raw
- * `child_process.spawn`. Each sample is the median of `times` starts (or
- * restarts), one after the other, in milliseconds.
+ * `child_process.spawn`, in milliseconds.
+ *
+ * A sample takes `times` raw and `times` Arbor measurements in turns (raw,
+ * Arbor, raw, ...), so that both sides meet the same load on a shared
+ * machine, and reports each side's median. Each side does the same work but
+ * for Arbor's own: the two worker modules are TypeScript files of the same
+ * shape (both pay for Node's type stripping), both exit with code 1 when told
+ * to; both processes run `sleep 10`. docs/performance.md says what the raw
+ * side does not do.
  */
-import { MainLoop, Pool, System, Toplevel } from "@arbor/core"
+import type { Pool } from "@arbor/core"
+import { MainLoop, System, Toplevel } from "@arbor/core"
 import { ProcessChild, WorkerChild } from "@arbor/node"
 import { NodeServices } from "@effect/platform-node"
-import { Deferred, Effect, Fiber, References, Schedule } from "effect"
-import { spawn } from "node:child_process"
+import { Deferred, Effect, Fiber, References } from "effect"
 import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
+import { spawn } from "node:child_process"
 import { Worker } from "node:worker_threads"
 import { median } from "./harness.ts"
 
 const rawModule = new URL("./fixtures/rawWorker.ts", import.meta.url)
 const arborModule = new URL("./fixtures/arborWorker.ts", import.meta.url)
-type Exiting = { readonly exit: () => void; readonly threadId: () => number }
+type Exiting = { readonly exit: () => never }
 
-const readyOf = (worker: Worker): Promise<void> => new Promise((resolve) => worker.once("message", () => resolve()))
-
-/** `new Worker` until its first message. */
-export const floorWorkerStart = async (times: number): Promise<number> => {
-  const samples: Array<number> = []
-  for (let i = 0; i < times; i++) {
-    const start = performance.now()
-    const worker = new Worker(rawModule)
-    await readyOf(worker)
-    samples.push(performance.now() - start)
-    await worker.terminate()
-  }
-  return median(samples)
-}
-
-/** A worker that exits with code 1, then `new Worker` until the new one's first message. */
-export const floorWorkerRestart = async (times: number): Promise<number> => {
-  const samples: Array<number> = []
-  let worker = new Worker(rawModule)
-  await readyOf(worker)
-  for (let i = 0; i < times; i++) {
-    const start = performance.now()
-    const exited = new Promise((resolve) => worker.once("exit", resolve))
-    worker.postMessage("exit")
-    await exited
-    worker = new Worker(rawModule)
-    await readyOf(worker)
-    samples.push(performance.now() - start)
-  }
-  await worker.terminate()
-  return median(samples)
+/** One sample of a case: the median of each side's measurements. */
+export interface Sample {
+  readonly floor: number
+  readonly arbor: number
 }
 
 /** Runs `measure` in a tree holding one pool, logging off; the pool's children need the Node services. */
@@ -67,65 +48,98 @@ const withPool = <A>(measure: (pool: Pool.Pool) => Effect.Effect<A, unknown, Chi
     return result
   }).pipe(Effect.provide(NodeServices.layer), Effect.provideService(References.MinimumLogLevel, "None")))
 
-/** Spawns `startup` into a pool `times` times, timing each until its startup returns, then stops it (untimed). */
-const timedSpawns = <A, E>(
-  startup: Effect.Effect<MainLoop.MainLoop<A>, E, MainLoop.SpawnContext | ChildProcessSpawner>,
-  times: number
-): Promise<number> =>
-  withPool((pool) =>
-    Effect.gen(function*() {
-      const samples: Array<number> = []
-      for (let i = 0; i < times; i++) {
-        const start = performance.now()
-        const child = yield* pool.spawn(startup)
-        samples.push(performance.now() - start)
-        yield* child.stop
-      }
-      return median(samples)
-    })
-  )
+/** `times` raw measurements and `times` Arbor ones, in turns. */
+const inTurns = <E, R>(times: number, raw: () => Promise<number>, arbor: Effect.Effect<number, E, R>): Effect.Effect<Sample, E, R> =>
+  Effect.gen(function*() {
+    const floors: Array<number> = []
+    const arbors: Array<number> = []
+    for (let i = 0; i < times; i++) {
+      floors.push(yield* Effect.promise(raw))
+      arbors.push(yield* arbor)
+    }
+    return { floor: median(floors), arbor: median(arbors) }
+  })
 
-/** A worker child spawned into a pool until its startup returns (the worker is ready). */
-export const arborWorkerStart = (times: number): Promise<number> =>
-  timedSpawns(WorkerChild.make(arborModule, { stall: { threshold: "5 seconds" } }), times)
-
-/** A worker child's worker exits with code 1, until the restarted child answers a call. */
-export const arborWorkerRestart = (times: number): Promise<number> =>
-  withPool((pool) =>
-    Effect.gen(function*() {
-      const child = yield* pool.spawn(WorkerChild.make<Exiting>(arborModule))
-      const client = child.value
-      const samples: Array<number> = []
-      for (let i = 0; i < times; i++) {
-        const before = yield* client.call("threadId")
-        const start = performance.now()
-        yield* client.call("exit")
-        // Until a call reaches the new worker: the restarted child's startup has returned.
-        yield* client.call("threadId").pipe(
-          Effect.filterOrFail((id) => id !== before, () => "the old worker still answers"),
-          Effect.retry(Schedule.spaced("1 millis"))
-        )
-        samples.push(performance.now() - start)
-      }
-      yield* child.stop
-      return median(samples)
-    })
-  )
-
-/** `child_process.spawn` until the process has started. */
-export const floorProcessStart = async (times: number): Promise<number> => {
-  const samples: Array<number> = []
-  for (let i = 0; i < times; i++) {
+/** Spawns `startup` into the pool until its startup returns, then stops the child (untimed). */
+const timedSpawn = <A, E>(
+  pool: Pool.Pool,
+  startup: Effect.Effect<MainLoop.MainLoop<A>, E, MainLoop.SpawnContext | ChildProcessSpawner>
+): Effect.Effect<number, Pool.SpawnError, ChildProcessSpawner> =>
+  Effect.gen(function*() {
     const start = performance.now()
-    const child = spawn("sleep", ["10"], { detached: true, stdio: ["ignore", "pipe", "pipe"] })
-    await new Promise((resolve) => child.once("spawn", resolve))
-    samples.push(performance.now() - start)
-    const exited = new Promise((resolve) => child.once("exit", resolve))
-    process.kill(-child.pid!, "SIGKILL")
-    await exited
-  }
-  return median(samples)
+    const child = yield* pool.spawn(startup)
+    const elapsed = performance.now() - start
+    yield* child.stop
+    return elapsed
+  })
+
+const firstMessage = (worker: Worker): Promise<void> => new Promise((resolve) => worker.once("message", () => resolve()))
+
+/** Raw: `new Worker` until its first message, then the worker is terminated (untimed). */
+const rawWorkerStart = async (): Promise<number> => {
+  const start = performance.now()
+  const worker = new Worker(rawModule)
+  await firstMessage(worker)
+  const elapsed = performance.now() - start
+  await worker.terminate()
+  return elapsed
 }
 
-/** A process child (ready at once) spawned into a pool until its startup returns. */
-export const arborProcessStart = (times: number): Promise<number> => timedSpawns(ProcessChild.make("sleep", ["10"]), times)
+/** A worker child's start beside a raw worker's: Arbor's until the child's startup returns (its worker is ready). */
+export const workerStart = (times: number): Promise<Sample> =>
+  withPool((pool) => inTurns(times, rawWorkerStart, timedSpawn(pool, WorkerChild.make(arborModule, { stall: { threshold: "5 seconds" } }))))
+
+/**
+ * A worker child's restart beside a raw worker's. Raw: told to, the worker
+ * exits with code 1, then `new Worker` until the new one's first message.
+ * Arbor: told to through the child's client, the worker exits with code 1,
+ * until the restarted child's startup has returned (its new worker is ready).
+ */
+export const workerRestart = (times: number): Promise<Sample> =>
+  withPool((pool) =>
+    Effect.gen(function*() {
+      let restarted = yield* Deferred.make<void>()
+      const child = yield* pool.spawn(
+        WorkerChild.make<Exiting>(arborModule).pipe(Effect.tap(() => Deferred.succeed(restarted, undefined)))
+      )
+      const arbor = Effect.gen(function*() {
+        restarted = yield* Deferred.make<void>()
+        const start = performance.now()
+        // The worker exits before it answers: the call fails, as it should.
+        yield* Effect.ignore(child.value.call("exit"))
+        yield* Deferred.await(restarted)
+        return performance.now() - start
+      })
+      let worker = new Worker(rawModule)
+      yield* Effect.promise(() => firstMessage(worker))
+      const raw = async (): Promise<number> => {
+        const start = performance.now()
+        const exited = new Promise((resolve) => worker.once("exit", resolve))
+        worker.postMessage("exit")
+        await exited
+        worker = new Worker(rawModule)
+        await firstMessage(worker)
+        return performance.now() - start
+      }
+      const sample = yield* inTurns(times, raw, arbor)
+      yield* child.stop
+      yield* Effect.promise(() => worker.terminate())
+      return sample
+    })
+  )
+
+/** Raw: `child_process.spawn` until the process has started, then its group is killed (untimed). */
+const rawProcessStart = async (): Promise<number> => {
+  const start = performance.now()
+  const child = spawn("sleep", ["10"], { detached: true, stdio: ["ignore", "pipe", "pipe"] })
+  await new Promise((resolve) => child.once("spawn", resolve))
+  const elapsed = performance.now() - start
+  const exited = new Promise((resolve) => child.once("exit", resolve))
+  process.kill(-child.pid!, "SIGKILL")
+  await exited
+  return elapsed
+}
+
+/** A process child's start (ready at once, the default) beside a raw spawn: Arbor's until the startup returns. */
+export const processStart = (times: number): Promise<Sample> =>
+  withPool((pool) => inTurns(times, rawProcessStart, timedSpawn(pool, ProcessChild.make("sleep", ["10"]))))

@@ -42,9 +42,9 @@ export const quantile = (values: ReadonlyArray<number>, q: number): number => {
 }
 
 /** Runs `sample` once to warm up, then `repeats` times; resumes with the measurements. */
-export const repeat = async (repeats: number, sample: () => Promise<number>): Promise<Array<number>> => {
+export const repeat = async <A>(repeats: number, sample: () => Promise<A>): Promise<Array<A>> => {
   await sample()
-  const values: Array<number> = []
+  const values: Array<A> = []
   for (let i = 0; i < repeats; i++) {
     await gc()
     values.push(await sample())

@@ -101,15 +101,17 @@ for (const n of [small, big]) {
 }
 
 {
-  // Real threads and processes: a sample is the median of `times` starts, each some tens of milliseconds.
+  // Real threads and processes: a sample takes `times` raw and `times` Arbor measurements in turns, so that both
+  // sides meet the same load; each side's median over the samples. A process starts in a few milliseconds, so a
+  // sample takes four times as many of them, against the noise of a shared machine.
   const times = smoke ? 2 : quick ? 5 : 15
-  const start = result("worker child start", "ms", summary(await repeat(repeats, () => children.arborWorkerStart(times))),
-    summary(await repeat(repeats, () => children.floorWorkerStart(times))), atMost(1.5))
-  record(start)
-  record(result("worker child restart", "ms", summary(await repeat(repeats, () => children.arborWorkerRestart(times))),
-    summary(await repeat(repeats, () => children.floorWorkerRestart(times))), atMost(1.5)))
-  record(result("process child start", "ms", summary(await repeat(repeats, () => children.arborProcessStart(times))),
-    summary(await repeat(repeats, () => children.floorProcessStart(times))), atMost(1.5)))
+  const inTurns = async (name: string, sample: (times: number) => Promise<children.Sample>, turns: number) => {
+    const samples = await repeat(repeats, () => sample(turns))
+    record(result(name, "ms", summary(samples.map((s) => s.arbor)), summary(samples.map((s) => s.floor)), atMost(1.5)))
+  }
+  await inTurns("worker child start", children.workerStart, times)
+  await inTurns("worker child restart", children.workerRestart, times)
+  await inTurns("process child start", children.processStart, smoke ? times : 4 * times)
 }
 
 console.log(`\n${table(results)}`)

@@ -151,8 +151,47 @@ export const Gate = Schema.Struct({
 export type Gate = typeof Gate.Type
 
 /**
- * The whole tree: its root node and when the snapshot was taken; and the
- * tree's health gates, if it has any.
+ * Where a tree run as a cluster singleton (`ClusterToplevel.singleton` in
+ * `@arbor/cluster`) stands, as one runner sees it: the singleton's name, this
+ * runner's address, its `role` (`joining` the cluster, `owner` of the tree,
+ * `standby` while another runner owns it, `leaving`), the owner and its
+ * fencing token as the cluster's store records them (`ownerSince`: when it
+ * took over, epoch milliseconds), whether the store answers (`store`, with
+ * the last error and since when), and how many times ownership came to or
+ * left this runner (`ownershipChanges`).
+ *
+ * @example
+ * ```ts
+ * import type { TreeSnapshot } from "@arbor/core"
+ *
+ * const line = (cluster: TreeSnapshot.ClusterStatus) =>
+ *   `${cluster.singleton} on ${cluster.owner ?? "no runner"} (token ${cluster.fencingToken}); here: ${cluster.role}`
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const ClusterStatus = Schema.Struct({
+  singleton: Schema.String,
+  runner: Schema.String,
+  role: Schema.Literals(["joining", "owner", "standby", "leaving"]),
+  owner: Schema.NullOr(Schema.String),
+  fencingToken: Schema.NullOr(Schema.Number),
+  ownerSince: Schema.NullOr(Schema.Number),
+  store: Schema.Struct({
+    available: Schema.Boolean,
+    message: Schema.NullOr(Schema.String),
+    since: Schema.NullOr(Schema.Number)
+  }),
+  ownershipChanges: Schema.Number
+})
+/** @since 0.1.0 */
+export type ClusterStatus = typeof ClusterStatus.Type
+
+/**
+ * The whole tree: its root node and when the snapshot was taken; the tree's
+ * health gates, if it has any; for a tree run as a cluster singleton, where
+ * it stands in the cluster (`cluster`).
  *
  * @example
  * ```ts
@@ -166,6 +205,11 @@ export type Gate = typeof Gate.Type
  * @category schemas
  * @since 0.1.0
  */
-export const TreeSnapshot = Schema.Struct({ at: Schema.Number, root: Node, gates: Schema.optionalKey(Schema.Array(Gate)) })
+export const TreeSnapshot = Schema.Struct({
+  at: Schema.Number,
+  root: Node,
+  gates: Schema.optionalKey(Schema.Array(Gate)),
+  cluster: Schema.optionalKey(ClusterStatus)
+})
 /** @since 0.1.0 */
 export type TreeSnapshot = typeof TreeSnapshot.Type

@@ -10,7 +10,7 @@
  * |----------------|--------------------------------------------------------------------------------|
  * | `GET /metrics` | every metric of the `Metric.MetricRegistry`, in Prometheus text format         |
  * | `GET /healthz` | liveness: 200 `{ "status": "ok" }` while the process serves (503 if a `health` check fails) |
- * | `GET /readyz`  | readiness: 200 only while the tree runs, no health gate is latched and every `ready` check passes; else 503 with the reasons |
+ * | `GET /readyz`  | readiness: 200 only while the tree runs, no health gate is latched and every `ready` check passes (a cluster singleton's standby runner: while its store answers); else 503 with the reasons |
  * | `GET /tree`    | the tree's snapshot as JSON (`TreeSnapshot`)                                   |
  * | `GET /events`  | the lifecycle events as Server-Sent Events, until the client leaves or the tree stops; each with its `id:`, resumed after `Last-Event-ID` |
  *
@@ -351,9 +351,24 @@ const notRunning = (root: TreeSnapshot.Node): string => {
   }
 }
 
+/**
+ * A runner of a cluster singleton that does not own the tree is ready while it
+ * stands by to take it over: joined, its store answering. The owner is ready
+ * as any tree is.
+ */
+const clusterReadiness = (root: TreeSnapshot.Node, cluster: TreeSnapshot.ClusterStatus) => {
+  const status = { tree: root.state, role: cluster.role, owner: cluster.owner }
+  if (!cluster.store.available) {
+    return json(503, { status: "not ready", ...status, reason: `the cluster's store is unavailable: ${cluster.store.message}` })
+  }
+  if (cluster.role === "standby") return json(200, { status: "ready", ...status })
+  return json(503, { status: "not ready", ...status, reason: `${cluster.role} the cluster` })
+}
+
 const readyz = <R>(toplevel: Toplevel.Toplevel<R>, settings: Settings) =>
   Effect.gen(function*() {
-    const { root, gates = [] } = yield* toplevel.snapshot
+    const { root, gates = [], cluster } = yield* toplevel.snapshot
+    if (cluster !== undefined && (cluster.role !== "owner" || !cluster.store.available)) return clusterReadiness(root, cluster)
     // The checks may depend on the tree's services: they are asked only once the tree runs.
     if (root.state !== "running") return json(503, { status: "not ready", tree: root.state, reason: notRunning(root) })
     const outcomes = yield* runChecks(settings.ready, settings.checkTimeout)

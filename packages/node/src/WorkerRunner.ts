@@ -4,8 +4,8 @@
  * heartbeat while it works.
  *
  * Import it from `@arbor/node/WorkerRunner`, not from `@arbor/node`: this
- * entry loads nothing but Node's own modules, so a worker starts as fast as a
- * bare `new Worker` would.
+ * entry is one module that loads nothing but Node's own, so that a worker
+ * starts nearly as fast as a bare `new Worker` (docs/performance.md).
  *
  * ```ts
  * // jobs.ts, run by WorkerChild.make<Jobs>(new URL("./jobs.ts", import.meta.url))
@@ -23,9 +23,9 @@
 import type { Lifecycle } from "@arbor/core"
 import type * as Effect from "effect/Effect"
 import process from "node:process"
-import { parentPort } from "node:worker_threads"
+import { parentPort, receiveMessageOnPort } from "node:worker_threads"
+// Types only: erased, so that a worker loads no other module of Arbor's.
 import type { FromRunner, ToRunner } from "./internal/workerProtocol.ts"
-import { isArbor } from "./internal/workerProtocol.ts"
 
 /**
  * What a worker serves: functions its parent calls by name through the
@@ -133,10 +133,10 @@ export const serve = <H extends Handlers>(handlers: H, options: ServeOptions = {
   if (port === null) throw new Error("WorkerRunner.serve runs only inside a worker thread started by WorkerChild")
   if (served) throw new Error("WorkerRunner.serve was called twice")
   served = true
-  port.on("message", (message: unknown) => {
-    if (!isArbor(message)) return
-    const received = message as ToRunner
-    switch (received.arbor) {
+  const receive = (message: unknown): void => {
+    // Only Arbor's messages have an `arbor` key: the module's own are left alone.
+    const received = message as ToRunner | null | undefined
+    switch (received?.arbor) {
       case "init": {
         init = received
         cells = new BigInt64Array(received.heartbeat)
@@ -163,7 +163,13 @@ export const serve = <H extends Handlers>(handlers: H, options: ServeOptions = {
         return endIfDone()
       }
     }
-  })
+  }
+  // The parent sends its introduction as soon as it has started the worker, so it is waiting by now: taken at once,
+  // the worker answers `ready` while its module is still evaluated, as a bare worker's first message would be sent,
+  // rather than after its event loop's first turn.
+  const introduction = receiveMessageOnPort(port)
+  if (introduction !== undefined) receive(introduction.message)
+  port.on("message", receive)
 }
 
 const runMain = (main: (signal: AbortSignal) => unknown): void => {

@@ -10,9 +10,11 @@ import type { LifecycleEvent } from "@arbor/core"
 import { ProcessChild } from "@arbor/node"
 import { NodeServices } from "@effect/platform-node"
 import { Cause, Effect, Exit } from "effect"
-import { readdirSync, readFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, realpathSync } from "node:fs"
 import { createConnection, createServer } from "node:net"
 import type { AddressInfo } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { eventually, tagsAt, withTree } from "./children.ts"
 import { run } from "./process.ts"
 
@@ -56,6 +58,29 @@ describe("ProcessChild", () => {
       expect(output).toContainEqual({ text: "app/helper: oops", path: "app/helper", stream: "stderr" })
       expect(exists(pid!)).toBe(false)
       expect(exists(-pid!)).toBe(false)
+    }))
+
+  it.live("runs in its cwd when given one, else in the process's", () =>
+    Effect.gen(function*() {
+      const there = mkdtempSync(join(tmpdir(), "arbor-cwd-"))
+      const pids: Array<number> = []
+      const printsCwd = (options: ProcessChild.Options) =>
+        ProcessChild.make("sh", ["-c", "pwd -P; exec sleep 300"], { ...options, ready: { stdout: /^\// } })
+      const { lines } = yield* withTree(
+        System.make((scope) =>
+          Effect.gen(function*() {
+            pids.push((yield* scope.child("here", printsCwd({}))).pid)
+            pids.push((yield* scope.child("there", printsCwd({ cwd: there }))).pid)
+          })
+        ),
+        () => pids.length === 2,
+        () => Effect.void
+      )
+      expect(lines.map((line) => line.text)).toEqual(expect.arrayContaining([
+        `app/here: ${realpathSync(process.cwd())}`,
+        `app/there: ${realpathSync(there)}`
+      ]))
+      for (const pid of pids) expect(exists(-pid)).toBe(false)
     }))
 
   it.live("a non-zero exit fails the child with its exit code, and it is restarted", () =>

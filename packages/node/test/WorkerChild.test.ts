@@ -40,6 +40,18 @@ describe("WorkerChild", () => {
       expect(tagsAt(events, "app/jobs")).toEqual(["ChildStarting", "ChildStarted", "ChildSettling", "ChildExited normal stopped"])
     }))
 
+  it.live("the module's own messages on the worker's port are left alone", () =>
+    Effect.gen(function*() {
+      let client: WorkerChild.WorkerClient<Jobs> | undefined
+      const { events, result } = yield* withTree(
+        System.make((scope) => Effect.map(scope.child("jobs", WorkerChild.make<Jobs>(jobsModule)), (jobs) => void (client = jobs))),
+        () => client !== undefined,
+        () => Effect.all([client!.call("chatter"), client!.call("fib", 10)])
+      )
+      expect(result).toEqual(["said", 55])
+      expect(tagsAt(events, "app/jobs")).toEqual(["ChildStarting", "ChildStarted", "ChildSettling", "ChildExited normal stopped"])
+    }))
+
   it.live("a stalled worker is reported, terminated and restarted while a sibling keeps answering HTTP", () =>
     Effect.gen(function*() {
       let client: WorkerChild.WorkerClient<Jobs> | undefined

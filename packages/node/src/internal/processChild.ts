@@ -12,7 +12,7 @@ import * as Schema from "effect/Schema"
 import type * as PlatformError from "effect/PlatformError"
 import * as Stream from "effect/Stream"
 import * as ChildProcess from "effect/process/ChildProcess"
-import { accessSync, constants, existsSync, readFileSync } from "node:fs"
+import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs"
 import { connect } from "node:net"
 import { delimiter, isAbsolute, join, resolve } from "node:path"
 import type { Options as ProcessOptions, ProcessInfo } from "../ProcessChild.ts"
@@ -40,7 +40,10 @@ const OptionsSchema = Schema.Struct({
 
 const invalid = (path: string, issue: string) => new Errors.InvalidOptions({ path, issue })
 
+// A file that is not there is told by a stat that does not throw: a throwing `accessSync` costs some 30 µs per
+// directory of `PATH` that lacks the command, more than the rest of a start's checks together.
 const isExecutable = (file: string): boolean => {
+  if (statSync(file, { throwIfNoEntry: false })?.isFile() !== true) return false
   try {
     accessSync(file, constants.X_OK)
     return true
@@ -65,19 +68,23 @@ const findExecutable = (command: string, cwd: string, path: string | undefined):
 /** `setpriv` (util-linux, on every Debian and Ubuntu) sets the parent-death signal Node cannot set itself. */
 const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((file) => process.platform === "linux" && isExecutable(file))
 
-const decode = (command: string, options: ProcessOptions, path: string) =>
+/** Options checked, the command found, and what to run: through `setpriv` unless `parentDeath` is `"ignore"`. */
+const decode = (command: string, args: ReadonlyArray<string>, options: ProcessOptions, path: string) =>
   Effect.gen(function*() {
     const decoded = yield* Options.decode(OptionsSchema, path, options)
-    const cwd = decoded.cwd ?? process.cwd()
-    if (!existsSync(cwd)) return yield* invalid(path, `no such directory: ${cwd}\n  at ["cwd"]`)
-    const executable = findExecutable(command, cwd, decoded.env?.PATH ?? process.env.PATH)
+    if (decoded.cwd !== undefined && !existsSync(decoded.cwd)) {
+      return yield* invalid(path, `no such directory: ${decoded.cwd}\n  at ["cwd"]`)
+    }
+    const executable = findExecutable(command, decoded.cwd ?? process.cwd(), decoded.env?.PATH ?? process.env.PATH)
     if (command.length === 0 || executable === undefined) {
       return yield* invalid(path, `no such command: ${JSON.stringify(command)} (not an executable file, nor found in PATH)\n  at ["command"]`)
     }
     if (decoded.memoryLimit !== undefined && process.platform !== "linux") {
       return yield* invalid(path, `needs Linux (it reads /proc)\n  at ["memoryLimit"]`)
     }
-    return { ...decoded, cwd, executable }
+    const guarded = (decoded.parentDeath ?? "kill") === "kill" && setpriv !== undefined
+    const [file, argv] = guarded ? [setpriv!, ["--pdeathsig", "SIGKILL", "--", executable, ...args]] : [executable, [...args]]
+    return { ...decoded, file, argv }
   })
 
 /** The resident memory of `pid` in megabytes, from `/proc`; undefined once it is gone. */
@@ -106,19 +113,18 @@ const portOpen = (port: number, host: string): Effect.Effect<void> =>
     Effect.orDie
   )
 
-export const make = (command: string, args: ReadonlyArray<string>, options: ProcessOptions) =>
-  Effect.gen(function*() {
+export const make = (command: string, args: ReadonlyArray<string>, options: ProcessOptions) => {
+  // Fixed once made: checked (the command looked up in `PATH`) at the child's first start, and reused by its restarts.
+  let checked: Effect.Success<ReturnType<typeof decode>> | undefined
+  return Effect.gen(function*() {
     const lifecycle = yield* Lifecycle.Lifecycle
     const path = lifecycle.path
-    const config = yield* decode(command, options, path)
+    const config = checked ??= yield* decode(command, args, options, path)
     const settleSignal = config.settleSignal ?? "SIGTERM"
-    const guarded = (config.parentDeath ?? "kill") === "kill" && setpriv !== undefined
-    const [file, argv] = guarded
-      ? [setpriv!, ["--pdeathsig", "SIGKILL", "--", config.executable, ...args]]
-      : [config.executable, [...args]]
     // Its own process group; when the child's scope closes (after the budget, or on a failure), SIGKILL to the group.
-    const handle = yield* ChildProcess.make(file, argv, {
-      cwd: config.cwd,
+    const handle = yield* ChildProcess.make(config.file, config.argv, {
+      // Only when one was given: Effect's spawner then checks the directory again, through a round trip to libuv's pool.
+      ...(config.cwd === undefined ? {} : { cwd: config.cwd }),
       ...(config.env === undefined ? {} : { env: config.env }),
       extendEnv: true,
       stdin: "ignore",
@@ -157,13 +163,14 @@ export const make = (command: string, args: ReadonlyArray<string>, options: Proc
           : Effect.fail(new ProcessExited({ path, exitCode: code, signal }))
       )
     )
-    if (config.ready === undefined || config.ready === "immediately") Deferred.doneUnsafe(ready, Effect.void)
-    else if (pattern === undefined) {
-      const { port, host = "127.0.0.1" } = config.ready as { port: number; host?: string }
-      yield* Effect.forkScoped(Effect.andThen(portOpen(port, host), Deferred.succeed(ready, undefined)))
+    // Ready at once: started is ready. Otherwise a process that ends before it is ready fails the startup with its exit.
+    if (config.ready !== undefined && config.ready !== "immediately") {
+      if (pattern === undefined) {
+        const { port, host = "127.0.0.1" } = config.ready as { port: number; host?: string }
+        yield* Effect.forkScoped(Effect.andThen(portOpen(port, host), Deferred.succeed(ready, undefined)))
+      }
+      yield* Effect.raceFirst(Deferred.await(ready), Effect.andThen(exit, new ProcessExited({ path, exitCode: 0, signal: null })))
     }
-    // A process that ends before it is ready fails the startup with its exit.
-    yield* Effect.raceFirst(Deferred.await(ready), Effect.andThen(exit, new ProcessExited({ path, exitCode: 0, signal: null })))
     yield* Effect.forkScoped(Effect.andThen(lifecycle.settling, Effect.sync(() => {
       settleRequested = true
       try {
@@ -176,6 +183,7 @@ export const make = (command: string, args: ReadonlyArray<string>, options: Proc
     const main = limit === undefined ? exit : Effect.raceFirst(exit, watchMemory(path, pid, limit))
     return yield* MainLoop.spawn(main, { pid } satisfies ProcessInfo)
   })
+}
 
 /** Fails once the process's resident memory has stayed above the limit for the whole window. */
 const watchMemory = (

@@ -21,7 +21,6 @@ import { captureStack, connectToWorker, noAnswer, Timeout } from "./stackCapture
 import type { Timing } from "./watchdog.ts"
 import { checkTiming, stallFields } from "./watchdog.ts"
 import type { FromRunner, ToRunner } from "./workerProtocol.ts"
-import { isArbor } from "./workerProtocol.ts"
 
 const Megabytes = Schema.Number.check(Schema.isGreaterThan(0), Schema.isFinite())
 
@@ -151,9 +150,10 @@ export const make = <H extends Handlers>(module: URL | string, options: WorkerOp
         Deferred.doneUnsafe(ended, Effect.succeed({ exitCode, error: uncaught }))
       })
       worker.on("message", (message: unknown) => {
-        if (!isArbor(message)) return
-        const received = message as FromRunner
-        if (received.arbor === "ready") return Deferred.doneUnsafe(ready, Effect.void)
+        // Only Arbor's messages have an `arbor` key: the module's own are left alone.
+        const received = message as FromRunner | null | undefined
+        if (received?.arbor === "ready") return Deferred.doneUnsafe(ready, Effect.void)
+        if (received?.arbor !== "reply") return
         const answer = current.answers.get(received.id)
         if (answer === undefined) return
         current.answers.delete(received.id)

@@ -1,7 +1,8 @@
 /**
  * What a worker child and its runner exchange over the worker's port. Every
  * message has an `arbor` key, so that a module's own messages on the same
- * port are left alone. Imports nothing: the runner loads it in every worker.
+ * port are left alone. Types only: the runner imports them without loading
+ * another module into every worker.
  */
 
 /** Main thread → worker. */
@@ -24,7 +25,3 @@ export type FromRunner =
   | { readonly arbor: "ready" }
   | { readonly arbor: "reply"; readonly id: number; readonly ok: true; readonly value: unknown }
   | { readonly arbor: "reply"; readonly id: number; readonly ok: false; readonly error: unknown }
-
-/** Whether a port message is one of Arbor's. */
-export const isArbor = (message: unknown): message is { readonly arbor: string } =>
-  typeof message === "object" && message !== null && "arbor" in message
