@@ -39,7 +39,7 @@ import { injectExit } from "./internal/child.ts"
 import { LifecycleHandle } from "./internal/lifecycle.ts"
 import { logAt } from "./internal/log.ts"
 import type { ToplevelConfig } from "./internal/options.ts"
-import { decodeToplevel, validateName } from "./internal/options.ts"
+import { decodeToplevel, isSystem, notASystem, validateName } from "./internal/options.ts"
 import type { Page as ChildPage } from "./internal/snapshot.ts"
 import { innerOf, nodeOf, settingsOf } from "./internal/snapshot.ts"
 import { summary } from "./internal/summary.ts"
@@ -92,7 +92,9 @@ export interface Toplevel<R = never> {
   run(this: Toplevel<never>): Promise<void>
   /**
    * The children of the system or pool at `path` (e.g. `"app/payments"`),
-   * in start order. A temporary child that finished is no longer listed.
+   * in declaration (start) order. A temporary child that finished is no
+   * longer listed. A system restarting its children lists every one of them
+   * throughout, those its replay has not started yet as `stopped`.
    */
   whichChildren(path: string): Effect.Effect<ReadonlyArray<ChildInfo>, NotFound>
   /** How many children the system or pool at `path` has, by kind and state. */
@@ -463,7 +465,11 @@ class ToplevelImpl implements Toplevel<never> {
   constructor(name: string, system: System.System<unknown>, options: Options | undefined) {
     this.name = name
     this.system = system
-    this.config = Effect.runSyncExit(Effect.andThen(validateName(name, name), decodeToplevel(name, options)))
+    this.config = Effect.runSyncExit(
+      validateName(name, name).pipe(
+        Effect.andThen(isSystem(system) ? decodeToplevel(name, options) : Effect.fail(notASystem(name, system)))
+      )
+    )
     this.telemetry = new Telemetry(Exit.isSuccess(this.config) ? this.config.value.eventBuffer : 1)
     const gates = this.gates = new GateRegistry(this.telemetry)
     this.events = this.telemetry.events

@@ -402,6 +402,43 @@ describe("NodeObserver", () => {
         }))
     }))
 
+  it.live("/tree lists every child while a replay waits for a slow startup, the children after it as stopped", () =>
+    Effect.gen(function*() {
+      const crashes = yield* Queue.unbounded<void>()
+      const gate = yield* Deferred.make<void>()
+      let slowStarts = 0
+      const slow = Effect.suspend(() => ++slowStarts > 1 ? Deferred.await(gate) : Effect.void).pipe(
+        Effect.andThen(MainLoop.spawn(Lifecycle.settling))
+      )
+      const crashy = MainLoop.spawn(Effect.raceFirst(Effect.andThen(Queue.take(crashes), Effect.fail(new Error("crash"))), Lifecycle.settling))
+      const toplevel = Toplevel.make(
+        "app",
+        System.make((scope) =>
+          Effect.gen(function*() {
+            yield* scope.child("first", crashy)
+            yield* scope.child("slow", slow)
+            yield* scope.child("last", MainLoop.spawn(Lifecycle.settling))
+          })
+        )
+      )
+      const tree = { toplevel } as unknown as Tree
+      yield* observing(tree, (url) =>
+        Effect.gen(function*() {
+          const fiber = yield* start(tree)
+          yield* running(url)
+          yield* Queue.offer(crashes, undefined)
+          const states = (reply: Reply) => (json(reply).root.children as Array<TreeSnapshot.Node>).map((c) => `${c.name}:${c.state}`)
+          const replaying = yield* eventually(url, "/tree", (reply) => states(reply)[1] === "slow:starting")
+          expect(json(replaying).root.state).toBe("restarting")
+          expect(states(replaying)).toEqual(["first:running", "slow:starting", "last:stopped"])
+          yield* Deferred.succeed(gate, undefined)
+          const done = yield* eventually(url, "/tree", (reply) => states(reply)[2] === "last:running")
+          expect(states(done)).toEqual(["first:running", "slow:running", "last:running"])
+          toplevel.shutdownToken.signal()
+          yield* Fiber.join(fiber)
+        }))
+    }))
+
   it.live("/events streams each lifecycle event as an SSE frame, and ends when the tree stops", () =>
     Effect.gen(function*() {
       const tree = yield* scripted()
