@@ -11,7 +11,7 @@ import * as Context from "effect/Context"
 import type * as LogLevel from "effect/LogLevel"
 import { kindOf } from "../ChildExit.ts"
 import type { ChildExited } from "../LifecycleEvent.ts"
-import type { LastExit } from "../TreeSnapshot.ts"
+import type { Detail, IntensityUse, LastExit } from "../TreeSnapshot.ts"
 import { restartsAfter } from "../RestartPolicy.ts"
 import type { NotFound, Running, SystemError } from "../Errors.ts"
 import type { ChildKind, ChildState } from "../Toplevel.ts"
@@ -67,7 +67,12 @@ export interface Supervising {
   readonly find: (name: string) => ChildRecord | undefined
   readonly terminateChild: (name: string) => Effect.Effect<void, NotFound>
   readonly restartChild: (name: string) => Effect.Effect<void, NotFound | Running | SystemError>
+  /** Its intensity window at `now` and its own options, for inspection. */
+  readonly describe: (now: number) => SupervisorDetail
 }
+
+/** What a system or pool tells about itself when inspected. */
+export type SupervisorDetail = Pick<Detail, "autoShutdown" | "maxChildren" | "wait"> & { readonly intensity: IntensityUse }
 
 /** Called when a child's host fiber ends, whoever ended it. */
 export type OnExit = (child: ChildRecord, incarnation: number, exit: Exit.Exit<unknown, unknown>) => void
