@@ -14,10 +14,11 @@ import { execFileSync } from "node:child_process"
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { freePort } from "../packages/cluster/test/postgres.ts"
 import { positions, run } from "../packages/node/test/process.ts"
 
 const root = join(import.meta.dirname, "..")
-const workspaces = ["core", "node", "testing"] as const
+const workspaces = ["core", "node", "testing", "cluster"] as const
 
 interface Packed {
   readonly name: string
@@ -80,6 +81,7 @@ const install = (dir: string, packed: ReadonlyArray<Packed>, registry: ReadonlyA
     license: manifests[i].license,
     dependencies: manifests[i].dependencies,
     peerDependencies: manifests[i].peerDependencies,
+    peerDependenciesMeta: manifests[i].peerDependenciesMeta,
     engines: manifests[i].engines
   }] as const)
   writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module", dependencies }, null, 2))
@@ -100,12 +102,14 @@ describe("the packed packages", () => {
       const packed: ReadonlyArray<Packed> = JSON.parse(
         npm(["pack", ...workspaces.flatMap((name) => ["--workspace", `packages/${name}`]), "--pack-destination", dir, "--json"], root)
       )
-      expect(packed.map((p) => p.name)).toEqual(["@arbor/core", "@arbor/node", "@arbor/testing"])
+      expect(packed.map((p) => p.name)).toEqual(["@arbor/core", "@arbor/node", "@arbor/testing", "@arbor/cluster"])
       for (const { files } of packed) {
         const paths = files.map((file) => file.path)
         expect(paths).toEqual(expect.arrayContaining(["LICENSE", "README.md", "package.json", "dist/index.js", "dist/index.d.ts"]))
         expect(paths.filter((path) => path.includes("tsbuildinfo"))).toEqual([])
       }
+      // The web observer's page is built into the package: its users need no build step.
+      expect(packed[1]!.files.map((file) => file.path)).toContain("dist/observer.html")
 
       const manifests = install(dir, packed, ["effect", "@effect/platform-node", "@types/node"])
       for (const manifest of manifests) {
@@ -115,6 +119,7 @@ describe("the packed packages", () => {
       }
 
       copyFileSync(join(root, "scripts/consumer/main.ts"), join(dir, "main.ts"))
+      copyFileSync(join(root, "scripts/consumer/cluster.ts"), join(dir, "cluster.ts"))
       writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({
         compilerOptions: {
           target: "ES2022",
@@ -128,7 +133,7 @@ describe("the packed packages", () => {
           skipLibCheck: false,
           types: ["node"]
         },
-        files: ["main.ts"]
+        files: ["main.ts", "cluster.ts"]
       }))
       execFileSync(join(root, "node_modules/.bin/tsc"), ["-p", dir], { encoding: "utf8" })
 
@@ -137,11 +142,19 @@ describe("the packed packages", () => {
       await program.waitFor("last ready")
       const url = /observer listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(program.output())![1]!
       expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: "ok", tree: "running", checks: { eventLoop: { lastStall: null } } })
+      const page = await fetch(`${url}/`, { headers: { accept: "text/html" } })
+      expect([page.status, page.headers.get("content-type")]).toEqual([200, "text/html; charset=utf-8"])
+      expect(await page.text()).toContain("<div id=\"app\"></div>")
       program.child.kill("SIGINT")
       expect(await program.exited()).toBe(0)
       const [last, first] = positions(program.output(), ["last settled", "first settled"])
       expect(last).toBeGreaterThan(0)
       expect(first).toBeGreaterThan(last!)
+
+      // A cluster singleton on the embedded store, from the packed @arbor/cluster.
+      const cluster = run(join(dir, "cluster.js"), [String(await freePort()), join(dir, "cluster.db")], {}, [], { conditions: ["source"] })
+      expect(await cluster.exited()).toBe(0)
+      expect(cluster.output()).toContain("scheduler runs with fencing token 1")
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

@@ -32,7 +32,8 @@ const fromJsDoc = (source: string): string =>
 
 const sources = [
   join(root, "README.md"),
-  ...["core", "node", "testing"].map((name) => join(root, "packages", name, "README.md")),
+  ...["core", "node", "testing", "cluster"].map((name) => join(root, "packages", name, "README.md")),
+  join(root, "examples", "cluster", "README.md"),
   ...walk(join(root, "docs"), (file) => file.endsWith(".md")),
   ...walk(join(root, "packages"), (file) => /\/src\/.*\.ts$/.test(file))
 ]

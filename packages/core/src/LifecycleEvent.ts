@@ -216,7 +216,8 @@ export type ShutdownCompleted = typeof ShutdownCompleted.Type
 
 /**
  * An event loop was stalled for `stalledForMillis`; `where` is the stuck
- * JavaScript frame, or why there is none (native code). Either the process's
+ * JavaScript frame, or why there is none (native code); `stack`, when it
+ * could be read, the whole JavaScript stack, innermost frame first. Either the process's
  * main thread (`path` is the toplevel's): no fiber, supervisors included,
  * could run; an event-loop watchdog reports it after the loop recovered. Or
  * a child running in a worker thread (`path` is the child's): its thread was
@@ -232,7 +233,12 @@ export type ShutdownCompleted = typeof ShutdownCompleted.Type
  * @category events
  * @since 0.1.0
  */
-export const StallDetected = Schema.TaggedStruct("StallDetected", { ...base, stalledForMillis: Schema.Number, where: Schema.String })
+export const StallDetected = Schema.TaggedStruct("StallDetected", {
+  ...base,
+  stalledForMillis: Schema.Number,
+  where: Schema.String,
+  stack: Schema.optionalKey(Schema.Array(Schema.String))
+})
 /** @since 0.1.0 */
 export type StallDetected = typeof StallDetected.Type
 
@@ -279,6 +285,133 @@ export const GateUnlatched = Schema.TaggedStruct("GateUnlatched", {
 export type GateUnlatched = typeof GateUnlatched.Type
 
 /**
+ * A tree run as a cluster singleton (`ClusterToplevel.singleton` in
+ * `@arbor/cluster`) became owned by this runner (`runner`, its address) and
+ * starts there with a new `fencingToken`. `previousOwner` is the runner that
+ * had it before (null the first time); `ownerlessMillis` how long no runner
+ * ran it before this one (null when unknown).
+ *
+ * @example
+ * ```ts
+ * import { LifecycleEvent } from "@arbor/core"
+ *
+ * const failover = (event: LifecycleEvent.OwnershipAcquired) =>
+ *   event.previousOwner !== null && event.previousOwner !== event.runner
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export const OwnershipAcquired = Schema.TaggedStruct("OwnershipAcquired", {
+  ...base,
+  runner: Schema.String,
+  fencingToken: Schema.Number,
+  previousOwner: Schema.NullOr(Schema.String),
+  ownerlessMillis: Schema.NullOr(Schema.Number)
+})
+/** @since 0.1.0 */
+export type OwnershipAcquired = typeof OwnershipAcquired.Type
+
+/**
+ * This runner stopped running a cluster singleton's tree, whose incarnation
+ * had `fencingToken`: `reason` says why (the runner stops, ownership moved or
+ * its lease could not be renewed, a newer token superseded it). The tree has
+ * settled by then.
+ *
+ * @example
+ * ```ts
+ * import { LifecycleEvent } from "@arbor/core"
+ *
+ * const line = (event: LifecycleEvent.OwnershipReleased) => `${event.runner} let go of token ${event.fencingToken}: ${event.reason}`
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export const OwnershipReleased = Schema.TaggedStruct("OwnershipReleased", {
+  ...base,
+  runner: Schema.String,
+  fencingToken: Schema.Number,
+  reason: Schema.String
+})
+/** @since 0.1.0 */
+export type OwnershipReleased = typeof OwnershipReleased.Type
+
+/**
+ * A cluster singleton's tree gave up (`message`: its error, `TooManyRestarts`
+ * say) on the runner that owns it; it starts again after `delayMillis`, with a
+ * new fencing token, on whichever runner owns it then.
+ *
+ * @example
+ * ```ts
+ * import { LifecycleEvent } from "@arbor/core"
+ *
+ * const line = (event: LifecycleEvent.SingletonRestarting) => `again in ${event.delayMillis} ms after: ${event.message}`
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export const SingletonRestarting = Schema.TaggedStruct("SingletonRestarting", {
+  ...base,
+  runner: Schema.String,
+  fencingToken: Schema.Number,
+  message: Schema.String,
+  delayMillis: Schema.Number
+})
+/** @since 0.1.0 */
+export type SingletonRestarting = typeof SingletonRestarting.Type
+
+/**
+ * The store of a cluster (`@arbor/cluster`) could not be reached from this
+ * runner: `message` says why; when `retryMillis` is not null, the runner
+ * tries to join again after that long. `available: true` is the store back.
+ *
+ * @example
+ * ```ts
+ * import { LifecycleEvent } from "@arbor/core"
+ *
+ * const line = (event: LifecycleEvent.ClusterStore) => event.available ? "store back" : `store down: ${event.message}`
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export const ClusterStore = Schema.TaggedStruct("ClusterStore", {
+  ...base,
+  runner: Schema.String,
+  available: Schema.Boolean,
+  message: Schema.String,
+  retryMillis: Schema.NullOr(Schema.Number)
+})
+/** @since 0.1.0 */
+export type ClusterStore = typeof ClusterStore.Type
+
+/**
+ * Someone asked for a control action: `by` (the name of the token they
+ * presented to the observer, say) asked to `terminate` or `restart` the
+ * child at `path`, or to `shutdown` the tree (`path` is the toplevel's).
+ * Published before the action runs; the events of the action follow.
+ *
+ * @example
+ * ```ts
+ * import { LifecycleEvent } from "@arbor/core"
+ *
+ * const line = (event: LifecycleEvent.ControlRequested) => `${event.by} asked to ${event.action} ${event.path}`
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export const ControlRequested = Schema.TaggedStruct("ControlRequested", {
+  ...base,
+  action: Schema.Literals(["terminate", "restart", "shutdown"]),
+  by: Schema.String
+})
+/** @since 0.1.0 */
+export type ControlRequested = typeof ControlRequested.Type
+
+/**
  * Any lifecycle event.
  *
  * @example
@@ -309,7 +442,12 @@ export const LifecycleEvent = Schema.Union([
   ShutdownCompleted,
   StallDetected,
   GateLatched,
-  GateUnlatched
+  GateUnlatched,
+  OwnershipAcquired,
+  OwnershipReleased,
+  SingletonRestarting,
+  ClusterStore,
+  ControlRequested
 ])
 /** @since 0.1.0 */
 export type LifecycleEvent = typeof LifecycleEvent.Type

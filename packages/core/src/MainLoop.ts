@@ -65,6 +65,25 @@ export interface MainLoop<out A> {
 export type SpawnContext = Lifecycle | Scope.Scope
 
 /**
+ * Whether `u` is a `MainLoop`: what a startup function must return. The
+ * framework checks it: a startup that returns anything else fails (its
+ * cause an `InvalidOptions` saying so) instead of being taken as started.
+ *
+ * @example
+ * ```ts
+ * import { MainLoop } from "@arbor/core"
+ * import { Effect } from "effect"
+ *
+ * MainLoop.isMainLoop(MainLoop.make(Effect.runFork(Effect.never))) // true
+ * MainLoop.isMainLoop(42) // false
+ * ```
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isMainLoop = (u: unknown): u is MainLoop<unknown> => typeof u === "object" && u !== null && TypeId in u
+
+/**
  * Wraps a fiber the startup function forked itself. A fiber forked with
  * `Effect.forkChild` inside the startup function lives as long as the child
  * does; one forked with `Effect.forkScoped` lives in the child's scope.

@@ -40,6 +40,19 @@ export const PositiveDuration = Schema.declare(isDurationInput, {
   return Duration.isPositive(duration) && Duration.isFinite(duration) ? undefined : "must be a positive, finite duration"
 }))
 
+/** A positive, finite duration or one of `words`; bad input gets one message naming them all, not one per alternative. */
+const durationOr = <const W extends string>(words: ReadonlyArray<W>) => {
+  const isWord = (u: unknown): u is W => words.includes(u as W)
+  const expected = `${words.map((word) => JSON.stringify(word)).join(", ")} or a positive, finite duration`
+  return Schema.declare((u: unknown): u is W | Duration.Input => isWord(u) || isDurationInput(u), { expected }).check(
+    Schema.makeFilter((input) => {
+      if (isWord(input)) return undefined
+      const duration = Duration.fromInputUnsafe(input)
+      return Duration.isPositive(duration) && Duration.isFinite(duration) ? undefined : `must be ${expected}`
+    })
+  )
+}
+
 /**
  * A settle budget: `"brutal"`, `"infinity"` or a positive duration.
  *
@@ -54,7 +67,7 @@ export const PositiveDuration = Schema.declare(isDurationInput, {
  * @category schemas
  * @since 0.1.0
  */
-export const ShutdownBudget = Schema.Union([Schema.Literals(["brutal", "infinity"]), PositiveDuration])
+export const ShutdownBudget = durationOr(["brutal", "infinity"])
 
 /**
  * Restart intensity: `maxRestarts` a whole number ≥ 0, `within` a positive duration.
@@ -223,7 +236,7 @@ export const ToplevelOptions = Schema.Struct({
 })
 
 /**
- * How long a caller of a full pool's `spawn` or `run` waits for a slot:
+* How long a caller of a full pool's `spawn` or `run` waits for a slot:
  * `"infinity"` or a positive duration.
  *
  * @example
@@ -237,10 +250,11 @@ export const ToplevelOptions = Schema.Struct({
  * @category schemas
  * @since 0.1.0
  */
-export const SlotWait = Schema.Union([Schema.Literal("infinity"), PositiveDuration])
+export const SlotWait = durationOr(["infinity"])
 
 /**
- * Options of a pool: how many children it holds at most and how long a
+ * Options of a pool: how many children it holds at most (a whole number
+ * ≥ 0; 0 refuses every child, as Elixir's `max_children: 0`) and how long a
  * caller waits for a slot when it is full (default: not at all), its
  * children's restart policy (default `"temporary"`), shutdown budget (default
  * 5 seconds) and startup timeout, and its own restart intensity and backoff
@@ -259,7 +273,7 @@ export const SlotWait = Schema.Union([Schema.Literal("infinity"), PositiveDurati
  */
 export const PoolOptions = Schema.Struct({
   ...restartFields,
-  maxChildren: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  maxChildren: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
   wait: Schema.optionalKey(SlotWait),
   restart: Schema.optionalKey(RestartPolicy),
   shutdown: Schema.optionalKey(ShutdownBudget),

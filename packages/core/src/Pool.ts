@@ -190,7 +190,7 @@ export interface ShutdownReport {
  * @since 0.1.0
  */
 export interface PoolOptions {
-  /** At most this many children (those waiting to restart included); unbounded by default. */
+  /** At most this many children (those waiting to restart included), 0 or more; unbounded by default. */
   readonly maxChildren?: number
   /**
    * How long a caller of the full pool's `spawn` or `run` waits for a slot

@@ -27,9 +27,11 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Runtime from "effect/Runtime"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { kindOf } from "./ChildExit.ts"
+import { decode } from "./Options.ts"
 import type { InvalidOptions, Running, SystemError, ToplevelError } from "./Errors.ts"
 import { AlreadyStarted, NotFound } from "./Errors.ts"
 import type { ChildRecord, Supervising } from "./internal/child.ts"
@@ -37,8 +39,9 @@ import { injectExit } from "./internal/child.ts"
 import { LifecycleHandle } from "./internal/lifecycle.ts"
 import { logAt } from "./internal/log.ts"
 import type { ToplevelConfig } from "./internal/options.ts"
-import { decodeToplevel, validateName } from "./internal/options.ts"
-import { innerOf } from "./internal/snapshot.ts"
+import { decodeToplevel, isSystem, notASystem, validateName } from "./internal/options.ts"
+import type { Page as ChildPage } from "./internal/snapshot.ts"
+import { innerOf, nodeOf, settingsOf } from "./internal/snapshot.ts"
 import { summary } from "./internal/summary.ts"
 import { Telemetry } from "./internal/telemetry.ts"
 import type * as LifecycleEvent from "./LifecycleEvent.ts"
@@ -89,7 +92,9 @@ export interface Toplevel<R = never> {
   run(this: Toplevel<never>): Promise<void>
   /**
    * The children of the system or pool at `path` (e.g. `"app/payments"`),
-   * in start order. A temporary child that finished is no longer listed.
+   * in declaration (start) order. A temporary child that finished is no
+   * longer listed. A system restarting its children lists every one of them
+   * throughout, those its replay has not started yet as `stopped`.
    */
   whichChildren(path: string): Effect.Effect<ReadonlyArray<ChildInfo>, NotFound>
   /** How many children the system or pool at `path` has, by kind and state. */
@@ -125,6 +130,16 @@ export interface Toplevel<R = never> {
    * shutdown was requested, `stopped` before `start()` and after the end.
    */
   readonly snapshot: Effect.Effect<TreeSnapshot.TreeSnapshot>
+  /**
+   * The node at `path` in depth (see `TreeSnapshot.Detail`): its snapshot,
+   * with the page of its children from `offset` (default 0), at most `limit`
+   * of them (default `snapshotPoolLimit`): a pool's children beyond the
+   * snapshot's limit are read a page at a time. Also its settings and how
+   * close its system is to giving up. Fails with `NotFound` for a path that
+   * names no child of the running tree, `InvalidOptions` for a negative or
+   * fractional `offset` or `limit`.
+   */
+  inspect(path: string, page?: { readonly offset?: number; readonly limit?: number }): Effect.Effect<TreeSnapshot.Detail, NotFound | InvalidOptions>
   /**
    * The snapshot, then the snapshot again after every lifecycle event, until
    * the tree has stopped. A slow reader skips to more recent snapshots.
@@ -164,7 +179,56 @@ export interface Toplevel<R = never> {
    * `Watchdog.layer({ toplevel })` in `@arbor/node`) to put the stalls it
    * saw among the tree's events.
    */
-  reportStall(stall: { readonly stalledForMillis: number; readonly where: string }): Effect.Effect<void>
+  reportStall(stall: Stall): Effect.Effect<void>
+  /**
+   * Publishes a `ControlRequested` event (logged at `Info`): `by` asked for
+   * `action` on `path`. For a control surface (such as the observer's
+   * terminate, restart and shutdown buttons) to say who acted, before it acts.
+   */
+  reportControl(request: ControlRequest): Effect.Effect<void>
+}
+
+/**
+ * A stall of the process's event loop, as an event-loop watchdog reports it
+ * to `reportStall`: how long, the stuck frame (`where`), and the whole stack
+ * when it could be read, innermost frame first.
+ *
+ * @example
+ * ```ts
+ * import type { Toplevel } from "@arbor/core"
+ *
+ * const stall: Toplevel.Stall = { stalledForMillis: 2100, where: "parse (file:///app/main.js:12:5)", stack: ["parse (file:///app/main.js:12:5)"] }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Stall {
+  readonly stalledForMillis: number
+  readonly where: string
+  readonly stack?: ReadonlyArray<string>
+}
+
+/**
+ * A control action someone asked for, as `reportControl` announces it:
+ * `by` (a name, such as an observer token's) asked to `terminate` or
+ * `restart` the child at `path`, or to `shutdown` the tree (`path` is then
+ * the toplevel's).
+ *
+ * @example
+ * ```ts
+ * import type { Toplevel } from "@arbor/core"
+ *
+ * const request: Toplevel.ControlRequest = { action: "terminate", path: "app/payments/gateway", by: "alice" }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ControlRequest {
+  readonly action: "terminate" | "restart" | "shutdown"
+  readonly path: string
+  readonly by: string
 }
 
 /**
@@ -401,7 +465,11 @@ class ToplevelImpl implements Toplevel<never> {
   constructor(name: string, system: System.System<unknown>, options: Options | undefined) {
     this.name = name
     this.system = system
-    this.config = Effect.runSyncExit(Effect.andThen(validateName(name, name), decodeToplevel(name, options)))
+    this.config = Effect.runSyncExit(
+      validateName(name, name).pipe(
+        Effect.andThen(isSystem(system) ? decodeToplevel(name, options) : Effect.fail(notASystem(name, system)))
+      )
+    )
     this.telemetry = new Telemetry(Exit.isSuccess(this.config) ? this.config.value.eventBuffer : 1)
     const gates = this.gates = new GateRegistry(this.telemetry)
     this.events = this.telemetry.events
@@ -477,12 +545,48 @@ class ToplevelImpl implements Toplevel<never> {
     return this.telemetry.eventsAfter(after)
   }
 
-  reportStall(stall: { readonly stalledForMillis: number; readonly where: string }): Effect.Effect<void> {
-    const event = { _tag: "StallDetected", path: this.name, ...stall } as const
+  reportStall(stall: Stall): Effect.Effect<void> {
+    const { stalledForMillis, where, stack } = stall
+    const event = { _tag: "StallDetected", path: this.name, stalledForMillis, where, ...(stack === undefined ? {} : { stack }) } as const
     return this.telemetry.emit(event, "Debug", `event loop stalled for ${stall.stalledForMillis} ms at ${stall.where}`)
   }
 
-  private rootNode(): TreeSnapshot.Node {
+  reportControl(request: ControlRequest): Effect.Effect<void> {
+    const { action, path, by } = request
+    return this.telemetry.emit({ _tag: "ControlRequested", path, action, by }, "Info", `${action} requested by ${by}`)
+  }
+
+  inspect(path: string, page?: { readonly offset?: number; readonly limit?: number }): Effect.Effect<TreeSnapshot.Detail, NotFound | InvalidOptions> {
+    return Effect.gen({ self: this }, function*() {
+      const { offset = 0, limit = this.poolLimit } = yield* decode(Page, path, page)
+      const at = yield* Clock.currentTimeMillis
+      if (path === this.name) {
+        const root = this.root
+        const inner = root !== undefined && root.alive ? root.describe(at) : {}
+        return { at, node: this.rootNode({ offset, limit }), offset, settings: rootSettings, ...inner }
+      }
+      const slash = path.lastIndexOf("/")
+      const notFound = new NotFound({ path })
+      const parent = yield* Effect.mapError(this.supervising(slash < 0 ? path : path.slice(0, slash)), () => notFound)
+      const child = parent.find(path.slice(slash + 1))
+      if (child === undefined) return yield* Effect.fail(notFound)
+      const inner = child.state !== "stopped" && child.inner !== undefined ? child.inner.describe(at) : {}
+      return {
+        at,
+        node: nodeOf(child, this.poolLimit, { offset, limit }),
+        offset,
+        settings: settingsOf(child.spec.config),
+        ...inner,
+        supervisor: parent.describe(at).intensity
+      }
+    })
+  }
+
+  private get poolLimit(): number {
+    return Exit.isSuccess(this.config) ? this.config.value.snapshotPoolLimit : 0
+  }
+
+  private rootNode(page?: ChildPage): TreeSnapshot.Node {
     const root = this.root
     const node: TreeSnapshot.Node = {
       path: this.name,
@@ -494,8 +598,7 @@ class ToplevelImpl implements Toplevel<never> {
       restarts: 0,
       lastExit: this.lastExit
     }
-    const limit = Exit.isSuccess(this.config) ? this.config.value.snapshotPoolLimit : 0
-    return root === undefined || !root.alive ? node : { ...node, ...innerOf(root, limit) }
+    return root === undefined || !root.alive ? node : { ...node, ...innerOf(root, this.poolLimit, page) }
   }
 
   whichChildren(path: string): Effect.Effect<ReadonlyArray<ChildInfo>, NotFound> {
@@ -560,6 +663,12 @@ class ToplevelImpl implements Toplevel<never> {
     })
   }
 }
+
+const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+const Page = Schema.Struct({ offset: Schema.optionalKey(NonNegativeInt), limit: Schema.optionalKey(NonNegativeInt) })
+
+/** The root is the toplevel's system: bounded by its children's budgets, like any subsystem. */
+const rootSettings: TreeSnapshot.Settings = { shutdown: "infinity", significant: false }
 
 /**
  * Marks the tree's error as reported, the way Effect's `runMain` expects: its

@@ -8,6 +8,10 @@
  * children, and gives its counts). A tree with health gates lists them
  * beside its root.
  *
+ * `toplevel.inspect(path)` reads one node in more depth: its settings, how
+ * close its system is to giving up, and a page of its children (a pool's
+ * beyond the snapshot's limit).
+ *
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
@@ -151,8 +155,47 @@ export const Gate = Schema.Struct({
 export type Gate = typeof Gate.Type
 
 /**
- * The whole tree: its root node and when the snapshot was taken; and the
- * tree's health gates, if it has any.
+ * Where a tree run as a cluster singleton (`ClusterToplevel.singleton` in
+ * `@arbor/cluster`) stands, as one runner sees it: the singleton's name, this
+ * runner's address, its `role` (`joining` the cluster, `owner` of the tree,
+ * `standby` while another runner owns it, `leaving`), the owner and its
+ * fencing token as the cluster's store records them (`ownerSince`: when it
+ * took over, epoch milliseconds), whether the store answers (`store`, with
+ * the last error and since when), and how many times ownership came to or
+ * left this runner (`ownershipChanges`).
+ *
+ * @example
+ * ```ts
+ * import type { TreeSnapshot } from "@arbor/core"
+ *
+ * const line = (cluster: TreeSnapshot.ClusterStatus) =>
+ *   `${cluster.singleton} on ${cluster.owner ?? "no runner"} (token ${cluster.fencingToken}); here: ${cluster.role}`
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const ClusterStatus = Schema.Struct({
+  singleton: Schema.String,
+  runner: Schema.String,
+  role: Schema.Literals(["joining", "owner", "standby", "leaving"]),
+  owner: Schema.NullOr(Schema.String),
+  fencingToken: Schema.NullOr(Schema.Number),
+  ownerSince: Schema.NullOr(Schema.Number),
+  store: Schema.Struct({
+    available: Schema.Boolean,
+    message: Schema.NullOr(Schema.String),
+    since: Schema.NullOr(Schema.Number)
+  }),
+  ownershipChanges: Schema.Number
+})
+/** @since 0.1.0 */
+export type ClusterStatus = typeof ClusterStatus.Type
+
+/**
+ * The whole tree: its root node and when the snapshot was taken; the tree's
+ * health gates, if it has any; for a tree run as a cluster singleton, where
+ * it stands in the cluster (`cluster`).
  *
  * @example
  * ```ts
@@ -166,6 +209,96 @@ export type Gate = typeof Gate.Type
  * @category schemas
  * @since 0.1.0
  */
-export const TreeSnapshot = Schema.Struct({ at: Schema.Number, root: Node, gates: Schema.optionalKey(Schema.Array(Gate)) })
+export const TreeSnapshot = Schema.Struct({
+  at: Schema.Number,
+  root: Node,
+  gates: Schema.optionalKey(Schema.Array(Gate)),
+  cluster: Schema.optionalKey(ClusterStatus)
+})
 /** @since 0.1.0 */
 export type TreeSnapshot = typeof TreeSnapshot.Type
+
+/**
+ * A child's own settings, as declared: its `shutdown` budget (`"5s"`,
+ * `"brutal"`, `"infinity"`), its `startTimeout` and liveness `deadline` if it
+ * has them, and whether it is `significant`.
+ *
+ * @example
+ * ```ts
+ * import { TreeSnapshot } from "@arbor/core"
+ *
+ * const settings: TreeSnapshot.Settings = { shutdown: "5s", startTimeout: "30s", significant: false }
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const Settings = Schema.Struct({
+  shutdown: Schema.String,
+  startTimeout: Schema.optionalKey(Schema.String),
+  deadline: Schema.optionalKey(Schema.String),
+  significant: Schema.Boolean
+})
+/** @since 0.1.0 */
+export type Settings = typeof Settings.Type
+
+/**
+ * How close the system or pool at `path` is to giving up: `restarts` in its
+ * intensity window now (the last `within`), of at most `maxRestarts`; one
+ * more than that and it escalates. `backoff`: whether it waits between
+ * restarts.
+ *
+ * @example
+ * ```ts
+ * import type { TreeSnapshot } from "@arbor/core"
+ *
+ * const margin = (use: TreeSnapshot.IntensityUse) => use.maxRestarts - use.restarts
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const IntensityUse = Schema.Struct({
+  path: Schema.String,
+  restarts: Schema.Number,
+  maxRestarts: Schema.Number,
+  within: Schema.String,
+  backoff: Schema.Boolean
+})
+/** @since 0.1.0 */
+export type IntensityUse = typeof IntensityUse.Type
+
+/**
+ * One node in depth, as `toplevel.inspect(path)` reads it: the snapshot
+ * `node`, whose `children` are those from `offset` on (at most the limit
+ * asked for); its `settings`; for a running system or pool, its own
+ * `intensity` window and its own options (`autoShutdown` of a system,
+ * `maxChildren` and `wait` of a pool: `null` for none); and `supervisor`,
+ * the window of the system or pool that restarts it (none for the root).
+ *
+ * @example
+ * ```ts
+ * import { Toplevel } from "@arbor/core"
+ * import { Effect } from "effect"
+ *
+ * declare const toplevel: Toplevel.Toplevel<never>
+ * const nearEscalation = Effect.map(toplevel.inspect("app/payments/gateway"), (detail) =>
+ *   detail.supervisor !== undefined && detail.supervisor.restarts >= detail.supervisor.maxRestarts)
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const Detail = Schema.Struct({
+  at: Schema.Number,
+  node: Node,
+  offset: Schema.Number,
+  settings: Settings,
+  intensity: Schema.optionalKey(IntensityUse),
+  autoShutdown: Schema.optionalKey(Schema.String),
+  maxChildren: Schema.optionalKey(Schema.NullOr(Schema.Number)),
+  wait: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  supervisor: Schema.optionalKey(IntensityUse)
+})
+/** @since 0.1.0 */
+export type Detail = typeof Detail.Type

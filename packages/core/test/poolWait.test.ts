@@ -138,6 +138,9 @@ describe("pools that wait for a slot", () => {
       const bad = yield* Effect.flip(pool.spawn(probe.worker("a"), { wait: "-1 seconds" }))
       expect(bad).toBeInstanceOf(Errors.InvalidOptions)
       expect(bad.message).toContain("app/jobs")
+      // One message saying what is expected, not one per alternative.
+      expect(bad.message).toContain("must be \"infinity\" or a positive, finite duration")
+      expect(bad.message).not.toContain("Expected")
       yield* stop
       const declared = withPool({ maxChildren: 1, wait: 0 })
       const error = yield* Effect.flip(declared.toplevel.start())

@@ -88,6 +88,26 @@ describe("pools", () => {
       yield* shutdown(toplevel, run)
     }))
 
+  it.effect("maxChildren: 0 is accepted and refuses every child with PoolFull; a negative or fractional bound is InvalidOptions", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const { pools, toplevel } = withPool({ maxChildren: 0 })
+      const run = yield* launch(toplevel)
+      const pool = yield* started(pools)
+      expect(yield* Effect.flip(pool.spawn(probe.worker("a")))).toEqual(new Errors.PoolFull({ path: "app/jobs", maxChildren: 0 }))
+      expect(yield* Effect.flip(pool.run(Effect.void))).toBeInstanceOf(Errors.PoolFull)
+      // A slot never comes free: a caller willing to wait is refused at once too.
+      expect(yield* Effect.flip(pool.spawn(probe.worker("a"), { wait: "infinity" }))).toBeInstanceOf(Errors.PoolFull)
+      expect([probe.startsOf("a"), yield* pool.size]).toEqual([0, 0])
+      yield* shutdown(toplevel, run)
+      for (const maxChildren of [-1, 1.5]) {
+        const bad = yield* Effect.flip(withPool({ maxChildren }).toplevel.start())
+        expect(bad).toBeInstanceOf(Errors.InvalidOptions)
+        expect(bad.message).toContain("app/jobs")
+        expect(bad.message).toContain("maxChildren")
+      }
+    }))
+
   it.effect("each child follows its own backoff schedule", () =>
     Effect.gen(function*() {
       const probe = new Probe()

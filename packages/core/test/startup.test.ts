@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Errors, Lifecycle, MainLoop, System, Toplevel } from "@arbor/core"
-import { Cause, Effect, Exit, Fiber, Option, Queue } from "effect"
+import { Cause, Effect, Exit, Fiber, Option, Queue, Schedule } from "effect"
 import { TestClock } from "effect/testing"
 import { eventually, flat, launch, Probe, quiesce, shutdown } from "./helpers.ts"
 
@@ -186,14 +186,14 @@ describe("validation", () => {
       const error = failure(yield* Effect.exit(toplevel.start()))
       expect(error).toBeInstanceOf(Errors.InvalidOptions)
       expect(error.path).toBe("app/b")
-      expect(error.message).toContain("must be a positive, finite duration")
+      expect(error.message).toContain("a positive, finite duration")
       expect(error.message).toContain("shutdown")
       expect(probe.journal).toEqual(["start a", "settle a", "exit a normal"])
     }))
 
   it.effect.each([
-    [{ shutdown: 0 }, "must be a positive, finite duration"],
-    [{ shutdown: "forever" }, "Expected \"brutal\" | \"infinity\""],
+    [{ shutdown: 0 }, "must be \"brutal\", \"infinity\" or a positive, finite duration"],
+    [{ shutdown: "forever" }, "\"brutal\", \"infinity\" or a positive, finite duration"],
     [{ startTimeout: "-1 seconds" }, "must be a positive, finite duration"],
     [{ restart: "always" }, "Expected \"permanent\" | \"transient\" | \"temporary\""],
     [{ shutdwn: "1 second" }, "shutdwn"]
@@ -307,5 +307,122 @@ describe("validation", () => {
       const error = failure(yield* Effect.exit(toplevel.start()))
       expect(error.path).toBe("app/bad")
       expect(probe.journal).toEqual([])
+    }))
+})
+
+describe("bad input reaching the engine gets a typed error naming the path, once", () => {
+  const declaring = (declare: (scope: System.Scope) => Effect.Effect<unknown>, probe: Probe) =>
+    Toplevel.make("app", System.make((scope) =>
+      Effect.gen(function*() {
+        yield* scope.child("a", probe.worker("a"))
+        yield* declare(scope)
+      })
+    ))
+
+  it.effect.each([
+    ["a number", 42, "expected an Effect that returns a MainLoop, got 42"],
+    ["a function", () => MainLoop.spawn(Effect.never), "expected an Effect that returns a MainLoop, got a function"],
+    ["a promise", Promise.resolve(1), "expected an Effect that returns a MainLoop, got a Promise"]
+  ] as const)("a startup that is %s, not an Effect, is InvalidOptions when declared", ([, startup, message]) =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const error = failure(
+        yield* Effect.exit(declaring((scope) => scope.child("x", startup as unknown as Effect.Effect<MainLoop.MainLoop<void>>), probe).start())
+      )
+      expect(error).toMatchObject({ _tag: "InvalidOptions", path: "app/x", issue: message })
+      expect(probe.journal).toEqual(["start a", "settle a", "exit a normal"])
+    }))
+
+  const notAMainLoop = new Errors.InvalidOptions({
+    path: "app/x",
+    issue: "the startup returned 42, not a MainLoop: end it with MainLoop.spawn, MainLoop.run or MainLoop.make"
+  })
+
+  it.effect("a startup that returns something other than a MainLoop fails once, its InvalidOptions the cause, not a restart loop", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      let runs = 0
+      const startup = Effect.sync(() => ++runs).pipe(Effect.as(42))
+      const toplevel = declaring((scope) => scope.child("x", startup as unknown as Effect.Effect<MainLoop.MainLoop<void>>), probe)
+      const error = failure(yield* Effect.exit(toplevel.start()))
+      expect(error).toBeInstanceOf(Errors.StartupFailed)
+      expect(error.path).toBe("app/x")
+      expect(Cause.squash((error as Errors.StartupFailed).cause as Cause.Cause<unknown>)).toEqual(notAMainLoop)
+      expect(error.message).toBe(`app/x: startup failed: InvalidOptions: ${notAMainLoop.message}`)
+      expect(runs).toBe(1)
+      expect(probe.journal).toEqual(["start a", "settle a", "exit a normal"])
+    }))
+
+  it.effect("a restarted startup that returns no MainLoop counts toward intensity and escalates", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const broken = Effect.suspend(() => probe.startsOf("x") === 0 ? probe.worker("x") : Effect.succeed(undefined))
+      const toplevel = Toplevel.make(
+        "app",
+        System.make((scope) => scope.child("x", broken as unknown as Effect.Effect<MainLoop.MainLoop<void>>).pipe(Effect.asVoid)),
+        { strategy: "one_for_one", intensity: { maxRestarts: 2, within: "1 minute" }, backoff: Schedule.spaced("1 second") }
+      )
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("x") === 1, "started")
+      yield* probe.crash("x")
+      yield* TestClock.adjust("10 seconds")
+      const error = failure(yield* Fiber.await(run))
+      expect(error).toBeInstanceOf(Errors.TooManyRestarts)
+      expect(Cause.pretty((error as Errors.TooManyRestarts).cause as Cause.Cause<unknown>)).toContain("not a MainLoop")
+    }))
+
+  it.effect.each([
+    ["an object", {}, "expected a System (a class extending System.System, or System.make(...)), got an object"],
+    ["undefined", undefined, "expected a System (a class extending System.System, or System.make(...)), got undefined"]
+  ] as const)("a subsystem that is %s, not a System, is InvalidOptions when declared", ([, system, message]) =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const error = failure(yield* Effect.exit(declaring((scope) => scope.system("sub", system as unknown as System.System<never>), probe).start()))
+      expect(error).toMatchObject({ _tag: "InvalidOptions", path: "app/sub", issue: message })
+      expect(probe.journal).toEqual(["start a", "settle a", "exit a normal"])
+    }))
+
+  it.effect("a toplevel of something that is not a System fails to start with InvalidOptions", () =>
+    Effect.gen(function*() {
+      const error = failure(yield* Effect.exit(Toplevel.make("app", { start: 1 } as unknown as System.System<never>).start()))
+      expect(error).toMatchObject({
+        _tag: "InvalidOptions",
+        path: "app",
+        issue: "expected a System (a class extending System.System, or System.make(...)), got an object"
+      })
+    }))
+
+  it.effect("a start that returns something other than an Effect is InvalidOptions", () =>
+    Effect.gen(function*() {
+      const error = failure(yield* Effect.exit(Toplevel.make("app", System.make(() => undefined as unknown as Effect.Effect<void>)).start()))
+      expect(error).toMatchObject({ _tag: "InvalidOptions", path: "app", issue: "start returned undefined, not an Effect" })
+    }))
+
+  it.effect("a pool refuses a startup or task that is not an Effect, and a startup that returns no MainLoop", () =>
+    Effect.gen(function*() {
+      const pools: Array<import("@arbor/core").Pool.Pool> = []
+      const toplevel = Toplevel.make("app", System.make((scope) => Effect.map(scope.pool("jobs"), (pool) => void pools.push(pool))))
+      const run = yield* launch(toplevel)
+      yield* eventually(() => pools.length === 1, "pool started")
+      const pool = pools[0]!
+      const notAnEffect = 42 as unknown as Effect.Effect<MainLoop.MainLoop<void>>
+      expect(yield* Effect.flip(pool.spawn(notAnEffect, { name: "n" }))).toEqual(
+        new Errors.InvalidOptions({ path: "app/jobs/n", issue: "expected an Effect that returns a MainLoop, got 42" })
+      )
+      expect(yield* Effect.flip(pool.run("work" as unknown as Effect.Effect<void>))).toMatchObject({ _tag: "InvalidOptions", path: "app/jobs/1" })
+      const returned42 = yield* Effect.flip(pool.spawn(Effect.succeed(42) as unknown as Effect.Effect<MainLoop.MainLoop<void>>))
+      expect(returned42).toBeInstanceOf(Errors.StartupFailed)
+      expect(returned42.message).toContain("the startup returned 42, not a MainLoop")
+      expect(yield* pool.size).toBe(0)
+      yield* shutdown(toplevel, run)
+    }))
+
+  it.effect("a negative shutdown budget gets one clear message", () =>
+    Effect.gen(function*() {
+      const toplevel = Toplevel.make("app", System.make((scope) =>
+        scope.child("x", MainLoop.spawn(Effect.never), { shutdown: "-1 seconds" }).pipe(Effect.asVoid)
+      ))
+      const error = failure(yield* Effect.exit(toplevel.start()))
+      expect(error.message).toBe("app/x: invalid options: must be \"brutal\", \"infinity\" or a positive, finite duration\n  at [\"shutdown\"]")
     }))
 })

@@ -34,6 +34,10 @@ type Event = LifecycleEvent.LifecycleEvent
  * | `ShutdownCompleted` | `ShutdownCompleted app stopped=2 forced=0`                  |
  * | `GateLatched`       | `GateLatched app store fatal: Error: disk full`             |
  * | `GateUnlatched`     | `GateUnlatched app store quiet`                             |
+ * | `OwnershipAcquired` | `OwnershipAcquired app 127.0.0.1:7001 token=3`              |
+ * | `OwnershipReleased` | `OwnershipReleased app 127.0.0.1:7001 token=3`              |
+ * | `SingletonRestarting` | `SingletonRestarting app token=3 1000ms`                  |
+ * | `ClusterStore`      | `ClusterStore app unavailable`                              |
  *
  * @example
  * ```ts
@@ -74,6 +78,16 @@ export const format = (event: Event): string => {
       return `GateLatched ${event.path} ${event.gate} ${event.reason}`
     case "GateUnlatched":
       return `GateUnlatched ${event.path} ${event.gate} ${event.by}`
+    case "OwnershipAcquired":
+      return `OwnershipAcquired ${event.path} ${event.runner} token=${event.fencingToken}`
+    case "OwnershipReleased":
+      return `OwnershipReleased ${event.path} ${event.runner} token=${event.fencingToken}`
+    case "SingletonRestarting":
+      return `SingletonRestarting ${event.path} token=${event.fencingToken} ${event.delayMillis}ms`
+    case "ClusterStore":
+      return `ClusterStore ${event.path} ${event.available ? "available" : "unavailable"}`
+    case "ControlRequested":
+      return `ControlRequested ${event.path} ${event.action} by=${event.by}`
   }
 }
 

@@ -11,13 +11,14 @@ import * as Context from "effect/Context"
 import type * as LogLevel from "effect/LogLevel"
 import { kindOf } from "../ChildExit.ts"
 import type { ChildExited } from "../LifecycleEvent.ts"
-import type { LastExit } from "../TreeSnapshot.ts"
+import type { Detail, IntensityUse, LastExit } from "../TreeSnapshot.ts"
 import { restartsAfter } from "../RestartPolicy.ts"
 import type { NotFound, Running, SystemError } from "../Errors.ts"
 import type { ChildKind, ChildState } from "../Toplevel.ts"
-import { Hung, StartupTimeout } from "../Errors.ts"
+import { Hung, isSystemError, StartupFailed, StartupTimeout } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import type { MainLoop, SpawnContext } from "../MainLoop.ts"
+import { isMainLoop } from "../MainLoop.ts"
 import { LifecycleHandle } from "./lifecycle.ts"
 import { logAt } from "./log.ts"
 import { summary } from "./summary.ts"
@@ -25,6 +26,7 @@ import type { Telemetry } from "./telemetry.ts"
 import * as Metrics from "../Metrics.ts"
 import { count, countUnsafe } from "./telemetry.ts"
 import type { ChildConfig } from "./options.ts"
+import { notAMainLoop } from "./options.ts"
 
 export type { ChildKind, ChildState } from "../Toplevel.ts"
 
@@ -65,7 +67,12 @@ export interface Supervising {
   readonly find: (name: string) => ChildRecord | undefined
   readonly terminateChild: (name: string) => Effect.Effect<void, NotFound>
   readonly restartChild: (name: string) => Effect.Effect<void, NotFound | Running | SystemError>
+  /** Its intensity window at `now` and its own options, for inspection. */
+  readonly describe: (now: number) => SupervisorDetail
 }
+
+/** What a system or pool tells about itself when inspected. */
+export type SupervisorDetail = Pick<Detail, "autoShutdown" | "maxChildren" | "wait"> & { readonly intensity: IntensityUse }
 
 /** Called when a child's host fiber ends, whoever ended it. */
 export type OnExit = (child: ChildRecord, incarnation: number, exit: Exit.Exit<unknown, unknown>) => void
@@ -90,8 +97,8 @@ export class ChildRecord {
   value: unknown = undefined
   /** Identifies the pending restart (after a backoff delay), so that a stale one is ignored. */
   restartToken = 0
-  /** The generation of its system that lists it. */
-  listed = 0
+  /** Whether its system lists it (a system's record of a child it no longer declares is kept, unlisted). */
+  listed = false
   /** The supervisor it runs, for a subsystem or a pool. */
   inner: Supervising | undefined = undefined
   /** An exit injected by `exitChild` into the current incarnation. */
@@ -296,6 +303,8 @@ const startupReturned = (
   startTime: number,
   loop: MainLoop<unknown>
 ): Effect.Effect<Effect.Effect<unknown, unknown, SpawnContext>, unknown, SpawnContext> => {
+  // Only typed code is kept from returning something else: a startup that did is refused, not taken as started.
+  if (!isMainLoop(loop)) return Effect.fail(notAMainLoop(child.path, loop))
   const body = loop.body
   if (body !== undefined && loop.fiber !== fiber) {
     return Effect.die(new Error(`${child.path}: MainLoop.run works only when returned by the child's startup function`))
@@ -466,6 +475,13 @@ export const relaunch = (
     const reported = Effect.flatMap(Effect.exit(started), (exit) => report(incarnation, exit))
     return Effect.as(Effect.forkChild(reported, { startImmediately: true }), undefined)
   })
+
+/** The error of a child's failed startup: a subsystem's own error passes through unwrapped; anything else becomes a `StartupFailed` of `path`. */
+export const startupError = (path: string, kind: ChildKind, cause: Cause.Cause<unknown>): SystemError => {
+  const error = Option.getOrUndefined(Cause.findErrorOption(cause))
+  if (kind === "system" && isSystemError(error)) return error
+  return new StartupFailed({ path, cause })
+}
 
 /** How a stop treats the child: settle first, or interrupt at once. */
 export type StopMode = "graceful" | "force"

@@ -2,6 +2,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Schedule from "effect/Schedule"
 import { InvalidOptions } from "../Errors.ts"
+import { System } from "../System.ts"
 import * as Options from "../Options.ts"
 import type { RestartIntensity } from "../RestartIntensity.ts"
 import { defaultIntensity } from "../RestartIntensity.ts"
@@ -175,3 +176,32 @@ export const decodeToplevel = (path: string, input: unknown): Effect.Effect<Topl
     snapshotPoolLimit: options.snapshotPoolLimit ?? 100,
     eventBuffer: options.eventBuffer ?? 1024
   }))
+
+/** How an error message names a value that is not what was expected: `42`, `"work"`, `a function`, `an object`. */
+export const describeValue = (u: unknown): string => {
+  if (u === null || u === undefined || typeof u === "number" || typeof u === "boolean" || typeof u === "bigint") return String(u)
+  if (typeof u === "string") return JSON.stringify(u)
+  if (typeof u === "function") return "a function"
+  if (typeof u === "symbol") return "a symbol"
+  if (typeof (u as { then?: unknown }).then === "function") return "a Promise"
+  return Array.isArray(u) ? "an array" : "an object"
+}
+
+/** A startup (or a pool's task) that is not an Effect: refused when declared, before anything runs. */
+export const notAnEffect = (path: string, u: unknown): InvalidOptions =>
+  new InvalidOptions({ path, issue: `expected an Effect that returns a MainLoop, got ${describeValue(u)}` })
+
+/** Whether `u` can be run as a system: a `System`, or an object with a `start` method. */
+export const isSystem = (u: unknown): u is System<unknown> =>
+  u instanceof System || (typeof u === "object" && u !== null && typeof (u as { start?: unknown }).start === "function")
+
+/** A subsystem (or a toplevel's root) that is not a `System`. */
+export const notASystem = (path: string, u: unknown): InvalidOptions =>
+  new InvalidOptions({ path, issue: `expected a System (a class extending System.System, or System.make(...)), got ${describeValue(u)}` })
+
+/** A startup returned `u` where a `MainLoop` belongs. */
+export const notAMainLoop = (path: string, u: unknown): InvalidOptions =>
+  new InvalidOptions({
+    path,
+    issue: `the startup returned ${describeValue(u)}, not a MainLoop: end it with MainLoop.spawn, MainLoop.run or MainLoop.make`
+  })

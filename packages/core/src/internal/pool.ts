@@ -5,17 +5,17 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
 import type { SystemError } from "../Errors.ts"
-import { DuplicateChild, NotFound, PoolClosed, PoolFull, Running, StartupFailed } from "../Errors.ts"
+import { DuplicateChild, NotFound, PoolClosed, PoolFull, Running } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import * as MainLoop from "../MainLoop.ts"
 import type { Pool, PoolChild, ShutdownReport, SpawnError, SpawnOptions } from "../Pool.ts"
 import type { Backoff } from "./backoff.ts"
-import type { ChildSpec, StopMode, Supervising } from "./child.ts"
-import { ChildRecord, ended, launchOn, relaunch, stop } from "./child.ts"
+import type { ChildSpec, StopMode, SupervisorDetail, Supervising } from "./child.ts"
+import { ChildRecord, ended, launchOn, relaunch, startupError, stop } from "./child.ts"
 import type { Outcome } from "./mailbox.ts"
 import { supervise } from "./mailbox.ts"
 import type { PoolConfig } from "./options.ts"
-import { decodeSlotWait, validateName } from "./options.ts"
+import { decodeSlotWait, notAnEffect, validateName } from "./options.ts"
 import type { SlotWait } from "./slotQueue.ts"
 import { SlotQueue } from "./slotQueue.ts"
 import { delayNote, givingUp, RestartBudget } from "./restartBudget.ts"
@@ -150,6 +150,15 @@ class PoolRuntime implements Supervising {
 
   readonly find = (name: string): ChildRecord | undefined => this.records.get(name)
 
+  readonly describe = (now: number): SupervisorDetail => {
+    const { maxChildren, wait } = this.config
+    return {
+      intensity: this.budget.use(now),
+      maxChildren: Number.isFinite(maxChildren) ? maxChildren : null,
+      wait: wait === undefined ? null : wait === "infinity" ? wait : Duration.format(wait)
+    }
+  }
+
   readonly terminateChild = (name: string): Effect.Effect<void, NotFound> =>
     Effect.suspend(() => {
       const child = this.records.get(name)
@@ -167,6 +176,9 @@ class PoolRuntime implements Supervising {
     return Effect.suspend(() => {
       const given = options?.name
       const wait = options?.wait
+      // Only typed code is kept from passing something else: it is refused before anything starts.
+      const declared = body.task ?? body.startup
+      if (!Effect.isEffect(declared)) return Effect.fail(notAnEffect(`${this.path}/${given ?? this.freshName()}`, declared))
       // The usual call has no options to check.
       if (given === undefined && wait === undefined) return this.admit(undefined, body, this.config.wait)
       const name = given === undefined ? Effect.undefined : validateName(`${this.path}/${given}`, given)
@@ -184,7 +196,8 @@ class PoolRuntime implements Supervising {
   private admit(name: string | undefined, body: Body, wait: SlotWait | undefined): Effect.Effect<PoolChild<unknown>, SpawnError> {
     if (this.closed) return Effect.fail(new PoolClosed({ path: this.path }))
     if (this.hasRoom) return this.place(name, body)
-    if (wait === undefined) return Effect.fail(this.full(undefined))
+    // A pool of no slots never frees one: nobody waits for it.
+    if (wait === undefined || this.config.maxChildren === 0) return Effect.fail(this.full(undefined))
     return this.slots.await(wait, () => this.full(wait), () => this.place(name, body))
   }
 
@@ -230,7 +243,7 @@ class PoolRuntime implements Supervising {
         Effect.catchCause((cause) =>
           Effect.andThen(stop(child, "force"), () => {
             this.remove(child, Exit.failCause(cause))
-            return Effect.fail(this.closed ? new PoolClosed({ path: this.path }) : new StartupFailed({ path: child.path, cause }))
+            return Effect.fail(this.closed ? new PoolClosed({ path: this.path }) : startupError(child.path, "worker", cause))
           })
         )
       )
@@ -344,7 +357,7 @@ class PoolRuntime implements Supervising {
     return Effect.gen({ self: this }, function*() {
       if (incarnation !== child.incarnation || child.stopping || Exit.isSuccess(exit)) return
       yield* stop(child, "force")
-      return yield* this.restart(child, exit, Cause.fail(new StartupFailed({ path: child.path, cause: exit.cause })))
+      return yield* this.restart(child, exit, Cause.fail(startupError(child.path, "worker", exit.cause)))
     })
   }
 

@@ -8,15 +8,25 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type { SystemError } from "../Errors.ts"
-import { DuplicateChild, isSystemError, NotFound, Running, StartupFailed } from "../Errors.ts"
+import { DuplicateChild, InvalidOptions, NotFound, Running } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import * as MainLoop from "../MainLoop.ts"
 import type * as System from "../System.ts"
-import type { ChildSpec, StopMode, Supervising } from "./child.ts"
-import { ChildRecord, ended, launch, relaunch, stop } from "./child.ts"
+import type { ChildSpec, StopMode, SupervisorDetail, Supervising } from "./child.ts"
+import { ChildRecord, ended, launch, relaunch, startupError, stop } from "./child.ts"
 import { logAt } from "./log.ts"
 import type { SystemConfig } from "./options.ts"
-import { decodePool, decodeSubsystem, decodeWorker, poolChildConfig, validateName } from "./options.ts"
+import {
+  decodePool,
+  decodeSubsystem,
+  decodeWorker,
+  describeValue,
+  isSystem,
+  notAnEffect,
+  notASystem,
+  poolChildConfig,
+  validateName
+} from "./options.ts"
 import { poolStartup } from "./pool.ts"
 import type { Outcome } from "./mailbox.ts"
 import { supervise } from "./mailbox.ts"
@@ -57,11 +67,18 @@ const settleEvent: Event = { _tag: "Settle" }
  * so a child that finished for good stays finished, its restart count carries
  * on, and under `rest_for_one` a child still running is reused. A
  * `one_for_one` restart starts one record again, outside any declaration.
+ *
+ * The list of children is the previous generation's until the new one has
+ * declared them all: a replay moves each child it declares to the end of
+ * those it has declared so far, so that every child stays listed, in order,
+ * through the whole restart (failed replays and backoff waits included), and
+ * one it no longer declares leaves the list when its declaration has ended.
  */
 export class Supervisor implements Supervising {
-  /** The current generation's children, in declaration order. */
+  /** Those declared by the current generation so far, in order, then the previous generation's others. */
   private children: Array<ChildRecord> = []
   private readonly byName = new Map<string, ChildRecord>()
+  /** The names the current generation has declared: the first `declared.size` of `children`. */
   private declared = new Set<string>()
   private generation = 0
   /** Until the first group restart: a failure now is a failure to start, not a reason to restart. */
@@ -133,9 +150,11 @@ export class Supervisor implements Supervising {
 
   readonly list = (): ReadonlyArray<ChildRecord> => this.children.filter(isKnown)
 
+  readonly describe = (now: number): SupervisorDetail => ({ intensity: this.budget.use(now), autoShutdown: this.config.autoShutdown })
+
   readonly find = (name: string): ChildRecord | undefined => {
     const child = this.byName.get(name)
-    return child !== undefined && child.listed === this.generation && isKnown(child) ? child : undefined
+    return child !== undefined && child.listed && isKnown(child) ? child : undefined
   }
 
   /**
@@ -149,7 +168,7 @@ export class Supervisor implements Supervising {
       settling: this.lifecycle.settling,
       mailbox: this.mailbox,
       settle: settleEvent,
-      first: this.startGeneration([]),
+      first: this.startGeneration,
       handle: (event) => this.handle(event)
     })).pipe(
       Effect.onExit(() =>
@@ -204,7 +223,7 @@ export class Supervisor implements Supervising {
     return Effect.gen({ self: this }, function*() {
       if (generation !== this.generation) return
       this.declaration = undefined
-      const error = this.abandoned ?? (Exit.isFailure(exit) ? this.startupError(this.path, "system", exit.cause) : undefined)
+      const error = this.abandoned ?? (Exit.isFailure(exit) ? startupError(this.path, "system", exit.cause) : undefined)
       if (error === undefined) {
         yield* this.stopUndeclared
         Deferred.doneUnsafe(this.stable, Exit.void)
@@ -340,7 +359,7 @@ export class Supervisor implements Supervising {
           }))
         )
       })
-      return Effect.andThen(stopped, Effect.as(this.startGeneration(kept), undefined))
+      return Effect.andThen(stopped, Effect.as(this.startGeneration, undefined))
     })
   }
 
@@ -386,7 +405,7 @@ export class Supervisor implements Supervising {
     if (Exit.isSuccess(exit)) return Effect.succeed(reply === undefined ? undefined : this.answer(reply, Exit.void))
     return Effect.gen({ self: this }, function*() {
       yield* stop(child, "force")
-      const error = this.startupError(child.path, child.spec.kind, exit.cause)
+      const error = startupError(child.path, child.spec.kind, exit.cause)
       if (reply !== undefined) return this.answer(reply, Exit.fail(error))
       return yield* this.restart(child, child.path, Cause.fail(error))
     })
@@ -420,12 +439,14 @@ export class Supervisor implements Supervising {
     )
 
   /**
-   * Whether `child` belongs to a group restart waiting for its backoff delay: the replay will start it
-   * (or, if it finished for good, leave it down). Starting it meanwhile would leave it running outside
-   * the replayed generation, where a failed replay could not stop it in order.
+   * Whether `child` waits for a replay: its group restart waits for its backoff delay, or the replay in
+   * progress has not declared it yet. The replay will start it (or, if it finished for good, leave it
+   * down); starting it meanwhile would leave it running outside the replayed generation, where a failed
+   * replay could not stop it in order.
    */
   private waitsForGroup(child: ChildRecord): boolean {
-    return this.pending !== undefined && this.children.indexOf(child) >= this.pending.from
+    if (this.pending !== undefined) return this.children.indexOf(child) >= this.pending.from
+    return this.declaration !== undefined && !this.declared.has(child.spec.name)
   }
 
   /** Runs `body` on the supervisor's fiber and resumes with what it answers. */
@@ -447,22 +468,25 @@ export class Supervisor implements Supervising {
 
   /**
    * Runs `start` as a new generation, on a fiber of its own so that exits and
-   * settling are handled meanwhile. `kept` are the children before the group
-   * being restarted: they stay listed, and a declaration of one still running
-   * resumes with its value.
+   * settling are handled meanwhile. Every child stays listed meanwhile; a
+   * declaration of one still running (kept by `rest_for_one`) resumes with
+   * its value.
    */
-  private startGeneration(kept: ReadonlyArray<ChildRecord>): Effect.Effect<void> {
+  private get startGeneration(): Effect.Effect<void> {
     return Effect.suspend(() => {
       const generation = ++this.generation
-      this.children = kept.slice()
-      for (const child of kept) child.listed = generation
       this.declared = new Set()
       this.abandoned = undefined
       this.declaring = true
       const scope = this.declarationScope(generation)
       // The services `start` needs are in the context of the fiber running the supervisor; a `start`
       // that throws instead of returning an Effect fails the declaration like any other defect.
-      const start = Effect.suspend(() => this.system.start(scope) as Effect.Effect<void, unknown>)
+      const start = Effect.suspend(() => {
+        const declaring: unknown = this.system.start(scope)
+        return Effect.isEffect(declaring)
+          ? declaring as Effect.Effect<void, unknown>
+          : Effect.fail(new InvalidOptions({ path: this.path, issue: `start returned ${describeValue(declaring)}, not an Effect` }))
+      })
       return Effect.map(Effect.forkChild(start, { startImmediately: true }), (fiber) => {
         this.declaration = fiber
         fiber.addObserver((exit) => {
@@ -473,14 +497,28 @@ export class Supervisor implements Supervising {
     })
   }
 
-  /** Children kept for a replay that the replay did not declare again are stopped: nothing runs unlisted. */
+  /**
+   * The children of the previous generation that this one did not declare
+   * again leave the list, once its declaration has ended; one still running
+   * (kept by `rest_for_one`) is stopped: nothing runs unlisted.
+   */
   private get stopUndeclared(): Effect.Effect<void> {
     return Effect.suspend(() => {
-      const undeclared = this.children.filter((child) => !this.declared.has(child.spec.name))
-      if (undeclared.length === 0) return Effect.void
-      this.children = this.children.filter((child) => this.declared.has(child.spec.name))
+      if (this.children.length === this.declared.size) return Effect.void
+      const undeclared = this.children.splice(this.declared.size)
+      for (const child of undeclared) child.listed = false
       return Effect.forEach(undeclared.reverse(), (child) => stop(child, "graceful"), { discard: true })
     })
+  }
+
+  /** Lists `child` as the `position`th declared by the current generation, moving it there if it was listed later. */
+  private place(child: ChildRecord, position: number): void {
+    // The usual case: a replay declares each child where it was, a first start at the end.
+    if (this.children[position] === child) return
+    if (child.listed) this.children.splice(this.children.indexOf(child), 1)
+    child.listed = true
+    if (position === this.children.length) this.children.push(child)
+    else this.children.splice(position, 0, child)
   }
 
   /** Interrupts the running declaration, if any; its end then reads as stale, whatever comes next. */
@@ -490,7 +528,6 @@ export class Supervisor implements Supervising {
       if (fiber === undefined) return Effect.void
       this.declaration = undefined
       this.generation++
-      for (const child of this.children) child.listed = this.generation
       this.declaring = false
       return Fiber.interrupt(fiber)
     })
@@ -526,7 +563,8 @@ export class Supervisor implements Supervising {
       path: this.path,
       child: (name, startup, options) =>
         declare(name, (path) =>
-          Effect.map(decodeWorker(path, options, autoShutdown), (config) => ({
+          // Only typed code is kept from passing something else: it is refused here, before it runs.
+          Effect.map(Effect.isEffect(startup) ? decodeWorker(path, options, autoShutdown) : Effect.fail(notAnEffect(path, startup)), (config) => ({
             name,
             kind: "worker" as const,
             startup: startup as Effect.Effect<MainLoop.MainLoop<unknown>, unknown, MainLoop.SpawnContext>,
@@ -534,7 +572,7 @@ export class Supervisor implements Supervising {
           }))) as never,
       system: (name, system, options) =>
         declare(name, (path) =>
-          Effect.map(decodeSubsystem(path, options, autoShutdown), ({ child, system: systemConfig }) => ({
+          Effect.map(isSystem(system) ? decodeSubsystem(path, options, autoShutdown) : Effect.fail(notASystem(path, system)), ({ child, system: systemConfig }) => ({
             name,
             kind: "system" as const,
             startup: subsystemStartup(system, systemConfig),
@@ -573,6 +611,7 @@ export class Supervisor implements Supervising {
         Effect.andThen(makeSpec(path)),
         Effect.flatMap((spec) => {
           if (this.declared.has(name)) return Effect.fail(new DuplicateChild({ path }))
+          const position = this.declared.size
           this.declared.add(name)
           let child = this.byName.get(name)
           if (child === undefined) {
@@ -581,10 +620,7 @@ export class Supervisor implements Supervising {
           } else {
             child.spec = spec
           }
-          if (child.listed !== generation) {
-            child.listed = generation
-            this.children.push(child)
-          }
+          this.place(child, position)
           if (child.state === "running" && !child.stopping) return Effect.succeed(this.valueFor(child, child.value))
           return this.startChild(child)
         }),
@@ -598,10 +634,12 @@ export class Supervisor implements Supervising {
     child.terminated = false
     return launch(child, this.onExit).pipe(
       Effect.map((value) => this.valueFor(child, value)),
+      // Stopped by its supervisor, the declaration is being abandoned anyway; stopped by `terminateChild`, it
+      // cannot go on without the child's value: that counts as the child's failed startup.
       Effect.catchCause((cause) =>
-        child.stopping
+        child.stopping && !child.terminated
           ? Effect.failCause(cause as Cause.Cause<never>)
-          : Effect.fail(this.startupError(child.path, child.spec.kind, cause))
+          : Effect.fail(startupError(child.path, child.spec.kind, cause))
       )
     )
   }
@@ -614,13 +652,6 @@ export class Supervisor implements Supervising {
   private abandon(error: SystemError): Effect.Effect<never> {
     this.abandoned ??= error
     return Effect.interrupt
-  }
-
-  /** A subsystem's own error passes through unwrapped; anything else becomes a `StartupFailed` of `path`. */
-  private startupError(path: string, kind: ChildSpec["kind"], cause: Cause.Cause<unknown>): SystemError {
-    const error = Option.getOrUndefined(Cause.findErrorOption(cause))
-    if (kind === "system" && isSystemError(error)) return error
-    return new StartupFailed({ path, cause })
   }
 }
 

@@ -1,19 +1,22 @@
 /**
  * A pure reference model of Arbor's supervision semantics, written from
- * ARCHITECTURE.md and docs/ (concepts, restarts, shutdown, administration),
- * not from the implementation: every system is an actor with a mailbox that
- * handles one event at a time; workers are passive state machines whose every
- * start, settle and exit is written to a journal, the same journal the real
- * test workers write.
+ * ARCHITECTURE.md and docs/ (concepts, restarts, shutdown, administration,
+ * pools, liveness), not from the implementation: every system and every pool
+ * is an actor with a mailbox that handles one event at a time; workers are
+ * passive state machines whose every start, settle and exit is written to a
+ * journal, the same journal the real test workers write.
  *
  * Time is virtual (see `kernel.ts`): nothing takes time except waiting for a
- * settle budget and waiting for a backoff delay, exactly as under `TestClock`.
+ * settle budget, a backoff delay, a startup that takes time, a start timeout
+ * or a liveness deadline, exactly as under `TestClock`.
  */
-import type { Proc } from "./kernel.ts"
+import type { Clock, Mark, Proc } from "./kernel.ts"
+import type { Task } from "./kernel.ts"
 import { Kernel, Signal, wait, waitFor } from "./kernel.ts"
-import type { ChildSpec, ExitKind, Policy, SystemSpec } from "./spec.ts"
+import type { Timer } from "./kernel.ts"
+import type { BackoffSpec, ChildSpec, ExitKind, Policy, PoolSpec, SystemSpec, WorkerSpec } from "./spec.ts"
 
-export type ErrorTag = "StartupFailed" | "TooManyRestarts" | "BackoffEnded"
+export type ErrorTag = "StartupFailed" | "StartupTimeout" | "TooManyRestarts" | "BackoffEnded"
 export interface ModelError {
   readonly tag: ErrorTag
   readonly path: string
@@ -30,6 +33,8 @@ export interface NodeView {
   readonly path: string
   readonly state: State
   readonly restarts: number
+  /** A pool's counts. */
+  readonly counts?: { readonly children: number; readonly running: number; readonly restarting: number; readonly waiting: number }
   readonly children?: ReadonlyArray<NodeView> | "skip"
 }
 
@@ -40,14 +45,66 @@ const interrupted: ModelExit = { kind: "interrupted" }
 export const restartsAfter = (policy: Policy, kind: ExitKind): boolean =>
   policy === "permanent" ? true : policy === "transient" ? kind !== "normal" : false
 
-/** One incarnation of a child: a worker's main loop, or a subsystem's supervisor. */
+/** One incarnation of a child: a worker's main loop, or a subsystem's or pool's supervisor. */
 class Host {
   readonly done = new Signal<ModelExit>()
+  /** Which incarnation of its child it hosts. */
+  readonly incarnation: number
   readonly started = new Signal<Started>()
   sup: Sup | undefined
+  pool: PoolSup | undefined
   /** A worker incarnation's name in the fiber registry (`path#n`) once it runs. */
   id: string | undefined
+  /** A worker still in a startup that takes time. */
+  starting = false
+  /** Its startup's and liveness deadline's timers: they end with it. */
+  readonly timers = new Set<Timer>()
+  lastHeartbeat = 0
+  constructor(incarnation: number) {
+    this.incarnation = incarnation
+  }
 }
+
+/** A pool's child: a worker whose startup (`spawn`) or task (`run`) the pool runs. */
+interface PooledSpec extends WorkerSpec {
+  readonly task: boolean
+}
+
+/** The state of one backoff schedule: it starts over after `within` without a restart. */
+interface BackoffState {
+  index: number
+  lastRestart: number
+}
+
+/** The restart limits of a system or a pool: the sliding intensity window, and backoff delays. */
+class Limits {
+  private window: Array<number> = []
+  private readonly spec: { readonly maxRestarts: number; readonly within: number; readonly backoff: BackoffSpec | undefined }
+  constructor(spec: { readonly maxRestarts: number; readonly within: number; readonly backoff: BackoffSpec | undefined }) {
+    this.spec = spec
+  }
+
+  /** The intensity window slides: a restart counts for `within` after it happened, one made exactly `within` ago no longer. */
+  tooMany(now: number): boolean {
+    this.window = this.window.filter((time) => time > now - this.spec.within)
+    this.window.push(now)
+    return this.window.length > this.spec.maxRestarts
+  }
+
+  /** The next backoff delay of `state`, or `undefined` once the schedule has ended. */
+  nextDelay(now: number, state: BackoffState): number | undefined {
+    const backoff = this.spec.backoff
+    if (backoff === undefined) return 0
+    if (now - state.lastRestart >= this.spec.within) state.index = 0
+    state.lastRestart = now
+    if (backoff.times !== undefined && state.index >= backoff.times) return undefined
+    const delay = backoff.kind === "spaced" ? backoff.base : backoff.base * 2 ** state.index
+    state.index++
+    return delay
+  }
+}
+
+const freshBackoff = (): BackoffState => ({ index: 0, lastRestart: Number.NEGATIVE_INFINITY })
 
 class Rec {
   state: State = "stopped"
@@ -58,11 +115,19 @@ class Rec {
   restarts = 0
   restartToken = 0
   host: Host | undefined
-  readonly spec: ChildSpec
+  /** A pool child's own backoff, made at its first restart. */
+  backoff: BackoffState | undefined
+  readonly spec: ChildSpec | PooledSpec
   readonly path: string
-  constructor(spec: ChildSpec, path: string) {
+  /** The pool it belongs to, if it is a pool's child. */
+  readonly pool: PoolSup | undefined
+  constructor(spec: ChildSpec | PooledSpec, path: string, pool?: PoolSup) {
     this.spec = spec
     this.path = path
+    this.pool = pool
+  }
+  get task(): boolean {
+    return "task" in this.spec && this.spec.task
   }
   get known(): boolean {
     return !(this.finished && this.spec.policy === "temporary")
@@ -80,6 +145,15 @@ type Event =
   | { readonly _tag: "Relaunched"; readonly rec: Rec; readonly incarnation: number; readonly started: Started; readonly reply: Reply | undefined }
   | { readonly _tag: "Call"; readonly run: () => Proc<ModelExit | undefined> }
 
+type PoolEvent =
+  | { readonly _tag: "Settle" }
+  | { readonly _tag: "Exited"; readonly rec: Rec; readonly incarnation: number; readonly exit: ModelExit }
+  | { readonly _tag: "Resume"; readonly rec: Rec; readonly token: number }
+  | { readonly _tag: "Relaunched"; readonly rec: Rec; readonly incarnation: number; readonly started: Started }
+
+/** A system or a pool, as administration reaches it. */
+type Supervising = Sup | PoolSup
+
 /** Runs a process that must not wait for time (a forced stop): it may only await what is already done. */
 const runNow = <A>(proc: Proc<A>): A => {
   let next = proc.next()
@@ -91,16 +165,47 @@ const runNow = <A>(proc: Proc<A>): A => {
   return next.value
 }
 
+/**
+ * A sequence the test compares with Arbor's: entries, each with where it
+ * stands in the causal order (see `kernel.ts`), so that entries of strands
+ * that do not know of each other may come in either order.
+ */
+export class Ledger {
+  readonly entries: Array<string> = []
+  readonly marks: Array<Mark> = []
+  private readonly kernel: Kernel
+  constructor(kernel: Kernel) {
+    this.kernel = kernel
+  }
+
+  /** Writes `entry`, as the strand running now. */
+  write(entry: string): void {
+    this.entries.push(entry)
+    this.marks.push(this.kernel.mark())
+  }
+}
+
 export class Model {
   readonly kernel = new Kernel()
-  readonly journal: Array<string> = []
-  readonly escalations: Array<string> = []
-  readonly results: Array<string> = []
+  /** Every start, settle and exit of a worker, and every run of a system's `start`. */
+  readonly journal = new Ledger(this.kernel)
+  /** The answers to commands. */
+  readonly results = new Ledger(this.kernel)
+  /** Each system's or pool's escalation: `path error`. */
+  readonly escalations = new Ledger(this.kernel)
+  /** Each pool shutdown's report: `path stopped forced`. */
+  readonly poolReports = new Ledger(this.kernel)
+  /** Each pool's handle as its system's latest declaration handed it out, by path. */
+  readonly poolHandles = new Map<string, PoolSup>()
   /** Lines logged at Warn about an abnormal exit, by path. */
   readonly abnormal = new Map<string, number>()
   /** Lines logged at Error about a worker's failed startup, by path. */
   readonly startFailures = new Map<string, number>()
   readonly restartCounts = new Map<string, number>()
+  /** How many children were taken for hung, startups timed out, and startups suspended: for the run's statistics. */
+  hung = 0
+  timedOut = 0
+  suspended = 0
   readonly escalationCounts = new Map<string, number>()
   /** Worker incarnations whose scope is still open. */
   readonly live = new Set<string>()
@@ -116,6 +221,16 @@ export class Model {
 
   constructor(spec: SystemSpec) {
     this.spec = spec
+  }
+
+  /** Writes `entry` to the journal, as the strand running now. */
+  write(entry: string): void {
+    this.journal.write(entry)
+  }
+
+  /** Records an answer to a command, as the strand running now. */
+  answer(result: string): void {
+    this.results.write(result)
   }
 
   bump(map: Map<string, number>, path: string): void {
@@ -140,9 +255,8 @@ export class Model {
   // --- what the toplevel does ----------------------------------------------------------------
 
   start(): void {
-    const host = new Host()
     this.toplevelState = "starting"
-    const root = new Sup(this, this.spec, "app", host, (exit) => {
+    const root = new Sup(this, this.spec, "app", () => {}, (exit) => {
       this.toplevelState = "stopped"
       this.outcome = exit
       this.stoppedAt = this.kernel.now
@@ -160,19 +274,19 @@ export class Model {
     this.root.requestSettle()
   }
 
-  /** The running system at `path`, as administration finds it. */
-  supervising(path: string): Sup | undefined {
+  /** The running system or pool at `path`, as administration finds it. */
+  supervising(path: string): Supervising | undefined {
     const [first, ...rest] = path.split("/")
-    let node: Sup | undefined = first === "app" ? this.root : undefined
+    let node: Supervising | undefined = first === "app" ? this.root : undefined
     for (const name of rest) {
       if (node === undefined) break
       const rec = node.find(name)
-      node = rec !== undefined && rec.state !== "stopped" ? rec.host?.sup : undefined
+      node = rec !== undefined && rec.state !== "stopped" ? rec.host?.sup ?? rec.host?.pool : undefined
     }
     return node !== undefined && node.alive ? node : undefined
   }
 
-  private parentOf(path: string): [Sup, string] | undefined {
+  private parentOf(path: string): [Supervising, string] | undefined {
     const at = path.lastIndexOf("/")
     const sup = this.supervising(path.slice(0, at))
     return sup === undefined ? undefined : [sup, path.slice(at + 1)]
@@ -185,11 +299,22 @@ export class Model {
     return rec !== undefined && rec.spec.kind === "worker" && rec.state === "running" && rec.host?.done.done === false ? rec : undefined
   }
 
-  /** A worker ends its main loop by its own hand (or is interrupted from outside). */
+  /**
+   * A worker ends its main loop by its own hand (or is interrupted from outside), if its main loop still
+   * runs: also while it is asked to settle, which the driver could not know when it chose the command (a
+   * timer due at the same instant may have come first).
+   */
   crashWorker(path: string, kind: ExitKind): void {
-    const rec = this.runningWorker(path)
-    if (rec === undefined) return
-    this.workerExit(rec, rec.host!, kind, kind)
+    const rec = this.mainLoopOf(path)
+    if (rec !== undefined) this.workerExit(rec, rec.host!, kind, kind)
+  }
+
+  /** The record of the worker at `path` whose main loop runs: running, or asked to settle. */
+  private mainLoopOf(path: string): Rec | undefined {
+    const found = this.parentOf(path)
+    const rec = found?.[0].find(found[1])
+    const host = rec?.host
+    return rec?.spec.kind === "worker" && host?.id !== undefined && !host.done.done ? rec : undefined
   }
 
   exitChild(path: string, kind: ExitKind): string {
@@ -197,15 +322,46 @@ export class Model {
     const rec = found?.[0].find(found[1])
     if (rec === undefined || rec.state !== "running") return "NotFound"
     const host = rec.host!
-    if (rec.spec.kind === "worker") this.workerExit(rec, host, "interrupted", kind)
-    else host.sup!.interrupt({ kind })
+    if (rec.spec.kind === "worker") {
+      // A main loop that has just ended, its exit not yet handled, no longer runs.
+      if (host.done.done) return "NotFound"
+      this.workerExit(rec, host, "interrupted", kind)
+    } else {
+      ;(host.sup ?? host.pool)!.interrupt({ kind })
+    }
     return "ok"
+  }
+
+  /** A worker calls `Lifecycle.feed`, from its main loop. */
+  feed(path: string): void {
+    const host = this.mainLoopOf(path)?.host
+    if (host !== undefined) host.lastHeartbeat = this.kernel.now
+  }
+
+  /** The paths of every pool's children now, pool by pool, in start order. */
+  poolChildren(): Array<string> {
+    const out: Array<string> = []
+    const walk = (sup: Sup) => {
+      for (const rec of sup.children) {
+        if (rec.state === "stopped") continue
+        if (rec.host?.sup !== undefined) walk(rec.host.sup)
+        if (rec.host?.pool?.alive === true) out.push(...[...rec.host.pool.records.values()].map((child) => child.path))
+      }
+    }
+    if (this.root?.alive === true) walk(this.root)
+    return out
+  }
+
+  /** A pool's `spawn` or `run` through the handle its system's latest declaration handed out, on the caller's strand. */
+  spawn(poolPath: string, body: { readonly task: boolean; readonly startMillis: number }, name: string | undefined): void {
+    const what = `${body.task ? "run" : "spawn"} ${poolPath}`
+    this.poolHandles.get(poolPath)?.spawn(body, name, (result) => this.answer(`${what}: ${result}`))
   }
 
   /** Posts an administration request; its answer lands in `results` when given. */
   call(what: "terminate" | "restart", path: string): void {
     const answer = (result: string): undefined => {
-      this.results.push(`${what} ${path}: ${result}`)
+      this.answer(`${what} ${path}: ${result}`)
       return undefined
     }
     const found = this.parentOf(path)
@@ -214,44 +370,214 @@ export class Model {
       return
     }
     const [sup, name] = found
+    if (sup instanceof PoolSup) {
+      if (what === "terminate") sup.terminateChild(name, answer)
+      else answer(sup.find(name) === undefined ? "NotFound" : "Running")
+      return
+    }
     sup.call(answer, (reply) => what === "terminate" ? sup.terminateChild(name, reply) : sup.restartChild(name, reply))
   }
 
   // --- workers --------------------------------------------------------------------------------
 
-  startWorker(rec: Rec, host: Host): void {
-    const id = this.nextIncarnation(rec.path)
-    this.journal.push(`start ${rec.path}`)
-    if (this.failNext.delete(rec.path)) {
-      this.journal.push(`startfail ${rec.path}`)
-      const exit: ModelExit = { kind: "failure", error: { tag: "StartupFailed", path: rec.path } }
-      host.started.resolve(this.kernel, { ok: false, exit })
-      this.bump(this.startFailures, rec.path)
-      this.finish(rec, host, exit)
-      return
+  /**
+   * Starts a new incarnation of `rec` and hands back its host, whose `started` resolves once its startup has
+   * ended (at once, unless a worker's startup takes time or a subsystem's children do).
+   */
+  launch(rec: Rec): Host {
+    if (rec.incarnation > 0) {
+      rec.restarts++
+      // A pool's children are counted under the pool's path.
+      this.bump(this.restartCounts, rec.pool?.path ?? rec.path)
     }
+    rec.incarnation++
+    rec.state = "starting"
+    rec.stopping = false
+    const host = new Host(rec.incarnation)
+    rec.host = host
+    const spec = rec.spec
+    if (spec.kind === "worker") {
+      this.startWorker(rec, host, spec)
+    } else if (spec.kind === "pool") {
+      const pool = new PoolSup(this, spec, rec.path, (exit) => this.finish(rec, host, exit))
+      host.pool = pool
+      pool.start()
+      rec.state = "running"
+      host.started.resolve(this.kernel, { ok: true })
+    } else {
+      // A subsystem's startup returns once it runs, or once it has ended (normally, it counts as started: its
+      // end is then handled as any exit).
+      const started = (result: Started) => {
+        if (host.started.done) return
+        // Running before whoever waits hears of it: the declaration resumes at once.
+        if (result.ok && rec.host === host && rec.state === "starting") rec.state = "running"
+        host.started.resolve(this.kernel, result)
+      }
+      const sup = new Sup(this, spec, rec.path, started, (exit) => this.finish(rec, host, exit))
+      host.sup = sup
+      sup.stable.waiters.push(() => started({ ok: true }))
+      sup.start()
+    }
+    return host
+  }
+
+  /**
+   * A worker's startup: journalled, failing if told to, taking `startMillis` (bounded by its `startTimeout`),
+   * then running its main loop under its liveness deadline. A pool's task has no startup: it runs at once.
+   */
+  private startWorker(rec: Rec, host: Host, spec: WorkerSpec | PooledSpec): void {
+    const id = this.nextIncarnation(rec.path)
+    this.write(`start ${rec.path}`)
+    if (rec.task) return this.runs(rec, host, id, spec)
+    if (this.failNext.delete(rec.path)) {
+      this.write(`startfail ${rec.path}`)
+      return this.startFailed(rec, host, { kind: "failure", error: { tag: "StartupFailed", path: rec.path } })
+    }
+    if (spec.startMillis === 0) return this.runs(rec, host, id, spec)
+    this.suspended++
+    host.starting = true
+    this.hostTimer(host, spec.startMillis, "startup", () => this.runs(rec, host, id, spec))
+    if (spec.startTimeout !== undefined) {
+      this.hostTimer(host, spec.startTimeout, "startTimeout", () => {
+        this.timedOut++
+        this.startFailed(rec, host, { kind: "failure", error: { tag: "StartupTimeout", path: rec.path } })
+      })
+    }
+  }
+
+  /** A timer that ends with the host (its startup's, its liveness deadline's). */
+  private hostTimer(host: Host, ms: number, label: string, fire: () => void): void {
+    const timer = this.kernel.timer(ms, label, () => {
+      host.timers.delete(timer)
+      fire()
+    })
+    host.timers.add(timer)
+  }
+
+  private endTimers(host: Host): void {
+    for (const timer of host.timers) this.kernel.cancel(timer)
+    host.timers.clear()
+  }
+
+  /**
+   * The startup returned: the worker runs, its liveness deadline counting from now. Whoever waits for a
+   * startup that suspended hears of its end before the deadline's timer starts; one that did not suspend
+   * was not waited for yet, and is read once the timer has started.
+   */
+  private runs(rec: Rec, host: Host, id: string, spec: WorkerSpec | PooledSpec): void {
+    const suspended = host.starting
+    this.endTimers(host)
+    host.starting = false
     host.id = id
     this.live.add(id)
-    if (rec.state === "starting") rec.state = "running"
-    host.started.resolve(this.kernel, { ok: true })
+    if (rec.state === "starting" || rec.task) rec.state = "running"
+    host.lastHeartbeat = this.kernel.now
+    if (suspended) host.started.resolve(this.kernel, { ok: true })
+    if (spec.deadline !== undefined) this.watch(rec, host, spec.deadline)
+    if (!suspended) host.started.resolve(this.kernel, { ok: true })
+  }
+
+  /** Checks the liveness deadline when it is due, as Arbor's timer does: no heartbeat within it, and the worker is taken for hung. */
+  private watch(rec: Rec, host: Host, deadline: number): void {
+    const late = this.kernel.now - host.lastHeartbeat
+    if (late >= deadline) {
+      this.hung++
+      return this.workerExit(rec, host, "interrupted", "failure")
+    }
+    this.hostTimer(host, deadline - late, "liveness", () => this.watch(rec, host, deadline))
+  }
+
+  /** A startup that failed (or timed out): logged at Error for a worker, and its host ends. */
+  private startFailed(rec: Rec, host: Host, exit: ModelExit): void {
+    this.endTimers(host)
+    host.starting = false
+    host.started.resolve(this.kernel, { ok: false, exit })
+    this.bump(this.startFailures, rec.path)
+    this.finish(rec, host, exit)
   }
 
   /** The worker's main loop ends (journalled as `seen`); its supervisor sees `kind`. */
   workerExit(rec: Rec, host: Host, seen: ExitKind, kind: ExitKind): void {
     if (host.done.done) return
-    this.journal.push(`exit ${rec.path} ${seen}`)
+    this.write(`exit ${rec.path} ${seen}`)
     this.finish(rec, host, { kind })
   }
 
   settleWorker(rec: Rec, host: Host): void {
-    this.journal.push(`settle ${rec.path}`)
+    this.write(`settle ${rec.path}`)
     if (!this.ignoring.has(rec.path)) this.workerExit(rec, host, "normal", "normal")
   }
 
   /** A host ended: its supervisor hears of it through its mailbox (as the host fiber's observer posts it). */
   finish(rec: Rec, host: Host, exit: ModelExit): void {
+    this.endTimers(host)
     if (!host.done.resolve(this.kernel, exit)) return
-    owner.get(rec)?.post({ _tag: "Exited", rec, incarnation: rec.incarnation, exit })
+    owner.get(rec)?.post({ _tag: "Exited", rec, incarnation: host.incarnation, exit })
+  }
+
+  /**
+   * Stops a child with settle-then-interrupt; resumes with whether it had to be interrupted. `"brutal"`, a
+   * forced stop and a worker still in its startup are interrupted at once.
+   */
+  *stop(rec: Rec, mode: "graceful" | "force"): Proc<boolean> {
+    const host = rec.host
+    if (rec.state === "stopped" || host === undefined) return false
+    if (rec.state === "settling") {
+      if (mode === "force") this.interruptHost(rec, host)
+      yield wait(host.done)
+      return false
+    }
+    const budget = rec.spec.shutdown
+    const wasRunning = rec.state === "running"
+    const alive = !host.done.done
+    const atOnce = mode === "force" || budget === "brutal" || (rec.state === "starting" && rec.spec.kind === "worker")
+    rec.stopping = true
+    rec.state = "settling"
+    let forced = false
+    if (alive && !atOnce) {
+      if (rec.spec.kind === "worker") this.settleWorker(rec, host)
+      else (host.sup ?? host.pool)!.requestSettle()
+      const settled: boolean = budget === "infinity" ? (yield wait(host.done), true) : yield waitFor(host.done, budget as number, "budget")
+      if (!settled) {
+        forced = true
+        this.interruptHost(rec, host)
+      }
+    } else if (alive) {
+      forced = true
+      this.interruptHost(rec, host)
+    }
+    yield wait(host.done)
+    this.closeScope(host)
+    rec.state = "stopped"
+    if (!alive && !wasRunning) return forced
+    const kind = host.done.value.kind
+    if (wasRunning && (kind === "failure" || kind === "defect")) this.bump(this.abnormal, rec.path)
+    return forced
+  }
+
+  /**
+   * Interrupts a child's host: a worker whose main loop runs journals its interruption; one still in its
+   * startup (or whose startup has just failed) ends without a word.
+   */
+  private interruptHost(rec: Rec, host: Host): void {
+    if (rec.spec.kind !== "worker") return (host.sup ?? host.pool)!.interrupt()
+    if (host.id !== undefined) return this.workerExit(rec, host, "interrupted", "interrupted")
+    this.endTimers(host)
+    host.starting = false
+    host.started.resolve(this.kernel, { ok: false, exit: interrupted })
+    this.finish(rec, host, interrupted)
+  }
+
+  /**
+   * A running child's main loop ended: it is stopped, an abnormal exit logged. Whether its policy restarts
+   * it, or `undefined` when the exit is not its supervisor's to handle (stale, or the child is being stopped).
+   */
+  ended(rec: Rec, incarnation: number, exit: ModelExit): boolean | undefined {
+    if (incarnation !== rec.incarnation || rec.stopping || rec.state !== "running") return undefined
+    rec.state = "stopped"
+    this.closeScope(rec.host!)
+    if (exit.kind !== "normal") this.bump(this.abnormal, rec.path)
+    return restartsAfter(rec.spec.policy, exit.kind)
   }
 
   closeScope(host: Host): void {
@@ -268,48 +594,146 @@ export class Model {
   }
 }
 
-/** Which supervisor owns a record (records never move). */
-const owner = new WeakMap<Rec, Sup>()
+/**
+ * A supervisor's mailbox: events in the order they were posted, each with
+ * what its sender knew, which its receiver learns when it takes it. A
+ * receiver waiting for one is woken through the scheduler, as a fiber
+ * waiting on a `Queue` is: after what posted the event is done.
+ */
+class Mailbox<E> {
+  private readonly queue: Array<{ readonly event: E; readonly clock: Clock }> = []
+  private waiting: Signal<void> | undefined
+  private readonly kernel: Kernel
+  constructor(kernel: Kernel) {
+    this.kernel = kernel
+  }
 
-export class Sup {
+  post(event: E): void {
+    this.queue.push({ event, clock: new Map(this.kernel.current.clock) })
+    const waiting = this.waiting
+    if (waiting === undefined) return
+    this.waiting = undefined
+    this.kernel.defer(() => waiting.resolve(this.kernel, undefined))
+  }
+
+  *take(): Proc<E> {
+    while (this.queue.length === 0) {
+      this.waiting = new Signal<void>()
+      yield wait(this.waiting)
+    }
+    const { event, clock } = this.queue.shift()!
+    this.kernel.learn(clock)
+    return event
+  }
+}
+
+/**
+ * What a system and a pool share: an actor handling the events of its
+ * mailbox one at a time until one decides its end; its helpers and timers
+ * end with it, and so do its children, interrupted at once.
+ */
+abstract class Actor<E extends { readonly _tag: string }> {
+  alive = true
+  protected settleRequested = false
+  private readonly mailbox: Mailbox<E>
+  private main: Task | undefined
+  protected readonly helpers = new Set<Task>()
+  protected readonly timers = new Set<Timer>()
+  protected readonly limits: Limits
+  protected readonly model: Model
+  readonly path: string
+  private readonly ended: (exit: ModelExit) => void
+
+  constructor(model: Model, path: string, limits: Limits, ended: (exit: ModelExit) => void) {
+    this.model = model
+    this.path = path
+    this.limits = limits
+    this.ended = ended
+    this.mailbox = new Mailbox(model.kernel)
+  }
+
+  protected get kernel(): Kernel {
+    return this.model.kernel
+  }
+
+  protected abstract handle(event: E): Proc<ModelExit | undefined>
+
+  /** Interrupts every child at once, as the actor ends. */
+  protected abstract stopAll(): void
+
+  /** What else the actor's end tells, before its host hears of it. */
+  protected abstract ending(outcome: ModelExit): void
+
+  /** Runs `first`, then handles the events, in the order they came, until one decides the end. */
+  protected run(first: () => void): void {
+    const self = this
+    this.main = this.kernel.spawn((function*(): Proc {
+      first()
+      while (true) {
+        const outcome = yield* self.handle(yield* self.mailbox.take())
+        if (outcome !== undefined) return self.end(outcome)
+      }
+    })())
+  }
+
+  post(event: E): void {
+    if (this.alive) this.mailbox.post(event)
+  }
+
+  requestSettle(): void {
+    if (this.settleRequested) return
+    this.settleRequested = true
+    this.post({ _tag: "Settle" } as unknown as E)
+  }
+
+  /** Interrupted (from outside, or by its parent's forced stop): every child is interrupted at once. */
+  interrupt(injected?: ModelExit): void {
+    if (!this.alive) return
+    this.kernel.kill(this.main)
+    this.end(injected ?? interrupted)
+  }
+
+  private end(outcome: ModelExit): void {
+    for (const task of this.helpers) this.kernel.kill(task)
+    for (const timer of this.timers) this.kernel.cancel(timer)
+    this.stopAll()
+    this.alive = false
+    this.ending(outcome)
+    this.ended(outcome)
+  }
+}
+
+/** Which supervisor owns a record (records never move). */
+const owner = new WeakMap<Rec, Sup | PoolSup>()
+
+export class Sup extends Actor<Event> {
+  /**
+   * Every child declared so far, in declaration order: a replay lists them all from its start
+   * (docs/administration.md), and the model's declarations never change.
+   */
   children: Array<Rec> = []
+  /** How many children the current generation has declared: the others wait for the replay. */
+  private declaredCount = 0
   private readonly byName = new Map<string, Rec>()
   private generation = 0
   private firstStart = true
-  private declaration: ReturnType<Kernel["spawn"]> | undefined
+  private declaration: Task | undefined
   private abandoned: ModelError | undefined
   private groupFrom = 0
   private pending: { readonly token: number; readonly from: number } | undefined
   private tokens = 0
-  private window: Array<number> = []
-  private backoff: { index: number; lastRestart: number } | undefined
-  private settleRequested = false
+  private readonly backoff = freshBackoff()
   private stoppingGroup = false
-  alive = true
   readonly stable = new Signal<void>()
-  private readonly mailbox: Array<Event> = []
-  private waiting: Signal<void> | undefined
-  private main: ReturnType<Kernel["spawn"]> | undefined
-  private readonly helpers = new Set<ReturnType<Kernel["spawn"]>>()
-  private readonly timers = new Set<ReturnType<Kernel["timer"]>>()
   private readonly replies = new Set<Reply>()
 
-  private readonly model: Model
   private readonly spec: SystemSpec
-  readonly path: string
-  private readonly host: Host
-  private readonly ended: (exit: ModelExit) => void
+  private readonly started: (result: Started) => void
 
-  constructor(model: Model, spec: SystemSpec, path: string, host: Host, ended: (exit: ModelExit) => void) {
-    this.model = model
+  constructor(model: Model, spec: SystemSpec, path: string, started: (result: Started) => void, ended: (exit: ModelExit) => void) {
+    super(model, path, new Limits(spec), ended)
     this.spec = spec
-    this.path = path
-    this.host = host
-    this.ended = ended
-  }
-
-  private get kernel(): Kernel {
-    return this.model.kernel
+    this.started = started
   }
 
   /** Restarting its own children: from the restart decision (stopping the group) until the replay has declared them all. */
@@ -327,6 +751,8 @@ export class Sup {
       const sup = rec.host?.sup
       const state = rec.state === "running" && sup?.restarting === true ? "restarting" : rec.state
       const node: NodeView = { path: rec.path, state, restarts: rec.restarts }
+      const pool = rec.host?.pool
+      if (pool !== undefined && rec.state !== "stopped") return { ...node, ...pool.view() }
       if (rec.spec.kind !== "system" || rec.state === "stopped" || sup === undefined) return node
       // A subsystem waiting for its own backoff delay has no supervisor of its own yet: no claim about its children.
       return { ...node, children: rec.state === "restarting" ? "skip" : sup.view() }
@@ -334,37 +760,7 @@ export class Sup {
   }
 
   start(): void {
-    const self = this
-    this.main = this.kernel.spawn((function*(): Proc {
-      self.startGeneration([])
-      while (true) {
-        const event = yield* self.take()
-        const outcome = yield* self.handle(event)
-        if (outcome !== undefined) return self.end(outcome)
-      }
-    })())
-  }
-
-  post(event: Event): void {
-    if (!this.alive) return
-    this.mailbox.push(event)
-    const waiting = this.waiting
-    this.waiting = undefined
-    waiting?.resolve(this.kernel, undefined)
-  }
-
-  private *take(): Proc<Event> {
-    while (this.mailbox.length === 0) {
-      this.waiting = new Signal<void>()
-      yield wait(this.waiting)
-    }
-    return this.mailbox.shift()!
-  }
-
-  requestSettle(): void {
-    if (this.settleRequested) return
-    this.settleRequested = true
-    this.post({ _tag: "Settle" })
+    this.run(() => this.startGeneration())
   }
 
   call(reply: Reply, run: (reply: Reply) => Proc<ModelExit | undefined>): void {
@@ -380,29 +776,21 @@ export class Sup {
     this.post({ _tag: "Call", run: () => run(answer) })
   }
 
-  /** The supervisor is interrupted (from outside, or by its parent's forced stop): every child is interrupted at once. */
-  interrupt(injected?: ModelExit): void {
-    if (!this.alive) return
-    this.kernel.kill(this.main)
-    this.end(injected ?? interrupted)
-  }
-
-  private end(outcome: ModelExit): void {
+  protected stopAll(): void {
     this.kernel.kill(this.declaration)
     this.declaration = undefined
-    for (const task of this.helpers) this.kernel.kill(task)
-    for (const timer of this.timers) this.kernel.cancel(timer)
     runNow(this.stopFrom(0, "force"))
-    this.alive = false
+  }
+
+  protected ending(outcome: ModelExit): void {
     for (const reply of [...this.replies]) {
       this.replies.delete(reply)
       reply("NotFound")
     }
-    if (!this.stable.done) this.host.started.resolve(this.kernel, outcome.kind === "normal" ? { ok: true } : { ok: false, exit: outcome })
-    this.ended(outcome)
+    if (!this.stable.done) this.started(outcome.kind === "normal" ? { ok: true } : { ok: false, exit: outcome })
   }
 
-  private *handle(event: Event): Proc<ModelExit | undefined> {
+  protected *handle(event: Event): Proc<ModelExit | undefined> {
     switch (event._tag) {
       case "Settle":
         yield* this.stopFrom(0, "graceful", true)
@@ -432,13 +820,13 @@ export class Sup {
 
   // --- starting children ------------------------------------------------------------------------
 
-  private startGeneration(kept: ReadonlyArray<Rec>): void {
+  private startGeneration(): void {
     const generation = ++this.generation
-    this.children = kept.slice()
+    this.declaredCount = 0
     this.abandoned = undefined
     const self = this
     this.declaration = this.kernel.spawn((function*(): Proc {
-      self.model.journal.push(`declare ${self.path}`)
+      self.model.write(`declare ${self.path}`)
       for (const spec of self.spec.children) {
         if (generation !== self.generation || self.abandoned !== undefined) break
         let rec = self.byName.get(spec.name)
@@ -448,15 +836,21 @@ export class Sup {
           self.byName.set(spec.name, rec)
         }
         if (!self.children.includes(rec)) self.children.push(rec)
+        self.declaredCount++
         // rest_for_one: a child before the group that still runs is reused, not restarted.
-        if (rec.state === "running" && !rec.stopping) continue
+        if (rec.state === "running" && !rec.stopping) {
+          self.handOut(rec)
+          continue
+        }
         if (rec.finished) continue
         rec.terminated = false
         const started: Started = yield* self.launch(rec)
         if (!started.ok) {
-          if (!rec.stopping) self.abandoned ??= startupError(rec, started.exit)
+          // Stopped by terminateChild while starting: the declaration cannot go on without it.
+          if (!rec.stopping || rec.terminated) self.abandoned ??= startupError(rec, started.exit)
           break
         }
+        self.handOut(rec)
       }
       if (generation === self.generation) self.post({ _tag: "Declared", generation, ok: self.abandoned === undefined })
     })())
@@ -469,34 +863,21 @@ export class Sup {
     const starting = kept.filter((rec) => rec.state === "starting").reverse()
     if (starting.length > 0) {
       this.stoppingGroup = true
-      for (const rec of starting) yield* this.stop(rec, "graceful")
+      for (const rec of starting) yield* this.model.stop(rec, "graceful")
       this.stoppingGroup = false
     }
-    this.startGeneration(kept)
+    this.startGeneration()
   }
 
   /** Starts a new incarnation of `rec` and resumes once its startup ended. */
   private *launch(rec: Rec): Proc<Started> {
-    if (rec.incarnation > 0) {
-      rec.restarts++
-      this.model.bump(this.model.restartCounts, rec.path)
-    }
-    rec.incarnation++
-    rec.state = "starting"
-    rec.stopping = false
-    const host = new Host()
-    rec.host = host
-    if (rec.spec.kind === "worker") {
-      this.model.startWorker(rec, host)
-    } else {
-      const sup = new Sup(this.model, rec.spec, rec.path, host, (exit) => this.model.finish(rec, host, exit))
-      host.sup = sup
-      sup.stable.waiters.push(() => {
-        if (host.started.resolve(this.kernel, { ok: true }) && rec.host === host && rec.state === "starting") rec.state = "running"
-      })
-      sup.start()
-    }
-    return yield wait(host.started)
+    return yield wait(this.model.launch(rec).started)
+  }
+
+  /** A declaration of a pool hands out its handle: the one `Spawn` commands use. */
+  private handOut(rec: Rec): void {
+    const pool = rec.host?.pool
+    if (pool !== undefined) this.model.poolHandles.set(rec.path, pool)
   }
 
   private relaunch(rec: Rec, reply: Reply | undefined): void {
@@ -518,7 +899,7 @@ export class Sup {
       reply?.("ok")
       return undefined
     }
-    yield* this.stop(rec, "force")
+    yield* this.model.stop(rec, "force")
     const error = startupError(rec, started.exit)
     if (reply !== undefined) {
       reply(error.tag)
@@ -542,11 +923,9 @@ export class Sup {
   // --- exits and restarts -----------------------------------------------------------------------
 
   private *exited(rec: Rec, incarnation: number, exit: ModelExit): Proc<ModelExit | undefined> {
-    if (incarnation !== rec.incarnation || rec.stopping || rec.state !== "running") return undefined
-    rec.state = "stopped"
-    this.model.closeScope(rec.host!)
-    if (exit.kind !== "normal") this.model.bump(this.model.abnormal, rec.path)
-    if (!restartsAfter(rec.spec.policy, exit.kind)) {
+    const restart = this.model.ended(rec, incarnation, exit)
+    if (restart === undefined) return undefined
+    if (!restart) {
       rec.finished = true
       return rec.spec.significant ? yield* this.significantFinished(rec) : undefined
     }
@@ -561,37 +940,16 @@ export class Sup {
     return normal
   }
 
-  /** The intensity window slides: a restart counts for `within` after it happened, one made exactly `within` ago no longer. */
-  private recordRestart(): boolean {
-    const now = this.kernel.now
-    this.window = this.window.filter((time) => time > now - this.spec.within)
-    this.window.push(now)
-    return this.window.length > this.spec.maxRestarts
-  }
-
-  /** The next backoff delay, or `undefined` once the schedule has ended; it starts over after `within` without a restart. */
-  private nextDelay(): number | undefined {
-    const backoff = this.spec.backoff
-    if (backoff === undefined) return 0
-    const now = this.kernel.now
-    if (this.backoff === undefined || now - this.backoff.lastRestart >= this.spec.within) this.backoff = { index: 0, lastRestart: now }
-    this.backoff.lastRestart = now
-    if (backoff.times !== undefined && this.backoff.index >= backoff.times) return undefined
-    const delay = backoff.kind === "spaced" ? backoff.base : backoff.base * 2 ** this.backoff.index
-    this.backoff.index++
-    return delay
-  }
-
   private *giveUp(error: ModelError): Proc<ModelExit> {
-    this.model.escalations.push(`${this.path} ${error.tag}`)
+    this.model.escalations.write(`${this.path} ${error.tag}`)
     this.model.bump(this.model.escalationCounts, this.path)
     yield* this.stopFrom(0, "graceful", true)
     return { kind: "failure", error }
   }
 
   private *restart(rec: Rec | undefined): Proc<ModelExit | undefined> {
-    if (this.recordRestart()) return yield* this.giveUp({ tag: "TooManyRestarts", path: this.path })
-    const delay = this.nextDelay()
+    if (this.limits.tooMany(this.kernel.now)) return yield* this.giveUp({ tag: "TooManyRestarts", path: this.path })
+    const delay = this.limits.nextDelay(this.kernel.now, this.backoff)
     if (delay === undefined) return yield* this.giveUp({ tag: "BackoffEnded", path: this.path })
     const { strategy } = this.spec
     if (strategy === "one_for_one" && rec !== undefined) {
@@ -644,45 +1002,9 @@ export class Sup {
       this.generation++
     }
     for (const rec of this.children.slice(from).reverse()) {
-      yield* this.stop(rec, mode)
+      yield* this.model.stop(rec, mode)
       if (rec.spec.policy === "temporary") rec.finished = true
     }
-  }
-
-  /** Settle, then interrupt after the budget; `"brutal"`, a forced stop and a worker still starting are interrupted at once. */
-  private *stop(rec: Rec, mode: "graceful" | "force"): Proc {
-    const host = rec.host
-    if (rec.state === "stopped" || host === undefined) return
-    if (rec.state === "settling") {
-      if (mode === "force") this.interruptHost(rec, host)
-      yield wait(host.done)
-      return
-    }
-    const budget = rec.spec.shutdown
-    const wasRunning = rec.state === "running"
-    const alive = !host.done.done
-    const atOnce = mode === "force" || budget === "brutal" || (rec.state === "starting" && rec.spec.kind === "worker")
-    rec.stopping = true
-    rec.state = "settling"
-    if (alive && !atOnce) {
-      if (rec.spec.kind === "worker") this.model.settleWorker(rec, host)
-      else host.sup!.requestSettle()
-      const settled: boolean = budget === "infinity" ? (yield wait(host.done), true) : yield waitFor(host.done, budget as number, "budget")
-      if (!settled) this.interruptHost(rec, host)
-    } else if (alive) {
-      this.interruptHost(rec, host)
-    }
-    yield wait(host.done)
-    this.model.closeScope(host)
-    rec.state = "stopped"
-    if (!alive && !wasRunning) return
-    const kind = host.done.value.kind
-    if (wasRunning && (kind === "failure" || kind === "defect")) this.model.bump(this.model.abnormal, rec.path)
-  }
-
-  private interruptHost(rec: Rec, host: Host): void {
-    if (rec.spec.kind === "worker") this.model.workerExit(rec, host, "interrupted", "interrupted")
-    else host.sup!.interrupt()
   }
 
   // --- administration ---------------------------------------------------------------------------
@@ -691,16 +1013,21 @@ export class Sup {
     const rec = this.find(name)
     if (rec === undefined) return reply("NotFound")
     rec.terminated = true
-    yield* this.stop(rec, "graceful")
+    yield* this.model.stop(rec, "graceful")
     if (rec.spec.policy === "temporary") rec.finished = true
     return reply("ok")
+  }
+
+  /** A child of a group waiting for its backoff delay, or not yet declared by the replay in progress: the replay starts it. */
+  private waitsForReplay(rec: Rec): boolean {
+    const index = this.children.indexOf(rec)
+    return this.pending !== undefined ? index >= this.pending.from : this.declaration !== undefined && index >= this.declaredCount
   }
 
   *restartChild(name: string, reply: Reply): Proc<undefined> {
     const rec = this.find(name)
     if (rec === undefined) return reply("NotFound")
-    // A child of a group waiting for its backoff delay waits to restart: the replay starts it.
-    if (rec.state !== "stopped" || (this.pending !== undefined && this.children.indexOf(rec) >= this.pending.from)) return reply("Running")
+    if (rec.state !== "stopped" || this.waitsForReplay(rec)) return reply("Running")
     rec.terminated = false
     rec.finished = false
     this.relaunch(rec, reply)
@@ -711,3 +1038,193 @@ export class Sup {
 /** A subsystem's own error passes through; anything else is a `StartupFailed` of the child. */
 const startupError = (rec: Rec, exit: ModelExit): ModelError =>
   rec.spec.kind === "system" && exit.error !== undefined ? exit.error : { tag: "StartupFailed", path: rec.path }
+
+/**
+ * A pool (docs/pools.md): children started while the tree runs, each
+ * restarted on its own after its own backoff delay, under one intensity for
+ * them all; `spawn` and a child's stop run on the caller's strand, exits and
+ * backoff ends on the pool's own. It shuts down by stopping every child at
+ * once, each under its budget, and reports how many it had to interrupt.
+ */
+export class PoolSup extends Actor<PoolEvent> {
+  readonly records = new Map<string, Rec>()
+  private nextId = 0
+  private closed = false
+  private reported = false
+  private readonly spec: PoolSpec
+
+  constructor(model: Model, spec: PoolSpec, path: string, ended: (exit: ModelExit) => void) {
+    super(model, path, new Limits(spec), ended)
+    this.spec = spec
+  }
+
+  find(name: string): Rec | undefined {
+    return this.records.get(name)
+  }
+
+  view(): Pick<NodeView, "counts" | "children"> {
+    const children = [...this.records.values()]
+    return {
+      counts: {
+        children: children.length,
+        running: children.filter((rec) => rec.state === "running").length,
+        restarting: children.filter((rec) => rec.state === "restarting").length,
+        // The model's callers never wait for a slot: a full pool refuses them at once.
+        waiting: 0
+      },
+      children: children.slice(0, 100).map((rec) => ({ path: rec.path, state: rec.state, restarts: rec.restarts }))
+    }
+  }
+
+  start(): void {
+    this.run(() => {})
+  }
+
+  protected stopAll(): void {
+    runNow(this.shutdown("force"))
+  }
+
+  protected ending(): void {}
+
+  protected *handle(event: PoolEvent): Proc<ModelExit | undefined> {
+    switch (event._tag) {
+      case "Settle":
+        yield* this.shutdown("graceful")
+        return normal
+      case "Exited":
+        return yield* this.exited(event.rec, event.incarnation, event.exit)
+      case "Resume":
+        if (event.rec.state !== "restarting" || event.rec.restartToken !== event.token) return undefined
+        event.rec.state = "stopped"
+        this.relaunch(event.rec)
+        return undefined
+      case "Relaunched": {
+        const { rec, started } = event
+        if (event.incarnation !== rec.incarnation || rec.stopping || started.ok) return undefined
+        yield* this.model.stop(rec, "force")
+        return yield* this.restart(rec)
+      }
+    }
+  }
+
+  /** `spawn` (or `run`) on the caller's strand: resumes with its answer once the startup has ended. */
+  spawn(body: { readonly task: boolean; readonly startMillis: number }, given: string | undefined, answer: (result: string) => void): void {
+    if (this.closed) return answer("PoolClosed")
+    if (this.spec.maxChildren !== undefined && this.records.size >= this.spec.maxChildren) return answer("PoolFull")
+    if (given !== undefined && this.records.has(given)) return answer("DuplicateChild")
+    const name = given ?? this.freshName()
+    const { child } = this.spec
+    const spec: PooledSpec = {
+      kind: "worker",
+      name,
+      policy: child.policy,
+      shutdown: child.shutdown,
+      significant: false,
+      startMillis: body.task ? 0 : body.startMillis,
+      startTimeout: child.startTimeout,
+      deadline: child.deadline,
+      task: body.task
+    }
+    const rec = new Rec(spec, `${this.path}/${name}`, this)
+    owner.set(rec, this)
+    this.records.set(name, rec)
+    const host = this.model.launch(rec)
+    const self = this
+    // A child that fails to start is not restarted: the caller hears about it.
+    this.kernel.spawn((function*(): Proc {
+      const started: Started = yield wait(host.started)
+      if (started.ok) return answer(`ok ${rec.path}`)
+      yield* self.model.stop(rec, "force")
+      self.remove(rec)
+      answer(self.closed ? "PoolClosed" : "StartupFailed")
+    })())
+  }
+
+  private freshName(): string {
+    let name = String(++this.nextId)
+    while (this.records.has(name)) name = String(++this.nextId)
+    return name
+  }
+
+  private remove(rec: Rec): void {
+    if (this.records.get(rec.spec.name) === rec) this.records.delete(rec.spec.name)
+  }
+
+  /** `terminateChild` of a pool's child: stopped on the caller's strand, and forgotten. */
+  terminateChild(name: string, answer: (result: string) => void): void {
+    const rec = this.records.get(name)
+    if (rec === undefined) return answer("NotFound")
+    const self = this
+    this.kernel.spawn((function*(): Proc {
+      yield* self.model.stop(rec, "graceful")
+      self.remove(rec)
+      answer("ok")
+    })())
+  }
+
+  private *exited(rec: Rec, incarnation: number, exit: ModelExit): Proc<ModelExit | undefined> {
+    const restart = this.model.ended(rec, incarnation, exit)
+    if (restart === undefined) return undefined
+    if (!restart) {
+      this.remove(rec)
+      return undefined
+    }
+    return yield* this.restart(rec)
+  }
+
+  /** Restarts one child after its own backoff delay, unless the pool has restarted too often: then it gives up. */
+  private *restart(rec: Rec): Proc<ModelExit | undefined> {
+    const now = this.kernel.now
+    if (this.limits.tooMany(now)) return yield* this.giveUp(rec, { tag: "TooManyRestarts", path: this.path })
+    const delay = this.limits.nextDelay(now, rec.backoff ??= freshBackoff())
+    if (delay === undefined) return yield* this.giveUp(rec, { tag: "BackoffEnded", path: this.path })
+    if (delay === 0) {
+      this.relaunch(rec)
+      return undefined
+    }
+    rec.state = "restarting"
+    const token = ++rec.restartToken
+    const timer = this.kernel.timer(delay, "backoff", () => {
+      this.timers.delete(timer)
+      this.post({ _tag: "Resume", rec, token })
+    })
+    this.timers.add(timer)
+    return undefined
+  }
+
+  private *giveUp(rec: Rec, error: ModelError): Proc<ModelExit> {
+    this.remove(rec)
+    this.model.escalations.write(`${this.path} ${error.tag}`)
+    this.model.bump(this.model.escalationCounts, this.path)
+    yield* this.shutdown("graceful")
+    return { kind: "failure", error }
+  }
+
+  private relaunch(rec: Rec): void {
+    const self = this
+    const task = this.kernel.spawn((function*(): Proc {
+      const incarnation = rec.incarnation + 1
+      const started: Started = yield wait(self.model.launch(rec).started)
+      self.post({ _tag: "Relaunched", rec, incarnation, started })
+    })())
+    this.helpers.add(task)
+  }
+
+  /** Closes the pool, stops every child at once (each under its budget) and reports how many had to be interrupted. */
+  private *shutdown(mode: "graceful" | "force"): Proc {
+    this.closed = true
+    const children = [...this.records.values()]
+    if (children.length === 0 && this.reported) return
+    let forced = 0
+    const self = this
+    const stops = children.map((rec) =>
+      this.kernel.spawn((function*(): Proc {
+        if (yield* self.model.stop(rec, mode)) forced++
+        self.remove(rec)
+      })())
+    )
+    for (const stop of stops) yield wait(stop.done)
+    this.model.poolReports.write(`${this.path} ${children.length} ${forced}`)
+    this.reported = true
+  }
+}
