@@ -42,6 +42,7 @@ serve() ->
             serve()
     end.
 
+%% What runs the samples, for the bench's header and its JSON.
 answer("vm", []) ->
     Flavour = erlang:system_info(emu_flavor),
     Schedulers = erlang:system_info(schedulers_online),
