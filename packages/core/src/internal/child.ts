@@ -11,10 +11,9 @@ import * as Context from "effect/Context"
 import type * as LogLevel from "effect/LogLevel"
 import { kindOf } from "../ChildExit.ts"
 import type { ChildExited } from "../LifecycleEvent.ts"
-import type { LastExit } from "../TreeSnapshot.ts"
 import { restartsAfter } from "../RestartPolicy.ts"
 import type { NotFound, Running, SystemError } from "../Errors.ts"
-import type { ChildKind, ChildState } from "../Toplevel.ts"
+import type { ChildKind, ChildState, LastExit } from "../TreeSnapshot.ts"
 import { Hung, isSystemError, StartupFailed, StartupTimeout } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import type { MainLoop, SpawnContext } from "../MainLoop.ts"
@@ -27,8 +26,6 @@ import * as Metrics from "../Metrics.ts"
 import { count, countUnsafe } from "./telemetry.ts"
 import type { ChildConfig } from "./options.ts"
 import { notAMainLoop } from "./options.ts"
-
-export type { ChildKind, ChildState } from "../Toplevel.ts"
 
 type Startup = Effect.Effect<MainLoop<unknown>, unknown, SpawnContext>
 
@@ -111,7 +108,7 @@ export class ChildRecord {
   /** The fiber of its current main loop, once its startup returned. */
   main: Fiber.Fiber<unknown, unknown> | undefined = undefined
   /** Its current incarnation's `Lifecycle`, which is also that incarnation's `Scope`. */
-  lifecycle: LifecycleHandle | undefined = undefined
+  lifecycle: LifecycleHandle<ChildRecord> | undefined = undefined
 
   spec: ChildSpec
   readonly path: string

@@ -9,6 +9,7 @@ import type { ChildRuntime, Options } from "../ChildRuntime.ts"
 import type { InvalidOptions } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import * as ArborOptions from "../Options.ts"
+import type { ChildRecord } from "./child.ts"
 import { injectExit } from "./child.ts"
 import type { LifecycleHandle } from "./lifecycle.ts"
 import { logAt } from "./log.ts"
@@ -28,7 +29,7 @@ export const make = <R>(
 ): Effect.Effect<ChildRuntime<R | Lifecycle>, InvalidOptions, R | Lifecycle | Scope.Scope> =>
   Effect.gen(function*() {
     // The framework provides every child's Lifecycle, so it is always its own handle.
-    const lifecycle = (yield* Lifecycle) as LifecycleHandle
+    const lifecycle = (yield* Lifecycle) as LifecycleHandle<ChildRecord>
     const { onFailure = "log" } = yield* ArborOptions.decode(ArborOptions.ChildRuntimeOptions, lifecycle.path, options)
     const set = yield* FiberSet.make<unknown, unknown>()
     const services = Context.omit(Scope.Scope)(yield* Effect.context<R | Lifecycle | Scope.Scope>()) as Context.Context<R | Lifecycle>
@@ -69,7 +70,7 @@ const logFailure = (path: string) => (cause: Cause.Cause<unknown>): Effect.Effec
  * had failed. A child that is not running (still starting, or being stopped)
  * is not crashed: the failure is logged instead.
  */
-const crash = (lifecycle: LifecycleHandle) => (cause: Cause.Cause<unknown>): Effect.Effect<void> => {
+const crash = (lifecycle: LifecycleHandle<ChildRecord>) => (cause: Cause.Cause<unknown>): Effect.Effect<void> => {
   const child = lifecycle.child
   if (child === undefined || child.lifecycle !== lifecycle) return logFailure(lifecycle.path)(cause)
   return Effect.flatMap(injectExit(child, Exit.failCause(cause)), (crashed) =>
