@@ -5,8 +5,6 @@ import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import * as Scope from "effect/Scope"
-import type { ChildRuntime, Options } from "../ChildRuntime.ts"
-import type { InvalidOptions } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import * as ArborOptions from "../Options.ts"
 import type { ChildRecord } from "./child.ts"
@@ -25,8 +23,8 @@ const interrupted = <A, E>(): Fiber.Fiber<A, E> => Effect.runFork(Effect.interru
  * of piling it up in the child's scope until the child stops.
  */
 export const make = <R>(
-  options?: Options
-): Effect.Effect<ChildRuntime<R | Lifecycle>, InvalidOptions, R | Lifecycle | Scope.Scope> =>
+  options?: unknown
+) =>
   Effect.gen(function*() {
     // The framework provides every child's Lifecycle, so it is always its own handle.
     const lifecycle = (yield* Lifecycle) as LifecycleHandle<ChildRecord>
@@ -50,7 +48,7 @@ export const make = <R>(
     }
 
     return {
-      runFork: (effect) => runFork(effect, false),
+      runFork: <A, E>(effect: Effect.Effect<A, E, R | Lifecycle>) => runFork(effect, false),
       runPromise: <A, E>(effect: Effect.Effect<A, E, R | Lifecycle>) =>
         new Promise<A>((resolve, reject) =>
           runFork(effect, true).addObserver((exit) =>
@@ -59,7 +57,7 @@ export const make = <R>(
         ),
       size: FiberSet.size(set),
       awaitEmpty: FiberSet.awaitEmpty(set)
-    } satisfies ChildRuntime<R | Lifecycle>
+    }
   })
 
 const logFailure = (path: string) => (cause: Cause.Cause<unknown>): Effect.Effect<void> =>

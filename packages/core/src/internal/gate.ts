@@ -11,13 +11,12 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { InvalidOptions } from "../Errors.ts"
-import type { HealthGate, Options, Severity } from "../HealthGate.ts"
-import { classifyDefault, Unhealthy } from "../HealthGate.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import * as Metrics from "../Metrics.ts"
 import * as ArborOptions from "../Options.ts"
 import type { Gate } from "../TreeSnapshot.ts"
-import type { Change, GateConfig, Status } from "./gateState.ts"
+import type { Change, GateConfig, Severity, Status } from "./gateState.ts"
+import { classifyDefault, Unhealthy } from "./gateState.ts"
 import * as GateState from "./gateState.ts"
 import { logAt } from "./log.ts"
 import { validateName } from "./options.ts"
@@ -56,8 +55,8 @@ export const CurrentGates = Context.Reference<GateRegistry | undefined>("@arbor/
 const millis = (input: Duration.Input | undefined, fallback: Duration.Input): number =>
   Duration.toMillis(Duration.fromInputUnsafe(input ?? fallback))
 
-/** `HealthGate.make`. */
-export const makeGate = (name: string, options: Options | undefined) =>
+/** `HealthGate.make`: what it makes is checked to be a `HealthGate` there. */
+export const makeGate = (name: string, options: unknown) =>
   Effect.gen(function*() {
     const owner = Option.map(yield* Effect.serviceOption(Lifecycle), (lifecycle) => lifecycle.path)
     const path = Option.getOrElse(owner, () => name)
@@ -67,7 +66,7 @@ export const makeGate = (name: string, options: Options | undefined) =>
     const existing = registry?.gates.get(name)
     if (existing !== undefined) {
       // A replay of the system that made it gets it back.
-      if (existing.path === path) return existing as HealthGate
+      if (existing.path === path) return existing
       return yield* new InvalidOptions({ path, issue: `a health gate named "${name}" already exists (made by ${existing.path})` })
     }
     const config: GateConfig = {
@@ -93,7 +92,7 @@ export const makeGate = (name: string, options: Options | undefined) =>
       gate.stopTimer()
       if (registry?.gates.get(name) === gate) registry.gates.delete(name)
     }))
-    return gate as HealthGate
+    return gate
   })
 
 /**
@@ -116,7 +115,7 @@ interface GateSettings {
   readonly telemetry: Telemetry | undefined
 }
 
-class GateImpl implements HealthGate {
+class GateImpl {
   readonly state = new GateState.GateState()
   private timer: { readonly at: number; readonly fiber: Fiber.Fiber<void> } | undefined
   readonly latchCount: Metric.Metric<number, unknown>
