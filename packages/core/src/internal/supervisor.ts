@@ -31,6 +31,7 @@ import { poolStartup } from "./pool.ts"
 import type { Outcome } from "./mailbox.ts"
 import { supervise } from "./mailbox.ts"
 import type { LifecycleHandle } from "./lifecycle.ts"
+import { autoShutdownAfter, decideRestart } from "./decision.ts"
 import { delayNote, givingUp, RestartBudget } from "./restartBudget.ts"
 import type { EventInput, Telemetry } from "./telemetry.ts"
 import * as Metrics from "../Metrics.ts"
@@ -198,7 +199,12 @@ export class Supervisor implements Supervising {
     }
   }
 
-  // The steps of a restart are plain effects, not generators: they run for every crash.
+  // ---- The path of a crash, in the order it runs ----
+  // The child's host fiber ends; its observer (`onExit`) posts `Exited`; `exited` has `ended` (child.ts) close the
+  // child's scope and report the exit with its policy's answer; `restart` asks the budget (`RestartBudget.next`:
+  // intensity window, backoff) and decides (`decideRestart` in decision.ts); `restartAfter` relaunches one child,
+  // `restartGroup` stops the group and `replay`s `start`; a relaunch's startup comes back as `Relaunched`.
+  // The steps are plain effects, not generators: they run for every crash.
   private exited(child: ChildRecord, incarnation: number, exit: Exit.Exit<unknown, unknown>): Effect.Effect<Outcome> {
     return Effect.flatMap(ended(child, incarnation, exit), (restart): Effect.Effect<Outcome> => {
       if (restart === undefined) return Effect.undefined
@@ -215,7 +221,7 @@ export class Supervisor implements Supervising {
     return Effect.gen({ self: this }, function*() {
       const mode = this.config.autoShutdown
       const othersRunning = this.children.some((c) => c !== child && c.spec.config.significant && c.state !== "stopped")
-      if (mode === "never" || (mode === "allSignificant" && othersRunning)) return
+      if (!autoShutdownAfter(mode, othersRunning)) return
       yield* this.telemetry.emit(
         { _tag: "ShutdownRequested", path: this.path, reason: "autoShutdown" },
         "Info",
@@ -234,23 +240,24 @@ export class Supervisor implements Supervising {
    * request meanwhile is handled at once.
    */
   private restart(child: ChildRecord | undefined, childPath: string, cause: Cause.Cause<unknown>): Effect.Effect<Outcome> {
-    return this.traced(childPath, Effect.flatMap(this.budget.next(childPath, cause), (decided) => {
+    return this.traced(childPath, Effect.flatMap(this.budget.next(childPath, cause), (verdict) => {
+      const decided = decideRestart(verdict, this.config.strategy, this.children, child, this.groupFrom, this.pending?.from)
       if (decided._tag === "GiveUp") return this.giveUp(decided.error, givingUp(decided.error), cause)
-      const { delay, count } = decided
+      const { delay, count } = decided.verdict
       const restarting = {
         _tag: "SystemRestarting",
         path: this.path,
         child: childPath,
         strategy: this.config.strategy,
-        restart: decided.restart,
-        maxRestarts: decided.maxRestarts,
+        restart: decided.verdict.restart,
+        maxRestarts: decided.verdict.maxRestarts,
         delayMillis: Duration.toMillis(delay)
       } as const
-      if (this.config.strategy === "one_for_one" && child !== undefined) {
-        const message = () => `restarting ${child.path} (one_for_one)${delayNote(delay)}${count}`
-        return Effect.andThen(this.telemetry.emit(restarting, "Info", message), this.restartAfter(child, delay))
+      if (decided._tag === "RestartOne") {
+        const message = () => `restarting ${childPath} (one_for_one)${delayNote(delay)}${count}`
+        return Effect.andThen(this.telemetry.emit(restarting, "Info", message), this.restartAfter(decided.child, delay))
       }
-      return this.restartGroup(child, childPath, restarting, delay, count)
+      return this.restartGroup(decided.from, childPath, restarting, delay, count)
     }))
   }
 
@@ -267,9 +274,9 @@ export class Supervisor implements Supervising {
     return this.relaunch(child, undefined)
   }
 
-  /** A restart of `one_for_all` or `rest_for_one`: the group is stopped, then `start` replayed after `delay`. */
+  /** A restart of `one_for_all` or `rest_for_one`: the group from `from` on is stopped, then `start` replayed after `delay`. */
   private restartGroup(
-    child: ChildRecord | undefined,
+    from: number,
     childPath: string,
     restarting: EventInput,
     delay: Duration.Duration,
@@ -278,8 +285,6 @@ export class Supervisor implements Supervising {
     return Effect.gen({ self: this }, function*() {
       const { strategy } = this.config
       this.firstStart = false
-      const index = child === undefined ? this.groupFrom : Math.max(0, this.children.indexOf(child))
-      const from = Math.min(strategy === "rest_for_one" ? index : 0, this.pending?.from ?? Number.POSITIVE_INFINITY)
       const which = from === 0 ? "all children" : `${this.children[from]?.path ?? childPath} and the children after it`
       yield* this.telemetry.emit(restarting, "Info", `restarting ${which} (${strategy})${delayNote(delay)}${count}`)
       this.stoppingGroup = true
@@ -380,6 +385,8 @@ export class Supervisor implements Supervising {
       return Exit.fail(error)
     })
   }
+
+  // ---- Declarations: each run of `start` ----
 
   /**
    * Runs `start` as a new generation, on a fiber of its own so that exits and
@@ -565,6 +572,8 @@ export class Supervisor implements Supervising {
     })
   }
 
+  // ---- Stopping ----
+
   private get settle(): Effect.Effect<Outcome> {
     // No line of its own: its parent's stop (or the toplevel's shutdown request) has announced it.
     return Effect.as(this.stopAll("graceful"), Exit.void as Outcome).pipe(
@@ -596,6 +605,8 @@ export class Supervisor implements Supervising {
       )
     )
   }
+
+  // ---- Administration: run on the supervisor's fiber through its mailbox ----
 
   readonly terminateChild = (name: string): Effect.Effect<void, NotFound> =>
     this.call((reply) =>
