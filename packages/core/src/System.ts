@@ -53,33 +53,6 @@ export abstract class System<R = unknown> {
   abstract start(scope: Scope): Effect.Effect<void, unknown, R>
 }
 
-/**
- * Makes a system from its `start` function, for small systems that need no
- * class of their own.
- *
- * @example
- * ```ts
- * import { MainLoop, System } from "@arbor/core"
- * import { Effect } from "effect"
- *
- * const workers = System.make((scope) =>
- *   Effect.gen(function* () {
- *     yield* scope.child("a", MainLoop.spawn(Effect.never))
- *     yield* scope.child("b", MainLoop.spawn(Effect.never))
- *   })
- * )
- * ```
- *
- * @category constructors
- * @since 0.1.0
- */
-export const make = <R>(start: (scope: Scope) => Effect.Effect<void, unknown, R>): System<R> =>
-  new (class extends System<R> {
-    start(scope: Scope) {
-      return start(scope)
-    }
-  })()
-
 // The option types that pools take too live with their schemas in Options.ts.
 export type { BackoffOptions, IntensityOptions, ShutdownBudget } from "./Options.ts"
 
@@ -295,3 +268,30 @@ export interface Scope {
    */
   pool(name: string, options?: PoolOptions): Effect.Effect<Pool>
 }
+
+/**
+ * Makes a system from its `start` function, for small systems that need no
+ * class of their own.
+ *
+ * @example
+ * ```ts
+ * import { MainLoop, System } from "@arbor/core"
+ * import { Effect } from "effect"
+ *
+ * const workers = System.make((scope) =>
+ *   Effect.gen(function* () {
+ *     yield* scope.child("a", MainLoop.spawn(Effect.never))
+ *     yield* scope.child("b", MainLoop.spawn(Effect.never))
+ *   })
+ * )
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = <R>(start: (scope: Scope) => Effect.Effect<void, unknown, R>): System<R> =>
+  new (class extends System<R> {
+    start(scope: Scope) {
+      return start(scope)
+    }
+  })()
