@@ -95,13 +95,6 @@ export const makeGate = (name: string, options: unknown) =>
     return gate
   })
 
-/**
- * A running gate. Every step runs the state machine synchronously, then
- * publishes the new status, arms the timer for the next deadline and
- * announces a latch or an unlatch. One timer at most: a deadline that moves
- * later (a signal deferring the unlatch) lets the armed timer fire and
- * re-arm; one that moves earlier replaces it.
- */
 /** What a gate is made with. */
 interface GateSettings {
   readonly name: string
@@ -115,6 +108,15 @@ interface GateSettings {
   readonly telemetry: Telemetry | undefined
 }
 
+/**
+ * A running gate. Every step runs the state machine synchronously, then
+ * publishes the new status, arms the timer for the next deadline and
+ * announces a latch or an unlatch. One timer at most: a deadline that moves
+ * later (a signal deferring the unlatch) lets the armed timer fire and
+ * re-arm; one that moves earlier replaces it.
+ *
+ * It is what `HealthGate.HealthGate` describes: checked where `HealthGate.make` returns it.
+ */
 class GateImpl {
   readonly state = new GateState.GateState()
   private timer: { readonly at: number; readonly fiber: Fiber.Fiber<void> } | undefined
