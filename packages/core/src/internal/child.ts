@@ -326,6 +326,19 @@ const watched = <A, E, R>(child: ChildRecord, main: Effect.Effect<A, E, R>): Eff
   return deadline === undefined ? main : Effect.raceFirst(main, hungAfter(child.path, child.lifecycle!, deadline))
 }
 
+/** Fails with `Hung` once the child has gone `deadline` without a heartbeat. */
+const hungAfter = (path: string, lifecycle: LifecycleHandle, deadline: Duration.Duration): Effect.Effect<never, Hung> =>
+  Effect.gen(function*() {
+    const millis = Duration.toMillis(deadline)
+    while (true) {
+      const late = (yield* Clock.currentTimeMillis) - lifecycle.lastHeartbeat
+      if (late >= millis) {
+        return yield* Effect.fail(new Hung({ path, deadline: Duration.format(deadline), lastHeartbeat: lifecycle.lastHeartbeat }))
+      }
+      yield* Effect.sleep(millis - late)
+    }
+  })
+
 /** Waits for a main loop forked by the startup; a host that fails or is interrupted meanwhile takes it along. */
 const joinForked = (main: Fiber.Fiber<unknown, unknown>): Effect.Effect<unknown, unknown> =>
   Effect.onExit(Fiber.join(main), (exit) => Exit.isFailure(exit) && main.pollUnsafe() === undefined ? Fiber.interrupt(main) : Effect.void)
@@ -366,37 +379,6 @@ const startupOf = (child: ChildRecord): Effect.Effect<MainLoop<unknown>, unknown
     captureStackTrace: false
   })
 }
-
-/**
- * Ends a running child's main loop as if it had exited with `exit`: its main
- * loop is interrupted and the exit its supervisor sees is `exit`. For tests
- * and chaos drills. Resumes with false, doing nothing, unless the child's
- * main loop runs: a child stays `running` from the end of its main loop until
- * its supervisor has handled that exit, and an exit injected in between would
- * replace the pending one and be lost.
- */
-export const injectExit = (child: ChildRecord, exit: Exit.Exit<unknown, unknown>): Effect.Effect<boolean> =>
-  Effect.suspend(() => {
-    const main = child.main
-    if (child.state !== "running" || child.injected !== undefined || main === undefined || main.pollUnsafe() !== undefined) {
-      return Effect.succeed(false)
-    }
-    child.injected = exit
-    return Effect.as(Fiber.interrupt(main), true)
-  })
-
-/** Fails with `Hung` once the child has gone `deadline` without a heartbeat. */
-const hungAfter = (path: string, lifecycle: LifecycleHandle, deadline: Duration.Duration): Effect.Effect<never, Hung> =>
-  Effect.gen(function*() {
-    const millis = Duration.toMillis(deadline)
-    while (true) {
-      const late = (yield* Clock.currentTimeMillis) - lifecycle.lastHeartbeat
-      if (late >= millis) {
-        return yield* Effect.fail(new Hung({ path, deadline: Duration.format(deadline), lastHeartbeat: lifecycle.lastHeartbeat }))
-      }
-      yield* Effect.sleep(millis - late)
-    }
-  })
 
 /**
  * Handles the end of a running child's main loop, on its supervisor's fiber:
@@ -554,3 +536,21 @@ const stopRunning = (child: ChildRecord, host: Fiber.Fiber<unknown, unknown>, mo
       captureStackTrace: false
     })
   )
+
+/**
+ * Ends a running child's main loop as if it had exited with `exit`: its main
+ * loop is interrupted and the exit its supervisor sees is `exit`. For tests
+ * and chaos drills. Resumes with false, doing nothing, unless the child's
+ * main loop runs: a child stays `running` from the end of its main loop until
+ * its supervisor has handled that exit, and an exit injected in between would
+ * replace the pending one and be lost.
+ */
+export const injectExit = (child: ChildRecord, exit: Exit.Exit<unknown, unknown>): Effect.Effect<boolean> =>
+  Effect.suspend(() => {
+    const main = child.main
+    if (child.state !== "running" || child.injected !== undefined || main === undefined || main.pollUnsafe() !== undefined) {
+      return Effect.succeed(false)
+    }
+    child.injected = exit
+    return Effect.as(Fiber.interrupt(main), true)
+  })
