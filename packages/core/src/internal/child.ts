@@ -162,6 +162,8 @@ export class ChildRecord {
   }
 }
 
+// ---- Starting an incarnation: the host fiber ----
+
 /**
  * Starts a new incarnation of `child` and resumes with its main loop's value
  * once the startup function returns, or fails with the startup's cause.
@@ -380,6 +382,8 @@ const startupOf = (child: ChildRecord): Effect.Effect<MainLoop<unknown>, unknown
   })
 }
 
+// ---- The end of a running child's main loop: the first step of a crash (see `Supervisor.exited`) ----
+
 /**
  * Handles the end of a running child's main loop, on its supervisor's fiber:
  * marks it stopped, closes its scope and logs the exit with its policy's
@@ -430,6 +434,8 @@ const closeScopeUnsafe = (child: ChildRecord, exit: Exit.Exit<unknown, unknown>)
     logAt("Error", child.path, "a finalizer failed while its scope closed", cause))
 }
 
+// ---- Starting again: the last step of a restart ----
+
 /**
  * Starts a new incarnation of `child` from the calling supervisor's fiber
  * and hands the end of its startup to `report`: at once when the startup did
@@ -456,6 +462,8 @@ export const startupError = (path: string, kind: ChildKind, cause: Cause.Cause<u
   if (kind === "system" && isSystemError(error)) return error
   return new StartupFailed({ path, cause })
 }
+
+// ---- Stopping: settle, then interrupt ----
 
 /** How a stop treats the child: settle first, or interrupt at once. */
 export type StopMode = "graceful" | "force"
@@ -536,6 +544,8 @@ const stopRunning = (child: ChildRecord, host: Fiber.Fiber<unknown, unknown>, mo
       captureStackTrace: false
     })
   )
+
+// ---- Administration: an exit injected by `exitChild` (or a `ChildRuntime` that crashes its child) ----
 
 /**
  * Ends a running child's main loop as if it had exited with `exit`: its main
