@@ -16,7 +16,7 @@ const models = {
     "RestartIntensity", "RestartPolicy", "RestartStrategy", "ShutdownToken", "System", "TreeSnapshot",
     "internal/summary"
   ],
-  node: ["WorkerRunner", "internal/workerProtocol", "internal/watchdogProtocol"],
+  node: ["WorkerRunner", "internal/workerProtocol", "internal/watchdogProtocol", "internal/processSample"],
   testing: [],
   cluster: []
 }
@@ -25,6 +25,9 @@ const models = {
 const entries = "^packages/[^/]+/src/index\\.ts$|^packages/node/src/WorkerRunner\\.ts$"
 
 const modelsOf = (pkg) => `^packages/${pkg}/src/(${[...models[pkg], "$^"].join("|")})\\.ts$`
+
+/** The observer's web page: a browser bundle, built from its own sources. */
+const ui = "^packages/node/ui/"
 
 const layers = (pkg) => [
   {
@@ -57,15 +60,29 @@ module.exports = {
       name: "packages-by-entry",
       comment: "A package imports another through one of its entry points, never a file inside it.",
       severity: "error",
-      from: { path: "^packages/([^/]+)/" },
+      from: { path: "^packages/([^/]+)/", pathNot: ui },
       to: { path: "^packages/", pathNot: [entries, "^packages/$1/"] }
     },
     {
       name: "packages-by-name",
       comment: "A package imports another by its name (\"@arbor/core\"), not by a relative path.",
       severity: "error",
-      from: { path: "^packages/([^/]+)/" },
+      from: { path: "^packages/([^/]+)/", pathNot: ui },
       to: { path: "^packages/", pathNot: "^packages/$1/", dependencyTypes: ["local"] }
+    },
+    {
+      name: "ui-reads-models",
+      comment: "The observer's web page takes from the packages' sources only the types of shared models.",
+      severity: "error",
+      from: { path: ui },
+      to: { path: "^packages/[^/]+/src/", pathNot: Object.keys(models).map(modelsOf) }
+    },
+    {
+      name: "ui-reads-types",
+      comment: "The observer's web page takes only types from the packages' sources: none of their code is in the bundle.",
+      severity: "error",
+      from: { path: ui },
+      to: { path: "^packages/[^/]+/src/", dependencyTypesNot: ["type-only"] }
     }
   ],
   options: {
@@ -74,7 +91,7 @@ module.exports = {
     doNotFollow: { path: "node_modules" },
     exclude: { path: "(^|/)(node_modules|dist)/" },
     enhancedResolveOptions: {
-      extensions: [".ts", ".js"],
+      extensions: [".ts", ".tsx", ".js"],
       conditionNames: ["@arbor/source", "import", "default"],
       exportsFields: ["exports"]
     }

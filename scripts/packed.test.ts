@@ -108,6 +108,8 @@ describe("the packed packages", () => {
         expect(paths).toEqual(expect.arrayContaining(["LICENSE", "README.md", "package.json", "dist/index.js", "dist/index.d.ts"]))
         expect(paths.filter((path) => path.includes("tsbuildinfo"))).toEqual([])
       }
+      // The web observer's page is built into the package: its users need no build step.
+      expect(packed[1]!.files.map((file) => file.path)).toContain("dist/observer.html")
 
       const manifests = install(dir, packed, ["effect", "@effect/platform-node", "@types/node"])
       for (const manifest of manifests) {
@@ -140,6 +142,9 @@ describe("the packed packages", () => {
       await program.waitFor("last ready")
       const url = /observer listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(program.output())![1]!
       expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: "ok", tree: "running", checks: { eventLoop: { lastStall: null } } })
+      const page = await fetch(`${url}/`, { headers: { accept: "text/html" } })
+      expect([page.status, page.headers.get("content-type")]).toEqual([200, "text/html; charset=utf-8"])
+      expect(await page.text()).toContain("<div id=\"app\"></div>")
       program.child.kill("SIGINT")
       expect(await program.exited()).toBe(0)
       const [last, first] = positions(program.output(), ["last settled", "first settled"])

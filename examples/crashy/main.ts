@@ -17,7 +17,8 @@
  * backoff spaces its restarts so that it never reaches its limit: the shop
  * runs until Ctrl-C (a graceful stop, in reverse start order; twice to force it).
  *
- * Meanwhile, watch it over HTTP (the URL is printed at start): `curl -N
+ * Meanwhile, watch it in a browser (the URL is printed at start): the tree,
+ * its events and the process, live. Or with curl: `curl -N
  * localhost:9464/events` streams the lifecycle events, `/tree` shows the
  * tree, `/readyz` answers whether it can take traffic, `/metrics` counts it all.
  *
@@ -26,6 +27,9 @@
  *   CRASHY_SEED=7 npm start                (the same failures every run)
  *   CRASHY_FAILURE_RATE=0.5 npm start      (a charge fails half the time; default 0.04)
  *   ARBOR_OBSERVER_PORT=0 npm start        (any free port; 9464 by default)
+ *   ARBOR_OBSERVER_TOKEN=$(openssl rand -hex 16) npm start
+ *                                          (the page's terminate, restart and shutdown buttons take this token;
+ *                                           ARBOR_OBSERVER_TOKEN_NAME names who uses it, "operator" by default)
  */
 import { Lifecycle, MainLoop, System, Toplevel, type TreeSnapshot } from "@arbor/core"
 import { NodeObserver, NodeToplevel } from "@arbor/node"
@@ -155,7 +159,11 @@ const logging = Layer.merge(
   Layer.succeed(References.MinimumLogLevel, process.env["CRASHY_LOG"] === "debug" ? "Debug" : "Info")
 )
 
+// Control actions are off unless a token is given; its name is who asked, in the events and the log.
+const token = process.env["ARBOR_OBSERVER_TOKEN"]
+const control = token === undefined ? {} : { control: { tokens: { [process.env["ARBOR_OBSERVER_TOKEN_NAME"] ?? "operator"]: token } } }
+
 // The observer logs through the same logger, so its URL shows at start with the rest.
-const observer = NodeObserver.layer(toplevel, { port: Number(process.env["ARBOR_OBSERVER_PORT"] ?? NodeObserver.defaultPort) })
+const observer = NodeObserver.layer(toplevel, { port: Number(process.env["ARBOR_OBSERVER_PORT"] ?? NodeObserver.defaultPort), ...control })
 
 NodeToplevel.runMain(toplevel, { hardDeadline: "30 seconds", layer: Layer.provideMerge(observer, logging) })

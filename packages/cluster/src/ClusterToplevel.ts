@@ -513,9 +513,18 @@ class SingletonToplevel implements ClusterToplevel<never> {
     return this.log.eventsAfter(after)
   }
 
-  reportStall(stall: { readonly stalledForMillis: number; readonly where: string }): Effect.Effect<void> {
+  reportStall(stall: Toplevel.Stall): Effect.Effect<void> {
     return Effect.flatMap(Clock.currentTimeMillis, (at) =>
       this.log.publish({ _tag: "StallDetected", path: this.name, at, ...stall }))
+  }
+
+  reportControl(request: Toplevel.ControlRequest): Effect.Effect<void> {
+    // The incarnation logs it, and its events come to this log; with none on this runner, this log has it alone.
+    return Effect.suspend(() =>
+      this.current === undefined
+        ? Effect.flatMap(Clock.currentTimeMillis, (at) => this.log.publish({ _tag: "ControlRequested", ...request, at }))
+        : this.current.toplevel.reportControl(request)
+    )
   }
 
   private delegate<A, E>(path: string, f: (toplevel: Toplevel.Toplevel<never>) => Effect.Effect<A, E>): Effect.Effect<A, E | Errors.NotFound> {
@@ -541,6 +550,10 @@ class SingletonToplevel implements ClusterToplevel<never> {
 
   exitChild(path: string, exit: Exit.Exit<unknown, unknown>) {
     return this.delegate(path, (toplevel) => toplevel.exitChild(path, exit))
+  }
+
+  inspect(path: string, page?: { readonly offset?: number; readonly limit?: number }) {
+    return this.delegate(path, (toplevel) => toplevel.inspect(path, page))
   }
 
   run(): Promise<void> {

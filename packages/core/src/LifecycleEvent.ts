@@ -216,7 +216,8 @@ export type ShutdownCompleted = typeof ShutdownCompleted.Type
 
 /**
  * An event loop was stalled for `stalledForMillis`; `where` is the stuck
- * JavaScript frame, or why there is none (native code). Either the process's
+ * JavaScript frame, or why there is none (native code); `stack`, when it
+ * could be read, the whole JavaScript stack, innermost frame first. Either the process's
  * main thread (`path` is the toplevel's): no fiber, supervisors included,
  * could run; an event-loop watchdog reports it after the loop recovered. Or
  * a child running in a worker thread (`path` is the child's): its thread was
@@ -232,7 +233,12 @@ export type ShutdownCompleted = typeof ShutdownCompleted.Type
  * @category events
  * @since 0.1.0
  */
-export const StallDetected = Schema.TaggedStruct("StallDetected", { ...base, stalledForMillis: Schema.Number, where: Schema.String })
+export const StallDetected = Schema.TaggedStruct("StallDetected", {
+  ...base,
+  stalledForMillis: Schema.Number,
+  where: Schema.String,
+  stack: Schema.optionalKey(Schema.Array(Schema.String))
+})
 /** @since 0.1.0 */
 export type StallDetected = typeof StallDetected.Type
 
@@ -382,6 +388,30 @@ export const ClusterStore = Schema.TaggedStruct("ClusterStore", {
 export type ClusterStore = typeof ClusterStore.Type
 
 /**
+ * Someone asked for a control action: `by` (the name of the token they
+ * presented to the observer, say) asked to `terminate` or `restart` the
+ * child at `path`, or to `shutdown` the tree (`path` is the toplevel's).
+ * Published before the action runs; the events of the action follow.
+ *
+ * @example
+ * ```ts
+ * import { LifecycleEvent } from "@arbor/core"
+ *
+ * const line = (event: LifecycleEvent.ControlRequested) => `${event.by} asked to ${event.action} ${event.path}`
+ * ```
+ *
+ * @category events
+ * @since 0.1.0
+ */
+export const ControlRequested = Schema.TaggedStruct("ControlRequested", {
+  ...base,
+  action: Schema.Literals(["terminate", "restart", "shutdown"]),
+  by: Schema.String
+})
+/** @since 0.1.0 */
+export type ControlRequested = typeof ControlRequested.Type
+
+/**
  * Any lifecycle event.
  *
  * @example
@@ -416,7 +446,8 @@ export const LifecycleEvent = Schema.Union([
   OwnershipAcquired,
   OwnershipReleased,
   SingletonRestarting,
-  ClusterStore
+  ClusterStore,
+  ControlRequested
 ])
 /** @since 0.1.0 */
 export type LifecycleEvent = typeof LifecycleEvent.Type

@@ -22,7 +22,7 @@ import type * as Exit from "effect/Exit"
 import type * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
-import type { NotFound, Running, SystemError, ToplevelError } from "./Errors.ts"
+import type { InvalidOptions, NotFound, Running, SystemError, ToplevelError } from "./Errors.ts"
 import * as internal from "./internal/toplevel.ts"
 import type * as LifecycleEvent from "./LifecycleEvent.ts"
 import type { SpawnContext } from "./MainLoop.ts"
@@ -108,6 +108,16 @@ export interface Toplevel<R = never> {
    */
   readonly snapshot: Effect.Effect<TreeSnapshot.TreeSnapshot>
   /**
+   * The node at `path` in depth (see `TreeSnapshot.Detail`): its snapshot,
+   * with the page of its children from `offset` (default 0), at most `limit`
+   * of them (default `snapshotPoolLimit`): a pool's children beyond the
+   * snapshot's limit are read a page at a time. Also its settings and how
+   * close its system is to giving up. Fails with `NotFound` for a path that
+   * names no child of the running tree, `InvalidOptions` for a negative or
+   * fractional `offset` or `limit`.
+   */
+  inspect(path: string, page?: { readonly offset?: number; readonly limit?: number }): Effect.Effect<TreeSnapshot.Detail, NotFound | InvalidOptions>
+  /**
    * The snapshot, then the snapshot again after every lifecycle event, until
    * the tree has stopped. A slow reader skips to more recent snapshots.
    */
@@ -146,7 +156,56 @@ export interface Toplevel<R = never> {
    * `Watchdog.layer({ toplevel })` in `@arbor/node`) to put the stalls it
    * saw among the tree's events.
    */
-  reportStall(stall: { readonly stalledForMillis: number; readonly where: string }): Effect.Effect<void>
+  reportStall(stall: Stall): Effect.Effect<void>
+  /**
+   * Publishes a `ControlRequested` event (logged at `Info`): `by` asked for
+   * `action` on `path`. For a control surface (such as the observer's
+   * terminate, restart and shutdown buttons) to say who acted, before it acts.
+   */
+  reportControl(request: ControlRequest): Effect.Effect<void>
+}
+
+/**
+ * A stall of the process's event loop, as an event-loop watchdog reports it
+ * to `reportStall`: how long, the stuck frame (`where`), and the whole stack
+ * when it could be read, innermost frame first.
+ *
+ * @example
+ * ```ts
+ * import type { Toplevel } from "@arbor/core"
+ *
+ * const stall: Toplevel.Stall = { stalledForMillis: 2100, where: "parse (file:///app/main.js:12:5)", stack: ["parse (file:///app/main.js:12:5)"] }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Stall {
+  readonly stalledForMillis: number
+  readonly where: string
+  readonly stack?: ReadonlyArray<string>
+}
+
+/**
+ * A control action someone asked for, as `reportControl` announces it:
+ * `by` (a name, such as an observer token's) asked to `terminate` or
+ * `restart` the child at `path`, or to `shutdown` the tree (`path` is then
+ * the toplevel's).
+ *
+ * @example
+ * ```ts
+ * import type { Toplevel } from "@arbor/core"
+ *
+ * const request: Toplevel.ControlRequest = { action: "terminate", path: "app/payments/gateway", by: "alice" }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ControlRequest {
+  readonly action: "terminate" | "restart" | "shutdown"
+  readonly path: string
+  readonly by: string
 }
 
 /**

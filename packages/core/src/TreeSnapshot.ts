@@ -8,6 +8,10 @@
  * children, and gives its counts). A tree with health gates lists them
  * beside its root.
  *
+ * `toplevel.inspect(path)` reads one node in more depth: its settings, how
+ * close its system is to giving up, and a page of its children (a pool's
+ * beyond the snapshot's limit).
+ *
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
@@ -250,3 +254,88 @@ export const TreeSnapshot = Schema.Struct({
 })
 /** @since 0.1.0 */
 export type TreeSnapshot = typeof TreeSnapshot.Type
+
+/**
+ * A child's own settings, as declared: its `shutdown` budget (`"5s"`,
+ * `"brutal"`, `"infinity"`), its `startTimeout` and liveness `deadline` if it
+ * has them, and whether it is `significant`.
+ *
+ * @example
+ * ```ts
+ * import { TreeSnapshot } from "@arbor/core"
+ *
+ * const settings: TreeSnapshot.Settings = { shutdown: "5s", startTimeout: "30s", significant: false }
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const Settings = Schema.Struct({
+  shutdown: Schema.String,
+  startTimeout: Schema.optionalKey(Schema.String),
+  deadline: Schema.optionalKey(Schema.String),
+  significant: Schema.Boolean
+})
+/** @since 0.1.0 */
+export type Settings = typeof Settings.Type
+
+/**
+ * How close the system or pool at `path` is to giving up: `restarts` in its
+ * intensity window now (the last `within`), of at most `maxRestarts`; one
+ * more than that and it escalates. `backoff`: whether it waits between
+ * restarts.
+ *
+ * @example
+ * ```ts
+ * import type { TreeSnapshot } from "@arbor/core"
+ *
+ * const margin = (use: TreeSnapshot.IntensityUse) => use.maxRestarts - use.restarts
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const IntensityUse = Schema.Struct({
+  path: Schema.String,
+  restarts: Schema.Number,
+  maxRestarts: Schema.Number,
+  within: Schema.String,
+  backoff: Schema.Boolean
+})
+/** @since 0.1.0 */
+export type IntensityUse = typeof IntensityUse.Type
+
+/**
+ * One node in depth, as `toplevel.inspect(path)` reads it: the snapshot
+ * `node`, whose `children` are those from `offset` on (at most the limit
+ * asked for); its `settings`; for a running system or pool, its own
+ * `intensity` window and its own options (`autoShutdown` of a system,
+ * `maxChildren` and `wait` of a pool: `null` for none); and `supervisor`,
+ * the window of the system or pool that restarts it (none for the root).
+ *
+ * @example
+ * ```ts
+ * import { Toplevel } from "@arbor/core"
+ * import { Effect } from "effect"
+ *
+ * declare const toplevel: Toplevel.Toplevel<never>
+ * const nearEscalation = Effect.map(toplevel.inspect("app/payments/gateway"), (detail) =>
+ *   detail.supervisor !== undefined && detail.supervisor.restarts >= detail.supervisor.maxRestarts)
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const Detail = Schema.Struct({
+  at: Schema.Number,
+  node: Node,
+  offset: Schema.Number,
+  settings: Settings,
+  intensity: Schema.optionalKey(IntensityUse),
+  autoShutdown: Schema.optionalKey(Schema.String),
+  maxChildren: Schema.optionalKey(Schema.NullOr(Schema.Number)),
+  wait: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  supervisor: Schema.optionalKey(IntensityUse)
+})
+/** @since 0.1.0 */
+export type Detail = typeof Detail.Type

@@ -249,6 +249,95 @@ describe("restartChild meeting a group restart", () => {
     }))
 })
 
+describe("inspect", () => {
+  const inspected = (probe: Probe) =>
+    System.make((scope) =>
+      Effect.gen(function*() {
+        yield* scope.child("db", probe.worker("db"), { shutdown: "2 seconds", startTimeout: "30 seconds" })
+        yield* scope.system("api", flat(probe, ["http", "grpc"]), {
+          strategy: "one_for_one",
+          intensity: { maxRestarts: 3, within: "10 seconds" },
+          backoff: Schedule.spaced("1 second")
+        })
+        const tasks = yield* scope.pool("tasks", { maxChildren: 500, wait: "5 seconds", restart: "permanent" })
+        yield* Effect.forEach(Array.from({ length: 250 }, (_, i) => i), () => tasks.spawn(probe.worker("task")), { discard: true })
+      })
+    )
+
+  it.effect("tells a child's settings and how close its system is to giving up, as restarts come and leave the window", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", inspected(probe))
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("task") === 250, "tree started")
+      const db = yield* toplevel.inspect("app/db")
+      expect(db.node).toMatchObject({ path: "app/db", kind: "worker", state: "running", restarts: 0 })
+      expect(db.settings).toEqual({ shutdown: "2s", startTimeout: "30s", significant: false })
+      expect(db.supervisor).toEqual({ path: "app", restarts: 0, maxRestarts: 3, within: "5s", backoff: false })
+      expect(db.intensity).toBeUndefined()
+
+      yield* probe.crash("grpc")
+      yield* TestClock.adjust("1 second")
+      yield* eventually(() => probe.startsOf("grpc") === 2, "grpc restarted")
+      yield* TestClock.adjust("3 seconds")
+      yield* probe.crash("http")
+      yield* TestClock.adjust("1 second")
+      yield* eventually(() => probe.startsOf("http") === 2, "http restarted")
+      const api = yield* toplevel.inspect("app/api")
+      expect(api.intensity).toEqual({ path: "app/api", restarts: 2, maxRestarts: 3, within: "10s", backoff: true })
+      expect(api.autoShutdown).toBe("never")
+      expect(api.settings).toEqual({ shutdown: "infinity", significant: false })
+      expect(api.node.children?.map((child) => child.restarts)).toEqual([1, 1])
+      expect((yield* toplevel.inspect("app/api/grpc")).supervisor?.restarts).toBe(2)
+      // The window slides: the first restart leaves it 10 seconds after it was made.
+      yield* TestClock.adjust("6 seconds")
+      expect((yield* toplevel.inspect("app/api")).intensity?.restarts).toBe(1)
+      yield* TestClock.adjust("5 seconds")
+      expect((yield* toplevel.inspect("app/api")).intensity?.restarts).toBe(0)
+      yield* shutdown(toplevel, run)
+    }))
+
+  it.effect("reads a pool's children a page at a time, beyond the snapshot's limit, with its counts and options", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", inspected(probe))
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("task") === 250, "tree started")
+      const first = yield* toplevel.inspect("app/tasks")
+      expect(first.node.counts).toEqual({ children: 250, running: 250, restarting: 0, waiting: 0 })
+      expect(first.node.children).toHaveLength(100)
+      expect([first.maxChildren, first.wait]).toEqual([500, "5s"])
+      const last = yield* toplevel.inspect("app/tasks", { offset: 200, limit: 100 })
+      expect(last.offset).toBe(200)
+      expect(last.node.children?.map((child) => child.name)).toEqual(Array.from({ length: 50 }, (_, i) => String(201 + i)))
+      const child = yield* toplevel.inspect("app/tasks/7")
+      expect(child.settings).toEqual({ shutdown: "5s", significant: false })
+      expect(child.supervisor).toMatchObject({ path: "app/tasks", restarts: 0 })
+      const root = yield* toplevel.inspect("app", { limit: 2 })
+      expect(root.node.children?.map((child) => child.name)).toEqual(["db", "api"])
+      expect(root.intensity).toEqual({ path: "app", restarts: 0, maxRestarts: 3, within: "5s", backoff: false })
+      expect(root.supervisor).toBeUndefined()
+      yield* shutdown(toplevel, run)
+    }))
+
+  it.effect("answers NotFound for a path that names no child, and InvalidOptions for a bad page", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", inspected(probe))
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("task") === 250, "tree started")
+      for (const path of ["nope", "app/nope", "app/db/x", "app/tasks/9999"]) {
+        expect(yield* Effect.flip(toplevel.inspect(path))).toEqual(new Errors.NotFound({ path }))
+      }
+      for (const page of [{ offset: -1 }, { limit: 1.5 }]) {
+        const error = yield* Effect.flip(toplevel.inspect("app/tasks", page))
+        expect(error).toBeInstanceOf(Errors.InvalidOptions)
+        expect(error).toMatchObject({ path: "app/tasks" })
+      }
+      yield* shutdown(toplevel, run)
+    }))
+})
+
 describe("every child of the declaration list stays visible through a group restart", () => {
   const names = (children: ReadonlyArray<Toplevel.ChildInfo>) => children.map((c) => `${c.name}:${c.state}`)
   const snapshotNames = (toplevel: Toplevel.Toplevel<never>) =>

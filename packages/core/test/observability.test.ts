@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Errors, LifecycleEvent, MainLoop, Metrics, Pool, System, Toplevel, TreeSnapshot } from "@arbor/core"
 import { Deferred, Effect, Exit, Fiber, Metric, Option, Schedule, Schema, Scope, Stream, Tracer } from "effect"
 import { TestClock } from "effect/testing"
-import { eventually, flat, launch, Probe, quiesce, shutdown } from "./helpers.ts"
+import { eventually, flat, launch, Probe, quiesce, shutdown, withCapturedLogs } from "./helpers.ts"
 
 /** Subscribes to the toplevel's events before it starts; the fiber resumes with all of them once the tree stopped. */
 const recordEvents = (toplevel: Toplevel.Toplevel<never>) =>
@@ -468,24 +468,38 @@ describe("spans", () => {
 })
 
 describe("reportStall", () => {
-  it.effect("puts a watchdog's stall among the tree's events", () =>
+  it.effect("puts a watchdog's stall among the tree's events, with its stack", () =>
     Effect.gen(function*() {
       const probe = new Probe()
       const toplevel = Toplevel.make("app", flat(probe, ["a"]))
       const recorder = yield* recordEvents(toplevel)
       const run = yield* launch(toplevel)
       yield* eventually(() => probe.startsOf("a") === 1, "started")
-      yield* toplevel.reportStall({ stalledForMillis: 1500, where: "buildReport (file:///app/report.js:12:5)" })
+      const stack = ["buildReport (file:///app/report.js:12:5)", "handle (file:///app/server.js:40:3)"]
+      yield* toplevel.reportStall({ stalledForMillis: 1500, where: stack[0]!, stack })
       yield* shutdown(toplevel, run)
       const stall = (yield* Fiber.join(recorder)).find((event) => event._tag === "StallDetected")
-      expect(stall).toEqual({
-        _tag: "StallDetected",
-        path: "app",
-        at: 0,
-        stalledForMillis: 1500,
-        where: "buildReport (file:///app/report.js:12:5)"
-      })
+      expect(stall).toEqual({ _tag: "StallDetected", path: "app", at: 0, stalledForMillis: 1500, where: stack[0], stack })
     }))
+})
+
+describe("reportControl", () => {
+  it.effect("announces who asked for a control action, logged at Info, before the action's own events", () =>
+    withCapturedLogs((lines) => Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", flat(probe, ["a", "b"]))
+      const recorder = yield* recordEvents(toplevel)
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("b") === 1, "started")
+      yield* toplevel.reportControl({ action: "terminate", path: "app/b", by: "alice" })
+      yield* toplevel.terminateChild("app/b")
+      yield* shutdown(toplevel, run)
+      const events = (yield* Fiber.join(recorder)).map((event) => `${event._tag} ${event.path}`)
+      const asked = events.indexOf("ControlRequested app/b")
+      expect(asked).toBeGreaterThan(0)
+      expect(events.slice(asked, asked + 3)).toEqual(["ControlRequested app/b", "ChildSettling app/b", "ChildExited app/b"])
+      expect(lines).toContainEqual(expect.objectContaining({ level: "Info", text: "app/b: terminate requested by alice", path: "app/b" }))
+    })))
 })
 
 describe("a stalled child", () => {
@@ -507,7 +521,14 @@ describe("a stalled child", () => {
       yield* shutdown(toplevel, run)
       const events = (yield* Fiber.join(recorder)).filter((event) => event._tag === "StallDetected" || event._tag === "ChildExited")
       expect(events.map((event) => event._tag)).toEqual(["StallDetected", "ChildExited"])
-      expect(events[0]).toEqual({ _tag: "StallDetected", path: "app/w", at: 0, stalledForMillis: 2100, where: "spin (file:///app/jobs.ts:3:9)" })
+      expect(events[0]).toEqual({
+        _tag: "StallDetected",
+        path: "app/w",
+        at: 0,
+        stalledForMillis: 2100,
+        where: "spin (file:///app/jobs.ts:3:9)",
+        stack: ["spin (file:///app/jobs.ts:3:9)"]
+      })
       expect(events[1]).toMatchObject({ path: "app/w", exit: "failure", message: "Stalled: " + stalled.message })
     }))
 })

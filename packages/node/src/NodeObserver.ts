@@ -12,12 +12,17 @@
  * | `GET /healthz` | liveness: 200 `{ "status": "ok" }` while the process serves (503 if a `health` check fails) |
  * | `GET /readyz`  | readiness: 200 only while the tree runs, no health gate is latched and every `ready` check passes (a cluster singleton's standby runner: while its store answers); else 503 with the reasons |
  * | `GET /tree`    | the tree's snapshot as JSON (`TreeSnapshot`)                                   |
- * | `GET /events`  | the lifecycle events as Server-Sent Events, until the client leaves or the tree stops; each with its `id:`, resumed after `Last-Event-ID` |
+ * | `GET /events`  | the lifecycle events as Server-Sent Events, until the client leaves or the tree stops; each with its `id:`, resumed after `Last-Event-ID` (or `?after=<id>`) |
+ * | `GET /`        | the web observer: a live view of the tree, its events and the process (plain text: this list, for `curl`) |
+ * | `GET /node?path=<path>` | one node in depth (`Toplevel.inspect`), with its system's startup-time histogram; `&offset=&limit=` page a pool's children |
+ * | `GET /process` | heap, event-loop delay and CPU, once a second, as Server-Sent Events |
+ * | `GET /control` | whether control actions are on |
+ * | `POST /control/terminate?path=`, `/control/restart?path=`, `/control/shutdown` | control actions, with `Authorization: Bearer <token>` (see `control`) |
  *
  * @since 0.1.0
  */
 import type { Toplevel, TreeSnapshot } from "@arbor/core"
-import { Errors, Options as ArborOptions } from "@arbor/core"
+import { Errors, Metrics, Options as ArborOptions } from "@arbor/core"
 import { NodeHttpServer } from "@effect/platform-node"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
@@ -26,13 +31,17 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
+import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import { createServer } from "node:http"
+import { bearer, control } from "./internal/observerControl.ts"
+import { loadPage } from "./internal/observerPage.ts"
+import { processSamples } from "./internal/processSamples.ts"
 import * as Watchdog from "./Watchdog.ts"
 
 /**
@@ -49,6 +58,9 @@ import * as Watchdog from "./Watchdog.ts"
  * - `checkTimeout`: how long each check may take, default 1 second.
  * - `heartbeat`: how often `/events` sends a comment line while no event happens, so proxies and clients
  *   keep the connection open; default 15 seconds.
+ * - `control`: `{ tokens: { <name>: <token> } }` turns on the control actions (terminate, restart, shutdown):
+ *   a request must present one of the tokens (`Authorization: Bearer <token>`, at least 16 characters); its
+ *   name is who asked, in the `ControlRequested` event and the log. Off without it: every action answers 403.
  *
  * @example
  * ```ts
@@ -74,6 +86,7 @@ export interface Options {
   readonly health?: Readonly<Record<string, Effect.Effect<unknown, unknown>>>
   readonly checkTimeout?: Duration.Input
   readonly heartbeat?: Duration.Input
+  readonly control?: { readonly tokens: Readonly<Record<string, string>> }
 }
 
 /**
@@ -124,15 +137,23 @@ const OptionsSchema = Schema.Struct({
   ready: Schema.optionalKey(Checks),
   health: Schema.optionalKey(Checks),
   checkTimeout: Schema.optionalKey(ArborOptions.PositiveDuration),
-  heartbeat: Schema.optionalKey(ArborOptions.PositiveDuration)
+  heartbeat: Schema.optionalKey(ArborOptions.PositiveDuration),
+  control: Schema.optionalKey(Schema.Struct({
+    tokens: Schema.Record(
+      Schema.NonEmptyString,
+      Schema.String.check(Schema.isMinLength(16, { message: "a control token needs at least 16 characters" }))
+    ).check(Schema.makeFilter((tokens) => Object.keys(tokens).length > 0 || "at least one token, or no control option"))
+  }))
 })
 
 /**
- * Serves `toplevel`'s endpoints while the layer is in use. It fails with
- * `InvalidOptions` for bad options, and with {@link ListenFailed} when it
- * cannot listen (the port is taken, say), before the tree starts. Closing it ends
- * the `/events` streams, then stops listening (a request still in flight
- * after 2 seconds is cut off).
+ * Serves `toplevel`'s endpoints and the web observer's page while the layer
+ * is in use. It fails with `InvalidOptions` for bad options, and with
+ * {@link ListenFailed} when it cannot listen (the port is taken, say), before
+ * the tree starts. Closing it stops listening: the `/events` streams of a tree
+ * that has stopped end by themselves once they have sent its last events,
+ * those of a tree still running are ended (a request still in flight after 2
+ * seconds is cut off).
  *
  * @example
  * ```ts
@@ -163,6 +184,8 @@ export const layer = <R>(
     // A client that reconnects to /events gets the events it missed, within `eventBuffer`.
     yield* toplevel.holdEvents
     const closing = yield* Deferred.make<void>()
+    const page = yield* Effect.cached(loadPage)
+    const identify = config.control === undefined ? undefined : bearer(config.control.tokens)
     // With a watchdog in context, /healthz tells the last event-loop stall.
     const watchdog = yield* Effect.serviceOption(Watchdog.Watchdog)
     const eventLoop = Option.match(watchdog, {
@@ -182,8 +205,16 @@ export const layer = <R>(
       HttpRouter.add("GET", "/readyz", readyz(toplevel, settings)),
       HttpRouter.add("GET", "/tree", Effect.map(toplevel.snapshot, treeResponse)),
       HttpRouter.add("GET", "/events", (request) =>
-        Effect.sync(() => eventsResponse(toplevel, settings, lastEventId(request.headers["last-event-id"])))),
-      HttpRouter.add("GET", "/", HttpServerResponse.text(index))
+        Effect.map(HttpServerRequest.ParsedSearchParams, (params) =>
+          eventsResponse(toplevel, settings, lastEventId(request.headers["last-event-id"] ?? single(params["after"]))))),
+      HttpRouter.add("GET", "/node", nodeResponse(toplevel)),
+      HttpRouter.add("GET", "/process", Effect.sync(() => sse(processFrames, settings.closing))),
+      HttpRouter.add("GET", "/control", Effect.succeed(json(200, { enabled: identify !== undefined }))),
+      ...(["terminate", "restart", "shutdown"] as const).map((action) =>
+        HttpRouter.add("POST", `/control/${action}`, control(toplevel, action, identify))
+      ),
+      HttpRouter.add("GET", "/", (request) =>
+        (request.headers["accept"] ?? "").includes("text/html") ? page : Effect.succeed(HttpServerResponse.text(index)))
     )
     // Requests are not logged: scrapes and probes every few seconds would drown the tree's own logs.
     const serving = HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true })
@@ -281,6 +312,10 @@ const index = [
   "GET /readyz    readiness: 200 while the tree runs and no health gate is latched",
   "GET /tree      the tree's snapshot (JSON)",
   "GET /events    lifecycle events (Server-Sent Events)",
+  "GET /node?path=<path>   one node in depth (JSON)",
+  "GET /process   heap, event-loop delay, CPU, once a second (Server-Sent Events)",
+  "GET /control   whether control actions are on; POST /control/{terminate,restart}?path=<path>, /control/shutdown",
+  "GET / in a browser: the web observer",
   ""
 ].join("\n")
 
@@ -390,9 +425,46 @@ const readyz = <R>(toplevel: Toplevel.Toplevel<R>, settings: Settings) =>
       : json(503, { status: "not ready", tree: root.state, reason: failing.join("; "), ...extra })
   })
 
-/** The `Last-Event-ID` a reconnecting client sends: the number of the last event it had, if it is one. */
+/** The `Last-Event-ID` a reconnecting client sends (or its `?after=`): the number of the last event it had, if it is one. */
 const lastEventId = (header: string | undefined): number | undefined =>
   header !== undefined && /^\d{1,15}$/.test(header.trim()) ? Number(header.trim()) : undefined
+
+/** A query parameter given once. */
+const single = (param: string | ReadonlyArray<string> | undefined): string | undefined =>
+  typeof param === "string" ? param : undefined
+
+/** A stream of Server-Sent Events frames as a response, ended when the layer closes. */
+const sse = (frames: Stream.Stream<string>, closing: Effect.Effect<void>) =>
+  HttpServerResponse.stream(Stream.encodeText(Stream.interruptWhen(frames, closing)), {
+    contentType: "text/event-stream",
+    headers: { "cache-control": "no-store", "x-accel-buffering": "no" }
+  })
+
+const processFrames = Stream.map(processSamples(1000), (sample) => `event: Process\ndata: ${JSON.stringify(sample)}\n\n`)
+
+/**
+ * `/node?path=`: the node in depth, and the startup-time histogram of the
+ * children of its system (or of itself, for a system or pool): the metric
+ * keeps one per system, not per child.
+ */
+const nodeResponse = <R>(toplevel: Toplevel.Toplevel<R>) =>
+  Effect.gen(function*() {
+    const params = yield* HttpServerRequest.ParsedSearchParams
+    const path = single(params["path"])
+    if (path === undefined) return json(400, { error: "which node? ?path=<its path>" })
+    const number = (name: string) => {
+      const value = single(params[name])
+      return value === undefined ? undefined : Number(value)
+    }
+    const offset = number("offset")
+    const limit = number("limit")
+    const detail = yield* toplevel.inspect(path, { ...(offset === undefined ? {} : { offset }), ...(limit === undefined ? {} : { limit }) })
+    const system = detail.node.kind === "worker" ? detail.supervisor?.path : path
+    const startup = system === undefined
+      ? undefined
+      : { path: system, ...(yield* Metric.value(Metric.withAttributes(Metrics.childStartup, { path: system }))) }
+    return json(200, { ...detail, ...(startup === undefined ? {} : { startup }) })
+  }).pipe(Effect.catch((error) => Effect.succeed(json(error._tag === "NotFound" ? 404 : 400, { error: error.message }))))
 
 /**
  * One subscription per client. It is taken before the first line is sent, so
@@ -413,13 +485,11 @@ const eventsResponse = <R>(toplevel: Toplevel.Toplevel<R>, settings: Settings, a
       )
     )
     const heartbeats = Stream.tick(settings.heartbeat).pipe(Stream.drop(1), Stream.map(() => ": heartbeat\n\n"))
-    return Stream.concat(
-      Stream.make(`: ${toplevel.name} lifecycle events\n\n`),
-      Stream.merge(events, heartbeats, { haltStrategy: "left" }).pipe(Stream.interruptWhen(settings.closing))
-    )
+    return Stream.concat(Stream.make(`: ${toplevel.name} lifecycle events\n\n`), Stream.merge(events, heartbeats, { haltStrategy: "left" }))
   }))
-  return HttpServerResponse.stream(Stream.encodeText(frames), {
-    contentType: "text/event-stream",
-    headers: { "cache-control": "no-store", "x-accel-buffering": "no" }
-  })
+  // A tree that has run and stopped has ended its event streams already: they drain what they hold (its last
+  // events, `ShutdownCompleted` among them) and end by themselves. Only the stream of a tree still running is cut.
+  const cut = Effect.andThen(settings.closing, Effect.flatMap(toplevel.snapshot, ({ root }) =>
+    root.state === "stopped" && root.startedAt !== null ? Effect.never : Effect.void))
+  return sse(frames, cut)
 }

@@ -382,7 +382,7 @@ export const layer = (options: LayerOptions = {}): Layer.Layer<Watchdog, Errors.
           Metric.update(stallSeconds, stall.stalledFor / 1000),
           Effect.logWarning(describe(stall)),
           PubSub.publish(pubsub, stall),
-          toplevel === undefined ? Effect.void : toplevel.reportStall({ stalledForMillis: stall.stalledFor, where: whereOf(stall) })
+          toplevel === undefined ? Effect.void : toplevel.reportStall({ stalledForMillis: stall.stalledFor, where: whereOf(stall), stack: stall.stack.map(String) })
         ], { discard: true })
       )))
       if (toplevel !== undefined) {

@@ -24,6 +24,18 @@ const get = (url: string, path: string): Effect.Effect<Reply> =>
 
 const json = (reply: Reply): any => JSON.parse(reply.body)
 
+/** A POST with an `Authorization` header if given; the reply with its `WWW-Authenticate`. */
+const post = (url: string, path: string, authorization?: string) =>
+  Effect.promise(async () => {
+    const response = await fetch(`${url}${path}`, { method: "POST", headers: authorization === undefined ? {} : { authorization } })
+    return {
+      status: response.status,
+      type: response.headers.get("content-type"),
+      authenticate: response.headers.get("www-authenticate"),
+      body: await response.text()
+    }
+  })
+
 /** Asks again every 50 ms until `done` holds; fails with the last reply after 15 seconds. */
 const eventually = (url: string, path: string, done: (reply: Reply) => boolean): Effect.Effect<Reply> =>
   Effect.gen(function*() {
@@ -97,6 +109,19 @@ const observing = <A, E>(
 const start = (tree: Tree) => Effect.forkChild(tree.toplevel.start(), { startImmediately: true })
 
 const running = (url: string) => eventually(url, "/readyz", (reply) => reply.status === 200)
+
+/** Runs `body` while the scripted tree runs, served; then stops the tree. */
+const whileRunning = <E>(body: (url: string, tree: Tree) => Effect.Effect<void, E>, options?: NodeObserver.Options) =>
+  Effect.gen(function*() {
+    const tree = yield* scripted()
+    yield* observing(tree, (url) =>
+      Effect.gen(function*() {
+        const fiber = yield* start(tree)
+        yield* running(url)
+        yield* body(url, tree)
+        yield* tree.stop(fiber)
+      }), options)
+  })
 
 /** Reads a Server-Sent Events response as it arrives. */
 const sse = (response: Response) => {
@@ -450,6 +475,31 @@ describe("NodeObserver", () => {
         }))
     }))
 
+  it.live("an /events client gets every event up to ShutdownCompleted when the layer closes right after the tree stopped", () =>
+    Effect.gen(function*() {
+      const tree = yield* scripted()
+      // As under runMain: the tree stops, then the layer closes at once, while the client has not read yet.
+      const events = yield* observing(tree, (url) =>
+        Effect.gen(function*() {
+          const fiber = yield* start(tree)
+          yield* running(url)
+          const events = sse(yield* openEvents(url))
+          yield* events.until((text) => text.includes("\n\n"))
+          yield* tree.stop(fiber)
+          return events
+        }))
+      const all = frames(yield* events.until(() => false))
+      expect(events.ended()).toBe(true)
+      expect(all.map((e) => e._tag)).toEqual([
+        "ShutdownRequested",
+        "ChildSettling",
+        "ChildExited",
+        "ChildSettling",
+        "ChildExited",
+        "ShutdownCompleted"
+      ])
+    }))
+
   it.live("/events frames carry increasing ids; a client resuming with Last-Event-ID gets what it missed, then the live events", () =>
     Effect.gen(function*() {
       const tree = yield* scripted()
@@ -527,6 +577,119 @@ describe("NodeObserver", () => {
         }), { heartbeat: "100 millis" })
     }))
 
+  it.live("/events?after= resumes like Last-Event-ID, for a client that cannot send the header", () =>
+    whileRunning((url) =>
+      Effect.gen(function*() {
+        const replay = sse(yield* Effect.promise(() => fetch(`${url}/events?after=0`)))
+        const held = parse(yield* replay.until((text) => parse(text).some((frame) => frame.event === "ChildStarted" && (frame.data as any).path === "app")))
+        expect(held[0]).toMatchObject({ id: 1, event: "ChildStarting" })
+        expect(held.map((frame) => frame.id)).toEqual(held.map((_, i) => i + 1))
+        yield* replay.cancel()
+      })))
+
+  it.live("/node answers a node in depth, with its system's startup-time histogram; 404 for a path that names no child", () =>
+    whileRunning((url, tree) =>
+      Effect.gen(function*() {
+        yield* tree.crash
+        yield* eventually(url, "/tree", (reply) =>
+          json(reply).root.children?.find((child: TreeSnapshot.Node) => child.name === "crashy")?.restarts === 1)
+        const reply = yield* get(url, "/node?path=app/crashy")
+        expect([reply.status, reply.type]).toEqual([200, "application/json"])
+        const { startup, ...detail } = json(reply)
+        const decoded = Schema.decodeUnknownSync(TreeSnapshot.Detail)(detail)
+        expect(decoded.node).toMatchObject({ path: "app/crashy", restarts: 1, lastExit: { kind: "failure" } })
+        expect(decoded.settings).toEqual({ shutdown: "5s", significant: false })
+        expect(decoded.supervisor).toEqual({ path: "app", restarts: 1, maxRestarts: 3, within: "5s", backoff: false })
+        // Both children started twice under `app`.
+        expect(startup).toMatchObject({ path: "app", count: 4 })
+        // The last bucket is `+Inf`, which JSON writes as null.
+        expect(startup.buckets.at(-1)).toEqual([null, 4])
+        expect(json(yield* get(url, "/node?path=app")).intensity).toMatchObject({ path: "app", restarts: 1 })
+        const missing = yield* get(url, "/node?path=app/nope")
+        expect([missing.status, json(missing)]).toEqual([404, { error: "app/nope: no such child" }])
+        expect((yield* get(url, "/node?path=app&offset=-1")).status).toBe(400)
+        expect((yield* get(url, "/node")).status).toBe(400)
+      })))
+
+  it.live("/process streams heap, event-loop delay and CPU once a second", () =>
+    Effect.gen(function*() {
+      const tree = yield* scripted()
+      yield* observing(tree, (url) =>
+        Effect.gen(function*() {
+          const response = yield* Effect.promise(() => fetch(`${url}/process`))
+          expect(response.headers.get("content-type")).toBe("text/event-stream")
+          const samples = sse(response)
+          const frames = parse(yield* samples.until((text) => parse(text).length >= 2))
+          expect(frames.map((frame) => frame.event)).toEqual(["Process", "Process"])
+          const [first, second] = frames.map((frame) => frame.data as any)
+          expect(second.at - first.at).toBeGreaterThanOrEqual(900)
+          expect(first.heapUsed).toBeGreaterThan(0)
+          expect(first.heapTotal).toBeGreaterThanOrEqual(first.heapUsed)
+          expect(first.eventLoopDelay.p99).toBeGreaterThanOrEqual(first.eventLoopDelay.p50)
+          expect(first.cpu).toBeGreaterThanOrEqual(0)
+          yield* samples.cancel()
+        }))
+    }))
+
+  it.live("control actions are off without control tokens: 403, and nothing changes", () =>
+    whileRunning((url, tree) =>
+      Effect.gen(function*() {
+        expect(json(yield* get(url, "/control"))).toEqual({ enabled: false })
+        const refused = yield* post(url, "/control/terminate?path=app/crashy", "Bearer anything-at-all-long-enough")
+        expect(refused.status).toBe(403)
+        expect(json(refused).error).toContain("control actions are off")
+        expect((yield* post(url, "/control/shutdown")).status).toBe(403)
+        const crashy = json(yield* get(url, "/tree")).root.children[1]
+        expect([crashy.state, tree.toplevel.shutdownToken.isSignalled]).toEqual(["running", false])
+      })))
+
+  it.live("a control request without the right token gets 401 and changes nothing; with it the action runs, announced with the token's name", () =>
+    Effect.gen(function*() {
+      const tree = yield* scripted()
+      const tokens = { alice: "alice-0123456789abcdef", bob: "bob-0123456789abcdef" }
+      yield* observing(tree, (url) =>
+        Effect.gen(function*() {
+          const fiber = yield* start(tree)
+          yield* running(url)
+          expect(json(yield* get(url, "/control"))).toEqual({ enabled: true })
+          const events = sse(yield* openEvents(url))
+          for (const authorization of [undefined, "Bearer wrong-0123456789abcdef", `Basic ${tokens.alice}`, tokens.alice]) {
+            const refused = yield* post(url, "/control/terminate?path=app/crashy", authorization)
+            expect(refused.status).toBe(401)
+            expect(refused.authenticate).toBe("Bearer realm=\"arbor\"")
+          }
+          expect((yield* post(url, "/control/shutdown", "Bearer nope")).status).toBe(401)
+          expect(json(yield* get(url, "/tree")).root.children[1].state).toBe("running")
+
+          const terminated = yield* post(url, "/control/terminate?path=app/crashy", `Bearer ${tokens.bob}`)
+          expect([terminated.status, json(terminated)]).toEqual([200, { ok: true, action: "terminate", path: "app/crashy", by: "bob" }])
+          expect(json(yield* get(url, "/tree")).root.children[1].state).toBe("stopped")
+          const running_ = yield* post(url, "/control/restart?path=app/steady", `Bearer ${tokens.alice}`)
+          expect([running_.status, json(running_).error]).toEqual([409, "app/steady: is running; terminate it first"])
+          const missing = yield* post(url, "/control/terminate?path=app/nope", `Bearer ${tokens.alice}`)
+          expect(missing.status).toBe(404)
+          const restarted = yield* post(url, "/control/restart?path=app/crashy", `Bearer ${tokens.alice}`)
+          expect(restarted.status).toBe(200)
+          expect(json(yield* get(url, "/tree")).root.children[1]).toMatchObject({ state: "running", restarts: 1 })
+
+          const shutdown = yield* post(url, "/control/shutdown", `Bearer ${tokens.alice}`)
+          expect([shutdown.status, json(shutdown)]).toEqual([202, { ok: true, action: "shutdown", path: "app", by: "alice" }])
+          yield* tree.release
+          yield* Fiber.join(fiber)
+          const seen = frames(yield* events.until(() => false))
+          expect(seen.filter((e) => e._tag === "ControlRequested")).toEqual([
+            expect.objectContaining({ path: "app/crashy", action: "terminate", by: "bob" }),
+            expect.objectContaining({ path: "app/steady", action: "restart", by: "alice" }),
+            expect.objectContaining({ path: "app/nope", action: "terminate", by: "alice" }),
+            expect.objectContaining({ path: "app/crashy", action: "restart", by: "alice" }),
+            expect.objectContaining({ path: "app", action: "shutdown", by: "alice" })
+          ])
+          const afterTerminate = seen.slice(seen.findIndex((e) => e._tag === "ControlRequested"))
+          expect(afterTerminate.slice(1, 3).map((e) => `${e._tag} ${e.path}`)).toEqual(["ChildSettling app/crashy", "ChildExited app/crashy"])
+          expect(seen.at(-1)?._tag).toBe("ShutdownCompleted")
+        }), { control: { tokens } })
+    }))
+
   it.live("the server is gone once the tree has stopped", () =>
     Effect.gen(function*() {
       const tree = yield* scripted()
@@ -585,6 +748,9 @@ describe("NodeObserver", () => {
           [{ ready: { database: true } }, "database"],
           [{ checkTimeout: "-1 seconds" }, "checkTimeout"],
           [{ heartbeat: 0 }, "heartbeat"],
+          [{ control: { tokens: { alice: "short" } } }, "at least 16 characters"],
+          [{ control: { tokens: {} } }, "at least one token"],
+          [{ control: { tokens: { "": "0123456789abcdefgh" } } }, "tokens"],
           [{ prot: 9464 }, "prot"]
         ] as const
       ) {

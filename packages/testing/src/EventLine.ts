@@ -86,6 +86,8 @@ export const format = (event: Event): string => {
       return `SingletonRestarting ${event.path} token=${event.fencingToken} ${event.delayMillis}ms`
     case "ClusterStore":
       return `ClusterStore ${event.path} ${event.available ? "available" : "unavailable"}`
+    case "ControlRequested":
+      return `ControlRequested ${event.path} ${event.action} by=${event.by}`
   }
 }
 

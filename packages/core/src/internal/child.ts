@@ -13,7 +13,7 @@ import { kindOf } from "../ChildExit.ts"
 import type { ChildExited } from "../LifecycleEvent.ts"
 import { restartsAfter } from "../RestartPolicy.ts"
 import type { NotFound, Running, SystemError } from "../Errors.ts"
-import type { ChildKind, ChildState, LastExit } from "../TreeSnapshot.ts"
+import type { ChildKind, ChildState, Detail, IntensityUse, LastExit } from "../TreeSnapshot.ts"
 import { Hung, isSystemError, StartupFailed, StartupTimeout } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import type { MainLoop, SpawnContext } from "../MainLoop.ts"
@@ -64,7 +64,12 @@ export interface Supervising {
   readonly find: (name: string) => ChildRecord | undefined
   readonly terminateChild: (name: string) => Effect.Effect<void, NotFound>
   readonly restartChild: (name: string) => Effect.Effect<void, NotFound | Running | SystemError>
+  /** Its intensity window at `now` and its own options, for inspection. */
+  readonly describe: (now: number) => SupervisorDetail
 }
+
+/** What a system or pool tells about itself when inspected. */
+export type SupervisorDetail = Pick<Detail, "autoShutdown" | "maxChildren" | "wait"> & { readonly intensity: IntensityUse }
 
 /** Called when a child's host fiber ends, whoever ended it. */
 export type OnExit = (child: ChildRecord, incarnation: number, exit: Exit.Exit<unknown, unknown>) => void

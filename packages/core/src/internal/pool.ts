@@ -10,7 +10,7 @@ import { Lifecycle } from "../Lifecycle.ts"
 import * as MainLoop from "../MainLoop.ts"
 import type { Pool, PoolChild, ShutdownReport, SpawnError, SpawnOptions } from "../Pool.ts"
 import type { Backoff } from "./backoff.ts"
-import type { ChildSpec, StopMode, Supervising } from "./child.ts"
+import type { ChildSpec, StopMode, SupervisorDetail, Supervising } from "./child.ts"
 import { ChildRecord, ended, launchOn, relaunch, startupError, stop } from "./child.ts"
 import type { Outcome } from "./mailbox.ts"
 import { supervise } from "./mailbox.ts"
@@ -149,6 +149,15 @@ class PoolRuntime implements Supervising {
   readonly list = (): ReadonlyArray<ChildRecord> => Array.from(this.records.values())
 
   readonly find = (name: string): ChildRecord | undefined => this.records.get(name)
+
+  readonly describe = (now: number): SupervisorDetail => {
+    const { maxChildren, wait } = this.config
+    return {
+      intensity: this.budget.use(now),
+      maxChildren: Number.isFinite(maxChildren) ? maxChildren : null,
+      wait: wait === undefined ? null : wait === "infinity" ? wait : Duration.format(wait)
+    }
+  }
 
   readonly terminateChild = (name: string): Effect.Effect<void, NotFound> =>
     Effect.suspend(() => {

@@ -4,6 +4,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { BackoffEnded, TooManyRestarts } from "../Errors.ts"
 import { Backoff } from "./backoff.ts"
+import type { IntensityUse } from "../TreeSnapshot.ts"
 import type { Verdict } from "./decision.ts"
 import type { RestartLimits } from "./options.ts"
 
@@ -27,6 +28,18 @@ export class RestartBudget {
     this.limits = limits
     this.within = Duration.format(limits.intensity.within)
     this.backoff = new Backoff(limits.backoff)
+  }
+
+  /** The intensity window at `now`, for inspection: read only, so it costs the restarts nothing. */
+  use(now: number): IntensityUse {
+    const { intensity } = this.limits
+    return {
+      path: this.path,
+      restarts: this.window.count(now, Duration.toMillis(intensity.within)),
+      maxRestarts: intensity.maxRestarts,
+      within: this.within,
+      backoff: this.limits.backoff !== undefined
+    }
   }
 
   makeBackoff(): Backoff {
@@ -79,6 +92,14 @@ class SlidingWindow {
     }
     this.times.push(now)
     return this.times.length - this.head
+  }
+
+  /** How many restarts the window holds at `now`, recording none. */
+  count(now: number, within: number): number {
+    const horizon = now - within
+    let head = this.head
+    while (head < this.times.length && this.times[head]! <= horizon) head++
+    return this.times.length - head
   }
 }
 

@@ -12,7 +12,7 @@ import { DuplicateChild, InvalidOptions, NotFound, Running } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import * as MainLoop from "../MainLoop.ts"
 import type * as System from "../System.ts"
-import type { ChildSpec, StopMode, Supervising } from "./child.ts"
+import type { ChildSpec, StopMode, SupervisorDetail, Supervising } from "./child.ts"
 import { ChildRecord, ended, launch, relaunch, startupError, stop } from "./child.ts"
 import { logAt } from "./log.ts"
 import type { SystemConfig } from "./options.ts"
@@ -150,6 +150,8 @@ export class Supervisor implements Supervising {
   }
 
   readonly list = (): ReadonlyArray<ChildRecord> => this.children.filter(isKnown)
+
+  readonly describe = (now: number): SupervisorDetail => ({ intensity: this.budget.use(now), autoShutdown: this.config.autoShutdown })
 
   readonly find = (name: string): ChildRecord | undefined => {
     const child = this.byName.get(name)

@@ -127,7 +127,8 @@ export class Telemetry {
       const stalled = cause === undefined ? undefined : stallOf(cause)
       if (stalled !== undefined) {
         // Not logged again: whoever detected the stall logged it with the whole stack.
-        this.publishUnsafe(fiber, { _tag: "StallDetected", path: event.path, stalledForMillis: stalled.stalledForMillis, where: stalled.where })
+        const { stalledForMillis, where, stack } = stalled
+        this.publishUnsafe(fiber, { _tag: "StallDetected", path: event.path, stalledForMillis, where, stack })
       }
     }
     this.publishUnsafe(fiber, event)

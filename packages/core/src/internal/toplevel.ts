@@ -13,6 +13,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Runtime from "effect/Runtime"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { kindOf } from "../ChildExit.ts"
@@ -20,6 +21,7 @@ import type { InvalidOptions, Running, SystemError, ToplevelError } from "../Err
 import { AlreadyStarted, NotFound } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import type * as LifecycleEvent from "../LifecycleEvent.ts"
+import { decode } from "../Options.ts"
 import * as ShutdownToken from "../ShutdownToken.ts"
 import type * as System from "../System.ts"
 import type * as TreeSnapshot from "../TreeSnapshot.ts"
@@ -30,7 +32,8 @@ import { LifecycleHandle } from "./lifecycle.ts"
 import { logAt } from "./log.ts"
 import type { ToplevelConfig } from "./options.ts"
 import { decodeToplevel, isSystem, notASystem, validateName } from "./options.ts"
-import { innerOf } from "./snapshot.ts"
+import type { Page as ChildPage } from "./snapshot.ts"
+import { innerOf, nodeOf, settingsOf } from "./snapshot.ts"
 import { summary } from "./summary.ts"
 import { Supervisor } from "./supervisor.ts"
 import { Telemetry } from "./telemetry.ts"
@@ -171,12 +174,50 @@ class ToplevelImpl {
     return this.telemetry.eventsAfter(after)
   }
 
-  reportStall(stall: { readonly stalledForMillis: number; readonly where: string }): Effect.Effect<void> {
-    const event = { _tag: "StallDetected", path: this.name, ...stall } as const
+  /** `Toplevel.Stall`: the stall as its event tells it. */
+  reportStall(stall: Omit<LifecycleEvent.StallDetected, "_tag" | "path" | "at">): Effect.Effect<void> {
+    const { stalledForMillis, where, stack } = stall
+    const event = { _tag: "StallDetected", path: this.name, stalledForMillis, where, ...(stack === undefined ? {} : { stack }) } as const
     return this.telemetry.emit(event, "Debug", `event loop stalled for ${stall.stalledForMillis} ms at ${stall.where}`)
   }
 
-  private rootNode(): TreeSnapshot.Node {
+  /** `Toplevel.ControlRequest`: the request as its event tells it. */
+  reportControl(request: Omit<LifecycleEvent.ControlRequested, "_tag" | "at">): Effect.Effect<void> {
+    const { action, path, by } = request
+    return this.telemetry.emit({ _tag: "ControlRequested", path, action, by }, "Info", `${action} requested by ${by}`)
+  }
+
+  inspect(path: string, page?: { readonly offset?: number; readonly limit?: number }): Effect.Effect<TreeSnapshot.Detail, NotFound | InvalidOptions> {
+    return Effect.gen({ self: this }, function*() {
+      const { offset = 0, limit = this.poolLimit } = yield* decode(Page, path, page)
+      const at = yield* Clock.currentTimeMillis
+      if (path === this.name) {
+        const root = this.root
+        const inner = root !== undefined && root.alive ? root.describe(at) : {}
+        return { at, node: this.rootNode({ offset, limit }), offset, settings: rootSettings, ...inner }
+      }
+      const slash = path.lastIndexOf("/")
+      const notFound = new NotFound({ path })
+      const parent = yield* Effect.mapError(this.supervising(slash < 0 ? path : path.slice(0, slash)), () => notFound)
+      const child = parent.find(path.slice(slash + 1))
+      if (child === undefined) return yield* Effect.fail(notFound)
+      const inner = child.state !== "stopped" && child.inner !== undefined ? child.inner.describe(at) : {}
+      return {
+        at,
+        node: nodeOf(child, this.poolLimit, { offset, limit }),
+        offset,
+        settings: settingsOf(child.spec.config),
+        ...inner,
+        supervisor: parent.describe(at).intensity
+      }
+    })
+  }
+
+  private get poolLimit(): number {
+    return Exit.isSuccess(this.config) ? this.config.value.snapshotPoolLimit : 0
+  }
+
+  private rootNode(page?: ChildPage): TreeSnapshot.Node {
     const root = this.root
     const node: TreeSnapshot.Node = {
       path: this.name,
@@ -188,8 +229,7 @@ class ToplevelImpl {
       restarts: 0,
       lastExit: this.lastExit
     }
-    const limit = Exit.isSuccess(this.config) ? this.config.value.snapshotPoolLimit : 0
-    return root === undefined || !root.alive ? node : { ...node, ...innerOf(root, limit) }
+    return root === undefined || !root.alive ? node : { ...node, ...innerOf(root, this.poolLimit, page) }
   }
 
   whichChildren(path: string) {
@@ -254,6 +294,12 @@ class ToplevelImpl {
     })
   }
 }
+
+const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+const Page = Schema.Struct({ offset: Schema.optionalKey(NonNegativeInt), limit: Schema.optionalKey(NonNegativeInt) })
+
+/** The root is the toplevel's system: bounded by its children's budgets, like any subsystem. */
+const rootSettings: TreeSnapshot.Settings = { shutdown: "infinity", significant: false }
 
 /**
  * Marks the tree's error as reported, the way Effect's `runMain` expects: its
