@@ -128,6 +128,21 @@ describe("Watchdog", () => {
     expect(program.output()).toContain("stall event")
   })
 
+  it("action \"exit\": a main thread that recovered while the report was being made hears of the stall at once", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "arbor-watchdog-"))
+    try {
+      const { program, release } = runHeld(["recovered", directory])
+      await program.waitFor(jsonLine("arbor.watchdog.stall"))
+      // Free during the profile's window: no recovery is left for exitAfter (20 s) to wait for.
+      release()
+      expect(await program.exited()).toBe(0)
+      expect(reports(program.output())[0]).toMatchObject({ action: "exit", signal: "SIGKILL", exitAfterMs: 20_000 })
+      expect(program.output()).toContain("last stall: some")
+    } finally {
+      rmSync(directory, { recursive: true, force: true })
+    }
+  })
+
   it("does not kill a process while a debugger may hold it (inspector active)", async () => {
     const program = run(fixture, ["forever"], { NODE_OPTIONS: "--inspect=127.0.0.1:0" })
     await program.waitFor("\"type\":\"arbor.watchdog.stall\"")
