@@ -4,7 +4,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import { run } from "../packages/node/test/process.ts"
+import { jsonLine, run } from "../packages/node/test/process.ts"
 
 const example = fileURLToPath(new URL("./stall/main.ts", import.meta.url))
 const source = readFileSync(example, "utf8").split("\n")
@@ -16,7 +16,7 @@ const report = (output: string) =>
 describe("examples/stall", () => {
   it("with WATCHDOG_ACTION=log, reports the stuck function and line, carries on, and stops cleanly on Ctrl-C", async () => {
     const program = run(example, [], { WATCHDOG_ACTION: "log" })
-    await program.waitFor("\"type\":\"arbor.watchdog.stall\"")
+    await program.waitFor(jsonLine("arbor.watchdog.stall"))
     expect(report(program.output()).stack[0]).toMatchObject({ functionName: "buildReport", line: loopLine })
     // The report shows the tree as last shared: its children and their states.
     const children = report(program.output()).snapshot.root.children

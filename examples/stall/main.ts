@@ -5,8 +5,8 @@
  *   ├── server           permanent: handles requests from its queue
  *   └── traffic          permanent: a request every 100 ms
  *
- * Every 30th request (the 8th first) asks for a report whose synchronous
- * loop runs for 1.5 s. No fiber can run meanwhile — not the server, not its
+ * Every 30th request (the 20th first) asks for a report whose synchronous
+ * loop runs for 5 s. No fiber can run meanwhile — not the server, not its
  * supervisor — but the watchdog's worker thread can: a second after the last
  * heartbeat it writes a JSON line to stderr naming `buildReport` and the line
  * it is stuck on, with the last snapshot the app shared.
@@ -27,7 +27,7 @@ interface Request {
 function buildReport(orders: number): number {
   const started = Date.now()
   let total = 0
-  for (let order = 0; Date.now() - started < 1_500; order = (order + 1) % orders) {
+  for (let order = 0; Date.now() - started < 5_000; order = (order + 1) % orders) {
     total += Math.sqrt(order) * 1.07
   }
   return total
@@ -68,7 +68,9 @@ const toplevel = Toplevel.make("app", app)
 
 // With the toplevel, the watchdog's reports show the tree, its stalls join the tree's events,
 // and the observer's /healthz tells the last one.
-const watchdog = Watchdog.layer({ threshold: "1 second", action, toplevel })
+// captureTimeout: reading the stack starts with Debugger.enable, which lists every loaded script to the watchdog;
+// a loaded machine takes well over the default 500 ms for that.
+const watchdog = Watchdog.layer({ threshold: "1 second", captureTimeout: "5 seconds", action, toplevel })
 const observer = NodeObserver.layer(toplevel, { port: Number(process.env["ARBOR_OBSERVER_PORT"] ?? 0) })
 
 NodeToplevel.runMain(toplevel, { layer: Layer.provideMerge(observer, watchdog) })

@@ -7,14 +7,15 @@
  *   ├── renderer            a pool of 2 worker threads (jobs.ts), stall threshold 1 s
  *   │   └── workers/0, workers/1
  *   ├── heartbeat           the main thread saying it still serves, every 250 ms
- *   └── frontdesk           sends a render job every 200 ms; the 4th scene loops forever
+ *   └── frontdesk           two rounds of six render jobs, 200 ms apart; the 4th scene loops forever
  *
  * The job on "mirror-maze" spins forever in its worker. A second later the
  * stall is reported with the stack it is stuck in, that worker is terminated
  * and restarted by its pool, and the job fails; the other worker keeps
- * rendering, and the main thread never stops answering. After 12 jobs the
- * front desk closes and the tree stops: the helper gets SIGTERM, the workers
- * are asked to finish.
+ * rendering, and the main thread never stops answering. The second round,
+ * sent once the first is answered, meets the healed pool (and stalls it
+ * again). Then the front desk closes and the tree stops: the helper gets
+ * SIGTERM, the workers are asked to finish.
  *
  *   npm run example:workers
  */
@@ -26,7 +27,12 @@ import type { Jobs } from "./jobs.ts"
 
 const scenes = ["teapot", "harbour", "forest", "mirror-maze", "city", "glacier"]
 
-const renderer = WorkerPool.make<Jobs>(new URL("./jobs.ts", import.meta.url), { size: 2, stall: { threshold: "1 second" } })
+const renderer = WorkerPool.make<Jobs>(new URL("./jobs.ts", import.meta.url), {
+  size: 2,
+  // captureTimeout: reading the stack starts with Debugger.enable, which lists every script the worker loaded;
+  // a loaded machine takes well over the default 500 ms for that.
+  stall: { threshold: "1 second", captureTimeout: "5 seconds" }
+})
 
 const heartbeat = MainLoop.spawn(Effect.gen(function*() {
   for (let beat = 1; !(yield* Lifecycle.isSettling); beat++) {
@@ -35,13 +41,17 @@ const heartbeat = MainLoop.spawn(Effect.gen(function*() {
   }
 }))
 
-const frontdesk = MainLoop.spawn(Effect.gen(function*() {
-  yield* Effect.forEach(scenes.concat(scenes), (scene, i) =>
+const round = (first: number) =>
+  Effect.forEach(scenes, (scene, i) =>
     renderer.run("render", scene).pipe(
       Effect.delay(`${200 * i} millis`),
-      Effect.flatMap((result) => Effect.log(`job ${i + 1}: ${result}`)),
-      Effect.catchTag("WorkerCallFailed", (error) => Effect.logWarning(`job ${i + 1} (${scene}) failed: ${error.reason}`))
+      Effect.flatMap((result) => Effect.log(`job ${first + i}: ${result}`)),
+      Effect.catchTag("WorkerCallFailed", (error) => Effect.logWarning(`job ${first + i} (${scene}) failed: ${error.reason}`))
     ), { concurrency: "unbounded", discard: true })
+
+const frontdesk = MainLoop.spawn(Effect.gen(function*() {
+  yield* round(1)
+  yield* round(1 + scenes.length)
   yield* Effect.log("front desk: all jobs answered, closing")
   toplevel.shutdownToken.signal()
 }))

@@ -17,10 +17,9 @@
  */
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
-import * as Schema from "effect/Schema"
 import type { InvalidOptions } from "./Errors.ts"
 import type { HealthGate, Unhealthy } from "./HealthGate.ts"
-import { makeBackpressure } from "./internal/backpressure.ts"
+import * as internal from "./internal/backpressure.ts"
 
 /**
  * The caller's deadline passed before the operation succeeded: it kept
@@ -37,14 +36,9 @@ import { makeBackpressure } from "./internal/backpressure.ts"
  * @category errors
  * @since 0.1.0
  */
-export class DeadlineExceeded extends Schema.TaggedError<DeadlineExceeded>()("DeadlineExceeded", {
-  deadline: Schema.Number,
-  attempts: Schema.Number
-}) {
-  override get message(): string {
-    return `busy past the caller's deadline (${this.attempts} attempts)`
-  }
-}
+export const DeadlineExceeded: typeof internal.DeadlineExceeded = internal.DeadlineExceeded
+/** @since 0.1.0 */
+export type DeadlineExceeded = internal.DeadlineExceeded
 
 /**
  * The operation's own timeout passed (before the caller's deadline) without
@@ -61,14 +55,9 @@ export class DeadlineExceeded extends Schema.TaggedError<DeadlineExceeded>()("De
  * @category errors
  * @since 0.1.0
  */
-export class TimedOut extends Schema.TaggedError<TimedOut>()("TimedOut", {
-  timeout: Schema.String,
-  attempts: Schema.Number
-}) {
-  override get message(): string {
-    return `no success within the operation's timeout of ${this.timeout} (${this.attempts} attempts)`
-  }
-}
+export const TimedOut: typeof internal.TimedOut = internal.TimedOut
+/** @since 0.1.0 */
+export type TimedOut = internal.TimedOut
 
 /**
  * Options of {@link make}.
@@ -159,4 +148,4 @@ export interface Backpressure<E> {
  * @category constructors
  * @since 0.1.0
  */
-export const make = <E>(options: Options<E>): Effect.Effect<Backpressure<E>, InvalidOptions> => makeBackpressure(options)
+export const make = <E>(options: Options<E>): Effect.Effect<Backpressure<E>, InvalidOptions> => internal.make(options)

@@ -25,12 +25,11 @@
  */
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type { InvalidOptions } from "./Errors.ts"
 import { makeGate } from "./internal/gate.ts"
-import type * as GateState from "./internal/gateState.ts"
+import * as GateState from "./internal/gateState.ts"
 
 /**
  * A health gate.
@@ -115,7 +114,7 @@ export type Status = GateState.Status
  * @category models
  * @since 0.1.0
  */
-export type Severity = "fatal" | "unhealthy" | "ignore"
+export type Severity = GateState.Severity
 
 /**
  * Options of a gate.
@@ -162,17 +161,9 @@ export interface Options {
  * @category errors
  * @since 0.1.0
  */
-export class Unhealthy extends Schema.TaggedError<Unhealthy>()("Unhealthy", {
-  gate: Schema.String,
-  reason: Schema.String,
-  since: Schema.Number
-}) {
-  override get message(): string {
-    return `health gate ${this.gate} is latched: ${this.reason}`
-  }
-}
-
-const fatalCodes = new Set(["ENOSPC", "EDQUOT", "EIO", "EROFS"])
+export const Unhealthy: typeof GateState.Unhealthy = GateState.Unhealthy
+/** @since 0.1.0 */
+export type Unhealthy = GateState.Unhealthy
 
 /**
  * The default classifier: Node's system errors for a full disk or a failed
@@ -190,8 +181,7 @@ const fatalCodes = new Set(["ENOSPC", "EDQUOT", "EIO", "EROFS"])
  * @category classifiers
  * @since 0.1.0
  */
-export const classifyDefault = (error: unknown): Severity =>
-  typeof error === "object" && error !== null && "code" in error && fatalCodes.has(String(error.code)) ? "fatal" : "unhealthy"
+export const classifyDefault: (error: unknown) => Severity = GateState.classifyDefault
 
 /**
  * Makes a gate that lives as long as the current `Scope`. In a system's

@@ -54,7 +54,11 @@ const durationOr = <const W extends string>(words: ReadonlyArray<W>) => {
 }
 
 /**
- * A settle budget: `"brutal"`, `"infinity"` or a positive duration.
+ * A settle budget (`System.ShutdownBudget`): how long a child may take to
+ * settle before it is interrupted: a positive duration, `"brutal"`
+ * (interrupt at once, no settling) or `"infinity"` (wait for as long as it
+ * takes; the default for subsystems, whose own children's budgets bound
+ * them).
  *
  * @example
  * ```ts
@@ -68,6 +72,8 @@ const durationOr = <const W extends string>(words: ReadonlyArray<W>) => {
  * @since 0.1.0
  */
 export const ShutdownBudget = durationOr(["brutal", "infinity"])
+/** @since 0.1.0 */
+export type ShutdownBudget = typeof ShutdownBudget.Type
 
 /**
  * Restart intensity: `maxRestarts` a whole number ≥ 0, `within` a positive duration.
@@ -113,6 +119,48 @@ export const Backoff = Schema.Union([
   ScheduleSchema,
   Schema.Struct({ schedule: ScheduleSchema, resetAfter: Schema.optionalKey(PositiveDuration) })
 ])
+
+/**
+ * Restart intensity: at most `maxRestarts` restarts within `within`.
+ *
+ * @example
+ * ```ts
+ * import type { Options } from "@arbor/core"
+ *
+ * const intensity: Options.IntensityOptions = { maxRestarts: 10, within: "1 minute" }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface IntensityOptions {
+  readonly maxRestarts: number
+  readonly within: Duration.Input
+}
+
+/**
+ * A restart backoff with a reset: after `resetAfter` without a restart
+ * (default: the intensity's `within`), the schedule starts over from its
+ * first delay.
+ *
+ * @example
+ * ```ts
+ * import type { Options } from "@arbor/core"
+ * import { Schedule } from "effect"
+ *
+ * const backoff: Options.BackoffOptions = {
+ *   schedule: Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("10 seconds")]),
+ *   resetAfter: "1 minute"
+ * }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface BackoffOptions {
+  readonly schedule: Schedule.Schedule<unknown, unknown>
+  readonly resetAfter?: Duration.Input
+}
 
 /**
  * When a system shuts itself down because its significant children finished.

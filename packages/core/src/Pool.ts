@@ -27,7 +27,7 @@ import type * as Schedule from "effect/Schedule"
 import type { DuplicateChild, InvalidOptions, PoolClosed, PoolFull, SystemError } from "./Errors.ts"
 import type { MainLoop, SpawnContext } from "./MainLoop.ts"
 import type { RestartPolicy } from "./RestartPolicy.ts"
-import type { BackoffOptions, IntensityOptions, ShutdownBudget } from "./System.ts"
+import type { BackoffOptions, IntensityOptions, ShutdownBudget } from "./Options.ts"
 
 /**
  * A pool of dynamic children.

@@ -17,6 +17,7 @@ import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Schedule from "effect/Schedule"
 import type { MainLoop, SpawnContext } from "./MainLoop.ts"
+import type { BackoffOptions, IntensityOptions, ShutdownBudget } from "./Options.ts"
 import type { Pool, PoolOptions } from "./Pool.ts"
 import type { RestartPolicy } from "./RestartPolicy.ts"
 import type { RestartStrategy } from "./RestartStrategy.ts"
@@ -52,50 +53,8 @@ export abstract class System<R = unknown> {
   abstract start(scope: Scope): Effect.Effect<void, unknown, R>
 }
 
-/**
- * Makes a system from its `start` function, for small systems that need no
- * class of their own.
- *
- * @example
- * ```ts
- * import { MainLoop, System } from "@arbor/core"
- * import { Effect } from "effect"
- *
- * const workers = System.make((scope) =>
- *   Effect.gen(function* () {
- *     yield* scope.child("a", MainLoop.spawn(Effect.never))
- *     yield* scope.child("b", MainLoop.spawn(Effect.never))
- *   })
- * )
- * ```
- *
- * @category constructors
- * @since 0.1.0
- */
-export const make = <R>(start: (scope: Scope) => Effect.Effect<void, unknown, R>): System<R> =>
-  new (class extends System<R> {
-    start(scope: Scope) {
-      return start(scope)
-    }
-  })()
-
-/**
- * How long a child may take to settle before it is interrupted: a duration,
- * `"brutal"` (interrupt at once, no settling) or `"infinity"` (wait for as
- * long as it takes; the default for subsystems, whose own children's budgets
- * bound them).
- *
- * @example
- * ```ts
- * import type { System } from "@arbor/core"
- *
- * const budgets: Array<System.ShutdownBudget> = ["5 seconds", 250, "brutal", "infinity"]
- * ```
- *
- * @category models
- * @since 0.1.0
- */
-export type ShutdownBudget = Duration.Input | "brutal" | "infinity"
+// The option types that pools take too live with their schemas in Options.ts.
+export type { BackoffOptions, IntensityOptions, ShutdownBudget } from "./Options.ts"
 
 /**
  * Options of a child.
@@ -128,48 +87,6 @@ export interface ChildOptions<P extends RestartPolicy = RestartPolicy> {
    * (then restarted as its policy says, counted toward intensity).
    */
   readonly liveness?: { readonly deadline: Duration.Input }
-}
-
-/**
- * Restart intensity: at most `maxRestarts` restarts within `within`.
- *
- * @example
- * ```ts
- * import type { System } from "@arbor/core"
- *
- * const intensity: System.IntensityOptions = { maxRestarts: 10, within: "1 minute" }
- * ```
- *
- * @category models
- * @since 0.1.0
- */
-export interface IntensityOptions {
-  readonly maxRestarts: number
-  readonly within: Duration.Input
-}
-
-/**
- * A restart backoff with a reset: after `resetAfter` without a restart
- * (default: the intensity's `within`), the schedule starts over from its
- * first delay.
- *
- * @example
- * ```ts
- * import type { System } from "@arbor/core"
- * import { Schedule } from "effect"
- *
- * const backoff: System.BackoffOptions = {
- *   schedule: Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("10 seconds")]),
- *   resetAfter: "1 minute"
- * }
- * ```
- *
- * @category models
- * @since 0.1.0
- */
-export interface BackoffOptions {
-  readonly schedule: Schedule.Schedule<unknown, unknown>
-  readonly resetAfter?: Duration.Input
 }
 
 /**
@@ -351,3 +268,30 @@ export interface Scope {
    */
   pool(name: string, options?: PoolOptions): Effect.Effect<Pool>
 }
+
+/**
+ * Makes a system from its `start` function, for small systems that need no
+ * class of their own.
+ *
+ * @example
+ * ```ts
+ * import { MainLoop, System } from "@arbor/core"
+ * import { Effect } from "effect"
+ *
+ * const workers = System.make((scope) =>
+ *   Effect.gen(function* () {
+ *     yield* scope.child("a", MainLoop.spawn(Effect.never))
+ *     yield* scope.child("b", MainLoop.spawn(Effect.never))
+ *   })
+ * )
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = <R>(start: (scope: Scope) => Effect.Effect<void, unknown, R>): System<R> =>
+  new (class extends System<R> {
+    start(scope: Scope) {
+      return start(scope)
+    }
+  })()

@@ -17,6 +17,43 @@
 import * as Schema from "effect/Schema"
 
 /**
+ * Where a child is in its life (`Toplevel.ChildState`): `starting`,
+ * `running`, `settling`, `restarting` or `stopped`.
+ *
+ * @example
+ * ```ts
+ * import { TreeSnapshot } from "@arbor/core"
+ * import { Schema } from "effect"
+ *
+ * Schema.is(TreeSnapshot.ChildState)("settling") // true
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const ChildState = Schema.Literals(["starting", "running", "settling", "restarting", "stopped"])
+/** @since 0.1.0 */
+export type ChildState = typeof ChildState.Type
+
+/**
+ * What kind of child (`Toplevel.ChildKind`): a `worker`, a `system` or a `pool`.
+ *
+ * @example
+ * ```ts
+ * import { TreeSnapshot } from "@arbor/core"
+ * import { Schema } from "effect"
+ *
+ * Schema.is(TreeSnapshot.ChildKind)("pool") // true
+ * ```
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const ChildKind = Schema.Literals(["worker", "system", "pool"])
+/** @since 0.1.0 */
+export type ChildKind = typeof ChildKind.Type
+
+/**
  * How a child last ended: `kind`, a one-line `message`, and `at` (epoch milliseconds).
  *
  * @example
@@ -79,9 +116,9 @@ export type PoolCounts = typeof PoolCounts.Type
 export interface Node {
   readonly path: string
   readonly name: string
-  readonly kind: "worker" | "system" | "pool"
+  readonly kind: ChildKind
   readonly restart: "permanent" | "transient" | "temporary"
-  readonly state: "starting" | "running" | "settling" | "restarting" | "stopped"
+  readonly state: ChildState
   /** When its current incarnation started (epoch milliseconds); null if it never ran. */
   readonly startedAt: number | null
   readonly restarts: number
@@ -115,9 +152,9 @@ export interface Node {
 export const Node: Schema.Codec<Node> = Schema.Struct({
   path: Schema.String,
   name: Schema.String,
-  kind: Schema.Literals(["worker", "system", "pool"]),
+  kind: ChildKind,
   restart: Schema.Literals(["permanent", "transient", "temporary"]),
-  state: Schema.Literals(["starting", "running", "settling", "restarting", "stopped"]),
+  state: ChildState,
   startedAt: Schema.NullOr(Schema.Number),
   restarts: Schema.Number,
   lastExit: Schema.NullOr(LastExit),

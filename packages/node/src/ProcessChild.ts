@@ -27,7 +27,6 @@ import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as PlatformError from "effect/PlatformError"
 import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/processChild.ts"
 
@@ -130,17 +129,9 @@ export interface ProcessInfo {
  * @category errors
  * @since 0.1.0
  */
-export class ProcessExited extends Schema.TaggedError<ProcessExited>()("ProcessExited", {
-  path: Schema.String,
-  exitCode: Schema.NullOr(Schema.Number),
-  signal: Schema.NullOr(Schema.String)
-}) {
-  override get message(): string {
-    return this.signal === null
-      ? `${this.path}: process exited with code ${this.exitCode}`
-      : `${this.path}: process killed by ${this.signal}`
-  }
-}
+export const ProcessExited: typeof internal.ProcessExited = internal.ProcessExited
+/** @since 0.1.0 */
+export type ProcessExited = internal.ProcessExited
 
 /**
  * The process's resident memory stayed above its `memoryLimit`.
@@ -156,16 +147,9 @@ export class ProcessExited extends Schema.TaggedError<ProcessExited>()("ProcessE
  * @category errors
  * @since 0.1.0
  */
-export class MemoryLimitExceeded extends Schema.TaggedError<MemoryLimitExceeded>()("MemoryLimitExceeded", {
-  path: Schema.String,
-  rssMegabytes: Schema.Number,
-  limitMegabytes: Schema.Number,
-  for: Schema.String
-}) {
-  override get message(): string {
-    return `${this.path}: resident memory ${this.rssMegabytes} MB stayed above its limit of ${this.limitMegabytes} MB for ${this.for}`
-  }
-}
+export const MemoryLimitExceeded: typeof internal.MemoryLimitExceeded = internal.MemoryLimitExceeded
+/** @since 0.1.0 */
+export type MemoryLimitExceeded = internal.MemoryLimitExceeded
 
 /**
  * A process child's startup function: runs `command` with `args` in a

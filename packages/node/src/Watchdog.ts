@@ -221,10 +221,7 @@ export class Watchdog extends Context.Service<Watchdog, {
  * @category metrics
  * @since 0.1.0
  */
-export const stallsTotal: Metric.Counter<number> = Metric.counter("arbor_event_loop_stalls_total", {
-  description: "Times the event loop was stalled for longer than the watchdog's threshold",
-  incremental: true
-})
+export const stallsTotal: Metric.Counter<number> = internal.stallsTotal
 
 /**
  * How long stalls lasted, in seconds: `arbor_event_loop_stall_seconds`.
@@ -240,10 +237,7 @@ export const stallsTotal: Metric.Counter<number> = Metric.counter("arbor_event_l
  * @category metrics
  * @since 0.1.0
  */
-export const stallSeconds: Metric.Histogram<number> = Metric.histogram("arbor_event_loop_stall_seconds", {
-  description: "How long the event loop was stalled, from the last heartbeat before to the first after",
-  boundaries: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]
-})
+export const stallSeconds: Metric.Histogram<number> = internal.stallSeconds
 
 const armWith = (config: internal.Config, onFailure?: (message: string) => void): Armed => {
   const listeners = new Set<(stall: StallDetected) => void>()

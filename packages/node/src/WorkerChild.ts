@@ -23,7 +23,6 @@
 import type { Errors, Lifecycle, MainLoop } from "@arbor/core"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/workerChild.ts"
 import type { Handlers } from "./WorkerRunner.ts"
@@ -136,16 +135,9 @@ export interface WorkerClient<H extends Handlers> {
  * @category errors
  * @since 0.1.0
  */
-export class WorkerCrashed extends Schema.TaggedError<WorkerCrashed>()("WorkerCrashed", {
-  path: Schema.String,
-  exitCode: Schema.Number,
-  error: Schema.optionalKey(Schema.Unknown)
-}) {
-  override get message(): string {
-    return `${this.path}: worker exited with code ${this.exitCode}` +
-      (this.error === undefined ? "" : `: ${internal.describeError(this.error)}`)
-  }
-}
+export const WorkerCrashed: typeof internal.WorkerCrashed = internal.WorkerCrashed
+/** @since 0.1.0 */
+export type WorkerCrashed = internal.WorkerCrashed
 
 /**
  * A call to a worker child did not succeed: its handler threw (`error` is
@@ -162,16 +154,9 @@ export class WorkerCrashed extends Schema.TaggedError<WorkerCrashed>()("WorkerCr
  * @category errors
  * @since 0.1.0
  */
-export class WorkerCallFailed extends Schema.TaggedError<WorkerCallFailed>()("WorkerCallFailed", {
-  path: Schema.String,
-  method: Schema.String,
-  reason: Schema.String,
-  error: Schema.optionalKey(Schema.Unknown)
-}) {
-  override get message(): string {
-    return `${this.path}: ${this.method}: ${this.reason}`
-  }
-}
+export const WorkerCallFailed: typeof internal.WorkerCallFailed = internal.WorkerCallFailed
+/** @since 0.1.0 */
+export type WorkerCallFailed = internal.WorkerCallFailed
 
 /**
  * A worker child's startup function: starts a worker thread running

@@ -1,12 +1,12 @@
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Errors } from "@arbor/core"
 import { Watchdog } from "@arbor/node"
 import { Effect, Layer } from "effect"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { run } from "./process.ts"
+import { jsonLine, run } from "./process.ts"
 
 const fixture = fileURLToPath(new URL("./fixtures/stall.ts", import.meta.url))
 const fixtureUrl = new URL("./fixtures/stall.ts", import.meta.url).href
@@ -31,13 +31,24 @@ interface Report {
 const reports = (output: string): Array<Report> =>
   output.split("\n").filter((line) => line.startsWith("{\"type\":\"arbor.watchdog.stall\"")).map((line) => JSON.parse(line))
 
+const releases = mkdtempSync(join(tmpdir(), "arbor-watchdog-release-"))
+afterAll(() => rmSync(releases, { recursive: true, force: true }))
+
+/** Runs the fixture in a mode whose busy loop lasts until `release()` (see fixtures/stall.ts). */
+const runHeld = (args: ReadonlyArray<string>) => {
+  const file = join(releases, String(Math.random()))
+  return { program: run(fixture, args, { STALL_RELEASE: file }), release: () => writeFileSync(file, "") }
+}
+
 /** What the fixture's main thread heard, once free again. */
 const stallEvents = (output: string): Array<{ stalledFor: number; stack: Report["stack"]; stackUnavailable?: string }> =>
   output.split("\n").filter((line) => line.startsWith("stall event: ")).map((line) => JSON.parse(line.slice(13)))
 
 describe("Watchdog", () => {
   it("detects a busy loop and reports the function and line it is stuck on", async () => {
-    const program = run(fixture, ["busy"])
+    const { program, release } = runHeld(["busy"])
+    await program.waitFor(jsonLine("arbor.watchdog.stall"))
+    release()
     expect(await program.exited()).toBe(0)
     const output = program.output()
     const [report, ...more] = reports(output)
@@ -50,9 +61,9 @@ describe("Watchdog", () => {
     expect(report!.memory.heapUsed).toBeGreaterThan(0)
     if (process.platform === "linux") expect(report!.thread?.state).toBe("R")
     expect(report!.action).toBe("log")
-    // The main thread hears of it once free: the whole stall, about the 2 s the loop ran.
+    // The main thread hears of it once free: the whole stall, longer than the silence at detection.
     const [event] = stallEvents(output)
-    expect(event!.stalledFor).toBeGreaterThanOrEqual(1_900)
+    expect(event!.stalledFor).toBeGreaterThan(report!.stalledForMs)
     expect(event!.stack[0]).toMatchObject({ functionName: "spinFor", line: busyLine })
     expect(output.indexOf("stall event")).toBeGreaterThan(output.indexOf("done"))
     expect(output).toContain("last stall: some")
@@ -78,10 +89,11 @@ describe("Watchdog", () => {
   it("records a CPU profile of the stalled main thread when asked to", async () => {
     const directory = mkdtempSync(join(tmpdir(), "arbor-watchdog-"))
     try {
-      const program = run(fixture, ["profile", directory])
+      const { program, release } = runHeld(["profile", directory])
+      await program.waitFor(jsonLine("arbor.watchdog.profile"))
+      release()
       expect(await program.exited()).toBe(0)
-      const line = program.output().split("\n").find((line) => line.startsWith("{\"type\":\"arbor.watchdog.profile\""))
-      const summary = JSON.parse(line!)
+      const summary = JSON.parse(jsonLine("arbor.watchdog.profile").exec(program.output())![0])
       expect(summary.path.startsWith(directory)).toBe(true)
       expect(summary.samples).toBeGreaterThan(0)
       const profile = JSON.parse(readFileSync(summary.path, "utf8"))
@@ -116,6 +128,21 @@ describe("Watchdog", () => {
     expect(program.output()).toContain("stall event")
   })
 
+  it("action \"exit\": a main thread that recovered while the report was being made hears of the stall at once", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "arbor-watchdog-"))
+    try {
+      const { program, release } = runHeld(["recovered", directory])
+      await program.waitFor(jsonLine("arbor.watchdog.stall"))
+      // Free during the profile's window: no recovery is left for exitAfter (20 s) to wait for.
+      release()
+      expect(await program.exited()).toBe(0)
+      expect(reports(program.output())[0]).toMatchObject({ action: "exit", signal: "SIGKILL", exitAfterMs: 20_000 })
+      expect(program.output()).toContain("last stall: some")
+    } finally {
+      rmSync(directory, { recursive: true, force: true })
+    }
+  })
+
   it("does not kill a process while a debugger may hold it (inspector active)", async () => {
     const program = run(fixture, ["forever"], { NODE_OPTIONS: "--inspect=127.0.0.1:0" })
     await program.waitFor("\"type\":\"arbor.watchdog.stall\"")
@@ -128,16 +155,18 @@ describe("Watchdog", () => {
   })
 
   it("an armed watchdog lets a finished program exit on its own", async () => {
-    const started = Date.now()
     const program = run(fixture, ["idle"])
+    await program.waitFor("done")
+    const done = Date.now()
     expect(await program.exited(10_000)).toBe(0)
-    expect(program.output()).toContain("done")
-    // Well before the default 5 s threshold: nothing waited for the watchdog.
-    expect(Date.now() - started).toBeLessThan(4_000)
+    // Its last timer is 500 ms; well before the default 5 s threshold: nothing waited for the watchdog.
+    expect(Date.now() - done).toBeLessThan(4_000)
   })
 
   it("Watchdog.layer publishes each stall, counts it in the metrics and keeps the last one", async () => {
-    const program = run(fixture, ["layer"])
+    const { program, release } = runHeld(["layer"])
+    await program.waitFor(jsonLine("arbor.watchdog.stall"))
+    release()
     expect(await program.exited()).toBe(0)
     const output = program.output()
     expect(stallEvents(output)[0]!.stack[0]).toMatchObject({ functionName: "spinFor", line: busyLine })

@@ -84,3 +84,6 @@ export const run = (
 /** The position of each text in the output, to check the order things happened in. */
 export const positions = (output: string, texts: ReadonlyArray<string>): Array<number> =>
   texts.map((text) => output.indexOf(text))
+
+/** A whole JSON line of the given `type` (read before a program ends, its output may stop mid-line). */
+export const jsonLine = (type: string): RegExp => new RegExp(`^\\{"type":"${type.replaceAll(".", "\\.")}".*\\n`, "m")

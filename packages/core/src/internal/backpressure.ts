@@ -4,16 +4,45 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Semaphore from "effect/Semaphore"
-import type { Backpressure, Options } from "../Backpressure.ts"
-import { DeadlineExceeded, TimedOut } from "../Backpressure.ts"
-import type { InvalidOptions } from "../Errors.ts"
-import type { HealthGate, Unhealthy } from "../HealthGate.ts"
 import * as ArborOptions from "../Options.ts"
+import type { Unhealthy } from "./gateState.ts"
+
+/** The caller's deadline passed first (`Backpressure.DeadlineExceeded`). */
+export class DeadlineExceeded extends Schema.TaggedError<DeadlineExceeded>()("DeadlineExceeded", {
+  deadline: Schema.Number,
+  attempts: Schema.Number
+}) {
+  override get message(): string {
+    return `busy past the caller's deadline (${this.attempts} attempts)`
+  }
+}
+
+/** The operation's own timeout passed first (`Backpressure.TimedOut`). */
+export class TimedOut extends Schema.TaggedError<TimedOut>()("TimedOut", {
+  timeout: Schema.String,
+  attempts: Schema.Number
+}) {
+  override get message(): string {
+    return `no success within the operation's timeout of ${this.timeout} (${this.attempts} attempts)`
+  }
+}
+
+/** What `retry` needs of a health gate (`HealthGate.HealthGate`). */
+interface Gate {
+  guard<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | Unhealthy, R>
+  record(error: unknown): Effect.Effect<void>
+}
+
+/** What `make` reads of `Backpressure.Options` as given; the durations and limits are decoded. */
+interface Options<E> {
+  readonly busy: (error: E) => boolean
+  readonly gate?: Gate
+}
 
 const OptionsSchema = Schema.Struct({
   busy: Schema.declare((u: unknown): u is (error: unknown) => boolean => typeof u === "function", { expected: "a function" }),
   timeout: Schema.optionalKey(ArborOptions.PositiveDuration),
-  gate: Schema.optionalKey(Schema.declare((u: unknown): u is HealthGate => typeof u === "object" && u !== null && "guard" in u, {
+  gate: Schema.optionalKey(Schema.declare((u: unknown): u is Gate => typeof u === "object" && u !== null && "guard" in u, {
     expected: "a HealthGate"
   })),
   maxWaiting: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
@@ -25,7 +54,7 @@ const toMillis = (input: Duration.Input | undefined, fallback: number): number =
   input === undefined ? fallback : Duration.toMillis(Duration.fromInputUnsafe(input))
 
 /** `Backpressure.make`: the options are checked once; each call then costs a few closures. */
-export const makeBackpressure = <E>(options: Options<E>): Effect.Effect<Backpressure<E>, InvalidOptions> =>
+export const make = <E>(options: Options<E>) =>
   Effect.map(ArborOptions.decode(OptionsSchema, "Backpressure", options), (decoded) => {
     const initial = toMillis(decoded.initialDelay, 0.5)
     const cap = Math.max(initial, toMillis(decoded.maxDelay, 50))

@@ -11,10 +11,9 @@ import * as Context from "effect/Context"
 import type * as LogLevel from "effect/LogLevel"
 import { kindOf } from "../ChildExit.ts"
 import type { ChildExited } from "../LifecycleEvent.ts"
-import type { Detail, IntensityUse, LastExit } from "../TreeSnapshot.ts"
 import { restartsAfter } from "../RestartPolicy.ts"
 import type { NotFound, Running, SystemError } from "../Errors.ts"
-import type { ChildKind, ChildState } from "../Toplevel.ts"
+import type { ChildKind, ChildState, Detail, IntensityUse, LastExit } from "../TreeSnapshot.ts"
 import { Hung, isSystemError, StartupFailed, StartupTimeout } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import type { MainLoop, SpawnContext } from "../MainLoop.ts"
@@ -27,8 +26,6 @@ import * as Metrics from "../Metrics.ts"
 import { count, countUnsafe } from "./telemetry.ts"
 import type { ChildConfig } from "./options.ts"
 import { notAMainLoop } from "./options.ts"
-
-export type { ChildKind, ChildState } from "../Toplevel.ts"
 
 type Startup = Effect.Effect<MainLoop<unknown>, unknown, SpawnContext>
 
@@ -116,7 +113,7 @@ export class ChildRecord {
   /** The fiber of its current main loop, once its startup returned. */
   main: Fiber.Fiber<unknown, unknown> | undefined = undefined
   /** Its current incarnation's `Lifecycle`, which is also that incarnation's `Scope`. */
-  lifecycle: LifecycleHandle | undefined = undefined
+  lifecycle: LifecycleHandle<ChildRecord> | undefined = undefined
 
   spec: ChildSpec
   readonly path: string
@@ -169,6 +166,8 @@ export class ChildRecord {
     return this.telemetry.emitUnsafe(fiber, event, level, message, Exit.isFailure(exit) && kind !== "interrupted" ? exit.cause : undefined)
   }
 }
+
+// ---- Starting an incarnation: the host fiber ----
 
 /**
  * Starts a new incarnation of `child` and resumes with its main loop's value
@@ -334,6 +333,19 @@ const watched = <A, E, R>(child: ChildRecord, main: Effect.Effect<A, E, R>): Eff
   return deadline === undefined ? main : Effect.raceFirst(main, hungAfter(child.path, child.lifecycle!, deadline))
 }
 
+/** Fails with `Hung` once the child has gone `deadline` without a heartbeat. */
+const hungAfter = (path: string, lifecycle: LifecycleHandle, deadline: Duration.Duration): Effect.Effect<never, Hung> =>
+  Effect.gen(function*() {
+    const millis = Duration.toMillis(deadline)
+    while (true) {
+      const late = (yield* Clock.currentTimeMillis) - lifecycle.lastHeartbeat
+      if (late >= millis) {
+        return yield* Effect.fail(new Hung({ path, deadline: Duration.format(deadline), lastHeartbeat: lifecycle.lastHeartbeat }))
+      }
+      yield* Effect.sleep(millis - late)
+    }
+  })
+
 /** Waits for a main loop forked by the startup; a host that fails or is interrupted meanwhile takes it along. */
 const joinForked = (main: Fiber.Fiber<unknown, unknown>): Effect.Effect<unknown, unknown> =>
   Effect.onExit(Fiber.join(main), (exit) => Exit.isFailure(exit) && main.pollUnsafe() === undefined ? Fiber.interrupt(main) : Effect.void)
@@ -375,36 +387,7 @@ const startupOf = (child: ChildRecord): Effect.Effect<MainLoop<unknown>, unknown
   })
 }
 
-/**
- * Ends a running child's main loop as if it had exited with `exit`: its main
- * loop is interrupted and the exit its supervisor sees is `exit`. For tests
- * and chaos drills. Resumes with false, doing nothing, unless the child's
- * main loop runs: a child stays `running` from the end of its main loop until
- * its supervisor has handled that exit, and an exit injected in between would
- * replace the pending one and be lost.
- */
-export const injectExit = (child: ChildRecord, exit: Exit.Exit<unknown, unknown>): Effect.Effect<boolean> =>
-  Effect.suspend(() => {
-    const main = child.main
-    if (child.state !== "running" || child.injected !== undefined || main === undefined || main.pollUnsafe() !== undefined) {
-      return Effect.succeed(false)
-    }
-    child.injected = exit
-    return Effect.as(Fiber.interrupt(main), true)
-  })
-
-/** Fails with `Hung` once the child has gone `deadline` without a heartbeat. */
-const hungAfter = (path: string, lifecycle: LifecycleHandle, deadline: Duration.Duration): Effect.Effect<never, Hung> =>
-  Effect.gen(function*() {
-    const millis = Duration.toMillis(deadline)
-    while (true) {
-      const late = (yield* Clock.currentTimeMillis) - lifecycle.lastHeartbeat
-      if (late >= millis) {
-        return yield* Effect.fail(new Hung({ path, deadline: Duration.format(deadline), lastHeartbeat: lifecycle.lastHeartbeat }))
-      }
-      yield* Effect.sleep(millis - late)
-    }
-  })
+// ---- The end of a running child's main loop: the first step of a crash (see `Supervisor.exited`) ----
 
 /**
  * Handles the end of a running child's main loop, on its supervisor's fiber:
@@ -456,6 +439,8 @@ const closeScopeUnsafe = (child: ChildRecord, exit: Exit.Exit<unknown, unknown>)
     logAt("Error", child.path, "a finalizer failed while its scope closed", cause))
 }
 
+// ---- Starting again: the last step of a restart ----
+
 /**
  * Starts a new incarnation of `child` from the calling supervisor's fiber
  * and hands the end of its startup to `report`: at once when the startup did
@@ -482,6 +467,8 @@ export const startupError = (path: string, kind: ChildKind, cause: Cause.Cause<u
   if (kind === "system" && isSystemError(error)) return error
   return new StartupFailed({ path, cause })
 }
+
+// ---- Stopping: settle, then interrupt ----
 
 /** How a stop treats the child: settle first, or interrupt at once. */
 export type StopMode = "graceful" | "force"
@@ -562,3 +549,23 @@ const stopRunning = (child: ChildRecord, host: Fiber.Fiber<unknown, unknown>, mo
       captureStackTrace: false
     })
   )
+
+// ---- Administration: an exit injected by `exitChild` (or a `ChildRuntime` that crashes its child) ----
+
+/**
+ * Ends a running child's main loop as if it had exited with `exit`: its main
+ * loop is interrupted and the exit its supervisor sees is `exit`. For tests
+ * and chaos drills. Resumes with false, doing nothing, unless the child's
+ * main loop runs: a child stays `running` from the end of its main loop until
+ * its supervisor has handled that exit, and an exit injected in between would
+ * replace the pending one and be lost.
+ */
+export const injectExit = (child: ChildRecord, exit: Exit.Exit<unknown, unknown>): Effect.Effect<boolean> =>
+  Effect.suspend(() => {
+    const main = child.main
+    if (child.state !== "running" || child.injected !== undefined || main === undefined || main.pollUnsafe() !== undefined) {
+      return Effect.succeed(false)
+    }
+    child.injected = exit
+    return Effect.as(Fiber.interrupt(main), true)
+  })

@@ -5,10 +5,9 @@ import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import * as Scope from "effect/Scope"
-import type { ChildRuntime, Options } from "../ChildRuntime.ts"
-import type { InvalidOptions } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import * as ArborOptions from "../Options.ts"
+import type { ChildRecord } from "./child.ts"
 import { injectExit } from "./child.ts"
 import type { LifecycleHandle } from "./lifecycle.ts"
 import { logAt } from "./log.ts"
@@ -24,11 +23,11 @@ const interrupted = <A, E>(): Fiber.Fiber<A, E> => Effect.runFork(Effect.interru
  * of piling it up in the child's scope until the child stops.
  */
 export const make = <R>(
-  options?: Options
-): Effect.Effect<ChildRuntime<R | Lifecycle>, InvalidOptions, R | Lifecycle | Scope.Scope> =>
+  options?: unknown
+) =>
   Effect.gen(function*() {
     // The framework provides every child's Lifecycle, so it is always its own handle.
-    const lifecycle = (yield* Lifecycle) as LifecycleHandle
+    const lifecycle = (yield* Lifecycle) as LifecycleHandle<ChildRecord>
     const { onFailure = "log" } = yield* ArborOptions.decode(ArborOptions.ChildRuntimeOptions, lifecycle.path, options)
     const set = yield* FiberSet.make<unknown, unknown>()
     const services = Context.omit(Scope.Scope)(yield* Effect.context<R | Lifecycle | Scope.Scope>()) as Context.Context<R | Lifecycle>
@@ -49,7 +48,7 @@ export const make = <R>(
     }
 
     return {
-      runFork: (effect) => runFork(effect, false),
+      runFork: <A, E>(effect: Effect.Effect<A, E, R | Lifecycle>) => runFork(effect, false),
       runPromise: <A, E>(effect: Effect.Effect<A, E, R | Lifecycle>) =>
         new Promise<A>((resolve, reject) =>
           runFork(effect, true).addObserver((exit) =>
@@ -58,7 +57,7 @@ export const make = <R>(
         ),
       size: FiberSet.size(set),
       awaitEmpty: FiberSet.awaitEmpty(set)
-    } satisfies ChildRuntime<R | Lifecycle>
+    }
   })
 
 const logFailure = (path: string) => (cause: Cause.Cause<unknown>): Effect.Effect<void> =>
@@ -69,7 +68,7 @@ const logFailure = (path: string) => (cause: Cause.Cause<unknown>): Effect.Effec
  * had failed. A child that is not running (still starting, or being stopped)
  * is not crashed: the failure is logged instead.
  */
-const crash = (lifecycle: LifecycleHandle) => (cause: Cause.Cause<unknown>): Effect.Effect<void> => {
+const crash = (lifecycle: LifecycleHandle<ChildRecord>) => (cause: Cause.Cause<unknown>): Effect.Effect<void> => {
   const child = lifecycle.child
   if (child === undefined || child.lifecycle !== lifecycle) return logFailure(lifecycle.path)(cause)
   return Effect.flatMap(injectExit(child, Exit.failCause(cause)), (crashed) =>

@@ -11,13 +11,12 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { InvalidOptions } from "../Errors.ts"
-import type { HealthGate, Options, Severity } from "../HealthGate.ts"
-import { classifyDefault, Unhealthy } from "../HealthGate.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import * as Metrics from "../Metrics.ts"
 import * as ArborOptions from "../Options.ts"
 import type { Gate } from "../TreeSnapshot.ts"
-import type { Change, GateConfig, Status } from "./gateState.ts"
+import type { Change, GateConfig, Severity, Status } from "./gateState.ts"
+import { classifyDefault, Unhealthy } from "./gateState.ts"
 import * as GateState from "./gateState.ts"
 import { logAt } from "./log.ts"
 import { validateName } from "./options.ts"
@@ -56,8 +55,8 @@ export const CurrentGates = Context.Reference<GateRegistry | undefined>("@arbor/
 const millis = (input: Duration.Input | undefined, fallback: Duration.Input): number =>
   Duration.toMillis(Duration.fromInputUnsafe(input ?? fallback))
 
-/** `HealthGate.make`. */
-export const makeGate = (name: string, options: Options | undefined) =>
+/** `HealthGate.make`: what it makes is checked to be a `HealthGate` there. */
+export const makeGate = (name: string, options: unknown) =>
   Effect.gen(function*() {
     const owner = Option.map(yield* Effect.serviceOption(Lifecycle), (lifecycle) => lifecycle.path)
     const path = Option.getOrElse(owner, () => name)
@@ -67,7 +66,7 @@ export const makeGate = (name: string, options: Options | undefined) =>
     const existing = registry?.gates.get(name)
     if (existing !== undefined) {
       // A replay of the system that made it gets it back.
-      if (existing.path === path) return existing as HealthGate
+      if (existing.path === path) return existing
       return yield* new InvalidOptions({ path, issue: `a health gate named "${name}" already exists (made by ${existing.path})` })
     }
     const config: GateConfig = {
@@ -93,16 +92,9 @@ export const makeGate = (name: string, options: Options | undefined) =>
       gate.stopTimer()
       if (registry?.gates.get(name) === gate) registry.gates.delete(name)
     }))
-    return gate as HealthGate
+    return gate
   })
 
-/**
- * A running gate. Every step runs the state machine synchronously, then
- * publishes the new status, arms the timer for the next deadline and
- * announces a latch or an unlatch. One timer at most: a deadline that moves
- * later (a signal deferring the unlatch) lets the armed timer fire and
- * re-arm; one that moves earlier replaces it.
- */
 /** What a gate is made with. */
 interface GateSettings {
   readonly name: string
@@ -116,7 +108,16 @@ interface GateSettings {
   readonly telemetry: Telemetry | undefined
 }
 
-class GateImpl implements HealthGate {
+/**
+ * A running gate. Every step runs the state machine synchronously, then
+ * publishes the new status, arms the timer for the next deadline and
+ * announces a latch or an unlatch. One timer at most: a deadline that moves
+ * later (a signal deferring the unlatch) lets the armed timer fire and
+ * re-arm; one that moves earlier replaces it.
+ *
+ * It is what `HealthGate.HealthGate` describes: checked where `HealthGate.make` returns it.
+ */
+class GateImpl {
   readonly state = new GateState.GateState()
   private timer: { readonly at: number; readonly fiber: Fiber.Fiber<void> } | undefined
   readonly latchCount: Metric.Metric<number, unknown>

@@ -1,4 +1,5 @@
 import * as Duration from "effect/Duration"
+import * as Schema from "effect/Schema"
 
 /**
  * A health gate's decisions, as plain functions of its state and the time.
@@ -20,6 +21,26 @@ export type Status =
   | { readonly _tag: "Healthy" }
   | { readonly _tag: "Suspect"; readonly since: number; readonly reason: string }
   | { readonly _tag: "Latched"; readonly since: number; readonly reason: string }
+
+/** How much an error says about the dependency (`HealthGate.Severity`). */
+export type Severity = "fatal" | "unhealthy" | "ignore"
+
+const fatalCodes = new Set(["ENOSPC", "EDQUOT", "EIO", "EROFS"])
+
+/** `HealthGate.classifyDefault`: a full disk or a failed device is fatal, anything else unhealthy. */
+export const classifyDefault = (error: unknown): Severity =>
+  typeof error === "object" && error !== null && "code" in error && fatalCodes.has(String(error.code)) ? "fatal" : "unhealthy"
+
+/** The error of `guard` while the gate is latched (`HealthGate.Unhealthy`). */
+export class Unhealthy extends Schema.TaggedError<Unhealthy>()("Unhealthy", {
+  gate: Schema.String,
+  reason: Schema.String,
+  since: Schema.Number
+}) {
+  override get message(): string {
+    return `health gate ${this.gate} is latched: ${this.reason}`
+  }
+}
 
 /** What a step did that deserves an event: the gate latched, or it unlatched. */
 export type Change =

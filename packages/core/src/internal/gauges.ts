@@ -1,7 +1,7 @@
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
-import type { ChildState } from "../Toplevel.ts"
+import type { ChildState } from "../TreeSnapshot.ts"
 import type { Supervising } from "./child.ts"
 import * as Metrics from "../Metrics.ts"
 

@@ -3,7 +3,6 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as Tracer from "effect/Tracer"
 import type { Lifecycle } from "../Lifecycle.ts"
-import type { ChildRecord } from "./child.ts"
 
 type Service = Lifecycle["Service"]
 
@@ -22,8 +21,11 @@ const empty: Scope.State.Empty = { _tag: "Empty" }
  * The `AbortController` behind `signal` is made only when a child asks for
  * it: a short-lived pool task usually does not, and a busy pool should not
  * pay for it.
+ *
+ * `Child` is the record of the child it is an incarnation of (`ChildRecord`
+ * in `child.ts`, which imports this module: a parameter keeps the two apart).
  */
-export class LifecycleHandle implements Service, Scope.Closeable {
+export class LifecycleHandle<Child extends object = object> implements Service, Scope.Closeable {
   declare readonly "~effect/Scope": "~effect/Scope"
   declare readonly "~effect/Scope/Closeable": "~effect/Scope/Closeable"
   declare readonly strategy: "sequential"
@@ -49,9 +51,9 @@ export class LifecycleHandle implements Service, Scope.Closeable {
   readonly name: string
   readonly path: string
   /** The child it is an incarnation of; none for the toplevel's root system. */
-  readonly child: ChildRecord | undefined
+  readonly child: Child | undefined
 
-  constructor(name: string, path: string, child?: ChildRecord) {
+  constructor(name: string, path: string, child?: Child) {
     this.name = name
     this.path = path
     this.child = child

@@ -313,9 +313,9 @@ class PoolRuntime implements Supervising {
   /** Restarts one child after its own backoff delay, unless the pool has restarted too often: then it gives up. */
   private restart(child: PoolChildRecord, exit: Exit.Exit<unknown, unknown>, cause: Cause.Cause<unknown>): Effect.Effect<Outcome> {
     return Effect.gen({ self: this }, function*() {
-      const decided = yield* this.budget.next(child.path, cause, child.backoff ??= this.budget.makeBackoff())
-      if (decided._tag === "GiveUp") {
-        const { error } = decided
+      const verdict = yield* this.budget.next(child.path, cause, child.backoff ??= this.budget.makeBackoff())
+      if (verdict._tag === "GiveUp") {
+        const { error } = verdict
         this.remove(child, exit)
         const escalated = { _tag: "Escalated", path: this.path, error: error._tag, message: error.message } as const
         yield* this.telemetry.emit(escalated, "Error", givingUp(error), cause)
@@ -323,17 +323,17 @@ class PoolRuntime implements Supervising {
         yield* this.shutdown("graceful")
         return Exit.fail(error)
       }
-      const { delay } = decided
+      const { delay } = verdict
       const restarting = {
         _tag: "SystemRestarting",
         path: this.path,
         child: child.path,
         strategy: "pool",
-        restart: decided.restart,
-        maxRestarts: decided.maxRestarts,
+        restart: verdict.restart,
+        maxRestarts: verdict.maxRestarts,
         delayMillis: Duration.toMillis(delay)
       } as const
-      yield* this.telemetry.emit(restarting, "Info", `restarting ${child.path}${delayNote(delay)}${decided.count}`)
+      yield* this.telemetry.emit(restarting, "Info", `restarting ${child.path}${delayNote(delay)}${verdict.count}`)
       if (Duration.isZero(delay)) return yield* this.relaunch(child)
       child.state = "restarting"
       const token = ++child.restartToken

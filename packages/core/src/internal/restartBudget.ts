@@ -5,20 +5,8 @@ import * as Effect from "effect/Effect"
 import { BackoffEnded, TooManyRestarts } from "../Errors.ts"
 import { Backoff } from "./backoff.ts"
 import type { IntensityUse } from "../TreeSnapshot.ts"
+import type { Verdict } from "./decision.ts"
 import type { RestartLimits } from "./options.ts"
-
-/** Whether a supervisor may restart, and after which delay; or why it must give up. */
-export type Decision =
-  | {
-    readonly _tag: "Restart"
-    readonly delay: Duration.Duration
-    /** How many restarts the intensity window holds, this one included; more than `maxRestarts` gives up. */
-    readonly restart: number
-    readonly maxRestarts: number
-    /** `"; 2 restarts in the last 5s, at most 3 allowed"`, for log lines. */
-    readonly count: string
-  }
-  | { readonly _tag: "GiveUp"; readonly error: TooManyRestarts | BackoffEnded }
 
 /**
  * A supervisor's restart limits: the intensity window (every restart counts,
@@ -58,8 +46,8 @@ export class RestartBudget {
     return new Backoff(this.limits.backoff)
   }
 
-  /** Records a restart asked for by the exit of `child` with `cause`, and decides. */
-  next(child: string, cause: Cause.Cause<unknown>, backoff: Backoff = this.backoff): Effect.Effect<Decision> {
+  /** Records a restart asked for by the exit of `child` with `cause`: whether it may happen, and when. */
+  next(child: string, cause: Cause.Cause<unknown>, backoff: Backoff = this.backoff): Effect.Effect<Verdict> {
     return Effect.withFiber((fiber) => {
       const { intensity } = this.limits
       const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
@@ -68,7 +56,7 @@ export class RestartBudget {
         const error = new TooManyRestarts({ path: this.path, child, maxRestarts: intensity.maxRestarts, within: this.within, cause })
         return Effect.succeed({ _tag: "GiveUp", error } as const)
       }
-      return Effect.map(backoff.next(now, cause), (delay): Decision => {
+      return Effect.map(backoff.next(now, cause), (delay): Verdict => {
         if (delay === undefined) {
           return { _tag: "GiveUp", error: new BackoffEnded({ path: this.path, child, restarts: backoff.restarts, cause }) }
         }

@@ -31,6 +31,7 @@ import { poolStartup } from "./pool.ts"
 import type { Outcome } from "./mailbox.ts"
 import { supervise } from "./mailbox.ts"
 import type { LifecycleHandle } from "./lifecycle.ts"
+import { autoShutdownAfter, decideRestart } from "./decision.ts"
 import { delayNote, givingUp, RestartBudget } from "./restartBudget.ts"
 import type { EventInput, Telemetry } from "./telemetry.ts"
 import * as Metrics from "../Metrics.ts"
@@ -200,45 +201,12 @@ export class Supervisor implements Supervising {
     }
   }
 
-  private get settle(): Effect.Effect<Outcome> {
-    // No line of its own: its parent's stop (or the toplevel's shutdown request) has announced it.
-    return Effect.as(this.stopAll("graceful"), Exit.void as Outcome).pipe(
-      Effect.withSpan("arbor.system.shutdown", { attributes: { "arbor.path": this.path }, parent: this.lifecycle.settleSpan }, {
-        captureStackTrace: false
-      })
-    )
-  }
-
-  /** Stops every child, announces that the system gives up with `error`, and fails with it. */
-  private giveUp(error: SystemError, message: string, cause?: Cause.Cause<unknown>): Effect.Effect<Outcome> {
-    return Effect.gen({ self: this }, function*() {
-      yield* this.telemetry.emit({ _tag: "Escalated", path: this.path, error: error._tag, message: error.message }, "Error", message, cause)
-      yield* count(Metrics.escalations, this.path)
-      yield* this.stopAll("graceful")
-      return Exit.fail(error)
-    })
-  }
-
-  private declarationEnded(generation: number, exit: Exit.Exit<void, unknown>): Effect.Effect<Outcome> {
-    return Effect.gen({ self: this }, function*() {
-      if (generation !== this.generation) return
-      this.declaration = undefined
-      const error = this.abandoned ?? (Exit.isFailure(exit) ? startupError(this.path, "system", exit.cause) : undefined)
-      if (error === undefined) {
-        yield* this.stopUndeclared
-        Deferred.doneUnsafe(this.stable, Exit.void)
-        // A first start is announced as the system's `ChildStarted`; the end of a replay has no event of its own.
-        if (!this.firstStart) yield* logAt("Debug", this.path, "restart complete: its children run again")
-        return
-      }
-      if (this.firstStart) {
-        return yield* this.giveUp(error, `first start failed at ${error.path}; stopping the children already started`)
-      }
-      return yield* this.restart(undefined, error.path, Cause.fail(error))
-    })
-  }
-
-  // The steps of a restart are plain effects, not generators: they run for every crash.
+  // ---- The path of a crash, in the order it runs ----
+  // The child's host fiber ends; its observer (`onExit`) posts `Exited`; `exited` has `ended` (child.ts) close the
+  // child's scope and report the exit with its policy's answer; `restart` asks the budget (`RestartBudget.next`:
+  // intensity window, backoff) and decides (`decideRestart` in decision.ts); `restartAfter` relaunches one child,
+  // `restartGroup` stops the group and `replay`s `start`; a relaunch's startup comes back as `Relaunched`.
+  // The steps are plain effects, not generators: they run for every crash.
   private exited(child: ChildRecord, incarnation: number, exit: Exit.Exit<unknown, unknown>): Effect.Effect<Outcome> {
     return Effect.flatMap(ended(child, incarnation, exit), (restart): Effect.Effect<Outcome> => {
       if (restart === undefined) return Effect.undefined
@@ -255,7 +223,7 @@ export class Supervisor implements Supervising {
     return Effect.gen({ self: this }, function*() {
       const mode = this.config.autoShutdown
       const othersRunning = this.children.some((c) => c !== child && c.spec.config.significant && c.state !== "stopped")
-      if (mode === "never" || (mode === "allSignificant" && othersRunning)) return
+      if (!autoShutdownAfter(mode, othersRunning)) return
       yield* this.telemetry.emit(
         { _tag: "ShutdownRequested", path: this.path, reason: "autoShutdown" },
         "Info",
@@ -274,29 +242,43 @@ export class Supervisor implements Supervising {
    * request meanwhile is handled at once.
    */
   private restart(child: ChildRecord | undefined, childPath: string, cause: Cause.Cause<unknown>): Effect.Effect<Outcome> {
-    return this.traced(childPath, Effect.flatMap(this.budget.next(childPath, cause), (decided) => {
+    return this.traced(childPath, Effect.flatMap(this.budget.next(childPath, cause), (verdict) => {
+      const decided = decideRestart(verdict, this.config.strategy, this.children, child, this.groupFrom, this.pending?.from)
       if (decided._tag === "GiveUp") return this.giveUp(decided.error, givingUp(decided.error), cause)
-      const { delay, count } = decided
+      const { delay, count } = decided.verdict
       const restarting = {
         _tag: "SystemRestarting",
         path: this.path,
         child: childPath,
         strategy: this.config.strategy,
-        restart: decided.restart,
-        maxRestarts: decided.maxRestarts,
+        restart: decided.verdict.restart,
+        maxRestarts: decided.verdict.maxRestarts,
         delayMillis: Duration.toMillis(delay)
       } as const
-      if (this.config.strategy === "one_for_one" && child !== undefined) {
-        const message = () => `restarting ${child.path} (one_for_one)${delayNote(delay)}${count}`
-        return Effect.andThen(this.telemetry.emit(restarting, "Info", message), this.restartAfter(child, delay))
+      if (decided._tag === "RestartOne") {
+        const message = () => `restarting ${childPath} (one_for_one)${delayNote(delay)}${count}`
+        return Effect.andThen(this.telemetry.emit(restarting, "Info", message), this.restartAfter(decided.child, delay))
       }
-      return this.restartGroup(child, childPath, restarting, delay, count)
+      return this.restartGroup(decided.from, childPath, restarting, delay, count)
     }))
   }
 
-  /** A restart of `one_for_all` or `rest_for_one`: the group is stopped, then `start` replayed after `delay`. */
+  /** One child restarts on its own (`one_for_one`), after its backoff delay. */
+  private restartAfter(child: ChildRecord, delay: Duration.Duration): Effect.Effect<Outcome> {
+    if (Duration.isZero(delay)) return this.relaunch(child, undefined)
+    child.state = "restarting"
+    return this.after(delay, { _tag: "ResumeChild", child, token: ++child.restartToken })
+  }
+
+  private resumeChild(child: ChildRecord, token: number): Effect.Effect<Outcome> {
+    if (child.state !== "restarting" || child.restartToken !== token) return Effect.undefined
+    child.state = "stopped"
+    return this.relaunch(child, undefined)
+  }
+
+  /** A restart of `one_for_all` or `rest_for_one`: the group from `from` on is stopped, then `start` replayed after `delay`. */
   private restartGroup(
-    child: ChildRecord | undefined,
+    from: number,
     childPath: string,
     restarting: EventInput,
     delay: Duration.Duration,
@@ -305,8 +287,6 @@ export class Supervisor implements Supervising {
     return Effect.gen({ self: this }, function*() {
       const { strategy } = this.config
       this.firstStart = false
-      const index = child === undefined ? this.groupFrom : Math.max(0, this.children.indexOf(child))
-      const from = Math.min(strategy === "rest_for_one" ? index : 0, this.pending?.from ?? Number.POSITIVE_INFINITY)
       const which = from === 0 ? "all children" : `${this.children[from]?.path ?? childPath} and the children after it`
       yield* this.telemetry.emit(restarting, "Info", `restarting ${which} (${strategy})${delayNote(delay)}${count}`)
       this.stoppingGroup = true
@@ -322,14 +302,6 @@ export class Supervisor implements Supervising {
       const token = ++this.tokens
       this.pending = { token, from, child: childPath }
       yield* this.after(delay, { _tag: "Resume", token })
-    })
-  }
-
-  /** A restart's span: a group restart's new startups nest under it. */
-  private traced<A>(child: string, effect: Effect.Effect<A>): Effect.Effect<A> {
-    return Effect.withSpan(effect, "arbor.system.restart", {
-      attributes: { "arbor.path": this.path, "arbor.child": child },
-      captureStackTrace: false
     })
   }
 
@@ -363,17 +335,12 @@ export class Supervisor implements Supervising {
     })
   }
 
-  /** One child restarts on its own (`one_for_one`), after its backoff delay. */
-  private restartAfter(child: ChildRecord, delay: Duration.Duration): Effect.Effect<Outcome> {
-    if (Duration.isZero(delay)) return this.relaunch(child, undefined)
-    child.state = "restarting"
-    return this.after(delay, { _tag: "ResumeChild", child, token: ++child.restartToken })
-  }
-
-  private resumeChild(child: ChildRecord, token: number): Effect.Effect<Outcome> {
-    if (child.state !== "restarting" || child.restartToken !== token) return Effect.undefined
-    child.state = "stopped"
-    return this.relaunch(child, undefined)
+  /** A restart's span: a group restart's new startups nest under it. */
+  private traced<A>(child: string, effect: Effect.Effect<A>): Effect.Effect<A> {
+    return Effect.withSpan(effect, "arbor.system.restart", {
+      attributes: { "arbor.path": this.path, "arbor.child": child },
+      captureStackTrace: false
+    })
   }
 
   /** Posts `event` after `delay`; the timer dies with the supervisor. */
@@ -411,60 +378,17 @@ export class Supervisor implements Supervising {
     })
   }
 
-  readonly terminateChild = (name: string): Effect.Effect<void, NotFound> =>
-    this.call((reply) =>
-      Effect.gen({ self: this }, function*() {
-        const child = this.find(name)
-        if (child === undefined) return this.answer(reply, Exit.fail(new NotFound({ path: `${this.path}/${name}` })))
-        child.terminated = true
-        yield* stop(child, "graceful")
-        if (child.spec.config.restart === "temporary") child.finished = true
-        yield* logAt("Info", child.path, "terminated on request")
-        this.answer(reply, Exit.void)
-      })
-    ) as Effect.Effect<void, NotFound>
-
-  readonly restartChild = (name: string): Effect.Effect<void, NotFound | Running | SystemError> =>
-    this.call((reply) =>
-      Effect.suspend(() => {
-        const child = this.find(name)
-        if (child === undefined) return Effect.sync(() => this.answer(reply, Exit.fail(new NotFound({ path: `${this.path}/${name}` }))))
-        if (child.state !== "stopped" || this.waitsForGroup(child)) {
-          return Effect.sync(() => this.answer(reply, Exit.fail(new Running({ path: child.path }))))
-        }
-        child.terminated = false
-        child.finished = false
-        return Effect.andThen(logAt("Info", child.path, "restarting on request"), this.relaunch(child, reply))
-      })
-    )
-
-  /**
-   * Whether `child` waits for a replay: its group restart waits for its backoff delay, or the replay in
-   * progress has not declared it yet. The replay will start it (or, if it finished for good, leave it
-   * down); starting it meanwhile would leave it running outside the replayed generation, where a failed
-   * replay could not stop it in order.
-   */
-  private waitsForGroup(child: ChildRecord): boolean {
-    if (this.pending !== undefined) return this.children.indexOf(child) >= this.pending.from
-    return this.declaration !== undefined && !this.declared.has(child.spec.name)
-  }
-
-  /** Runs `body` on the supervisor's fiber and resumes with what it answers. */
-  private call(body: (reply: Reply) => Effect.Effect<Outcome>): Effect.Effect<void, NotFound | Running | SystemError> {
-    return Effect.suspend(() => {
-      if (!this.alive) return Effect.fail(new NotFound({ path: this.path }))
-      const reply: Reply = Deferred.makeUnsafe()
-      this.replies.add(reply)
-      Queue.offerUnsafe(this.mailbox, { _tag: "Call", run: body(reply) })
-      return Deferred.await(reply)
+  /** Stops every child, announces that the system gives up with `error`, and fails with it. */
+  private giveUp(error: SystemError, message: string, cause?: Cause.Cause<unknown>): Effect.Effect<Outcome> {
+    return Effect.gen({ self: this }, function*() {
+      yield* this.telemetry.emit({ _tag: "Escalated", path: this.path, error: error._tag, message: error.message }, "Error", message, cause)
+      yield* count(Metrics.escalations, this.path)
+      yield* this.stopAll("graceful")
+      return Exit.fail(error)
     })
   }
 
-  private answer(reply: Reply, exit: Exit.Exit<void, NotFound | Running | SystemError>): undefined {
-    this.replies.delete(reply)
-    Deferred.doneUnsafe(reply, exit)
-    return undefined
-  }
+  // ---- Declarations: each run of `start` ----
 
   /**
    * Runs `start` as a new generation, on a fiber of its own so that exits and
@@ -495,65 +419,6 @@ export class Supervisor implements Supervising {
         })
       })
     })
-  }
-
-  /**
-   * The children of the previous generation that this one did not declare
-   * again leave the list, once its declaration has ended; one still running
-   * (kept by `rest_for_one`) is stopped: nothing runs unlisted.
-   */
-  private get stopUndeclared(): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      if (this.children.length === this.declared.size) return Effect.void
-      const undeclared = this.children.splice(this.declared.size)
-      for (const child of undeclared) child.listed = false
-      return Effect.forEach(undeclared.reverse(), (child) => stop(child, "graceful"), { discard: true })
-    })
-  }
-
-  /** Lists `child` as the `position`th declared by the current generation, moving it there if it was listed later. */
-  private place(child: ChildRecord, position: number): void {
-    // The usual case: a replay declares each child where it was, a first start at the end.
-    if (this.children[position] === child) return
-    if (child.listed) this.children.splice(this.children.indexOf(child), 1)
-    child.listed = true
-    if (position === this.children.length) this.children.push(child)
-    else this.children.splice(position, 0, child)
-  }
-
-  /** Interrupts the running declaration, if any; its end then reads as stale, whatever comes next. */
-  private get abandonDeclaration(): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      const fiber = this.declaration
-      if (fiber === undefined) return Effect.void
-      this.declaration = undefined
-      this.generation++
-      this.declaring = false
-      return Fiber.interrupt(fiber)
-    })
-  }
-
-  /** Abandons the running declaration and any pending restart, then stops every child in reverse order. */
-  private stopAll(mode: StopMode): Effect.Effect<void> {
-    this.pending = undefined
-    return this.stopFrom(0, mode)
-  }
-
-  /**
-   * Abandons the running declaration, if any, then stops the children from
-   * position `from` on, in reverse declaration order. A temporary child is
-   * never started again, also not as a bystander of a restart.
-   */
-  private stopFrom(from: number, mode: StopMode): Effect.Effect<void> {
-    return Effect.andThen(
-      this.abandonDeclaration,
-      Effect.suspend(() =>
-        Effect.forEach(this.children.slice(from).reverse(), (child) =>
-          Effect.map(stop(child, mode), () => {
-            if (child.spec.config.restart === "temporary") child.finished = true
-          }), { discard: true })
-      )
-    )
   }
 
   private declarationScope(generation: number): System.Scope {
@@ -652,6 +517,152 @@ export class Supervisor implements Supervising {
   private abandon(error: SystemError): Effect.Effect<never> {
     this.abandoned ??= error
     return Effect.interrupt
+  }
+
+  /** Lists `child` as the `position`th declared by the current generation, moving it there if it was listed later. */
+  private place(child: ChildRecord, position: number): void {
+    // The usual case: a replay declares each child where it was, a first start at the end.
+    if (this.children[position] === child) return
+    if (child.listed) this.children.splice(this.children.indexOf(child), 1)
+    child.listed = true
+    if (position === this.children.length) this.children.push(child)
+    else this.children.splice(position, 0, child)
+  }
+
+  private declarationEnded(generation: number, exit: Exit.Exit<void, unknown>): Effect.Effect<Outcome> {
+    return Effect.gen({ self: this }, function*() {
+      if (generation !== this.generation) return
+      this.declaration = undefined
+      const error = this.abandoned ?? (Exit.isFailure(exit) ? startupError(this.path, "system", exit.cause) : undefined)
+      if (error === undefined) {
+        yield* this.stopUndeclared
+        Deferred.doneUnsafe(this.stable, Exit.void)
+        // A first start is announced as the system's `ChildStarted`; the end of a replay has no event of its own.
+        if (!this.firstStart) yield* logAt("Debug", this.path, "restart complete: its children run again")
+        return
+      }
+      if (this.firstStart) {
+        return yield* this.giveUp(error, `first start failed at ${error.path}; stopping the children already started`)
+      }
+      return yield* this.restart(undefined, error.path, Cause.fail(error))
+    })
+  }
+
+  /**
+   * The children of the previous generation that this one did not declare
+   * again leave the list, once its declaration has ended; one still running
+   * (kept by `rest_for_one`) is stopped: nothing runs unlisted.
+   */
+  private get stopUndeclared(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.children.length === this.declared.size) return Effect.void
+      const undeclared = this.children.splice(this.declared.size)
+      for (const child of undeclared) child.listed = false
+      return Effect.forEach(undeclared.reverse(), (child) => stop(child, "graceful"), { discard: true })
+    })
+  }
+
+  /** Interrupts the running declaration, if any; its end then reads as stale, whatever comes next. */
+  private get abandonDeclaration(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const fiber = this.declaration
+      if (fiber === undefined) return Effect.void
+      this.declaration = undefined
+      this.generation++
+      this.declaring = false
+      return Fiber.interrupt(fiber)
+    })
+  }
+
+  // ---- Stopping ----
+
+  private get settle(): Effect.Effect<Outcome> {
+    // No line of its own: its parent's stop (or the toplevel's shutdown request) has announced it.
+    return Effect.as(this.stopAll("graceful"), Exit.void as Outcome).pipe(
+      Effect.withSpan("arbor.system.shutdown", { attributes: { "arbor.path": this.path }, parent: this.lifecycle.settleSpan }, {
+        captureStackTrace: false
+      })
+    )
+  }
+
+  /** Abandons the running declaration and any pending restart, then stops every child in reverse order. */
+  private stopAll(mode: StopMode): Effect.Effect<void> {
+    this.pending = undefined
+    return this.stopFrom(0, mode)
+  }
+
+  /**
+   * Abandons the running declaration, if any, then stops the children from
+   * position `from` on, in reverse declaration order. A temporary child is
+   * never started again, also not as a bystander of a restart.
+   */
+  private stopFrom(from: number, mode: StopMode): Effect.Effect<void> {
+    return Effect.andThen(
+      this.abandonDeclaration,
+      Effect.suspend(() =>
+        Effect.forEach(this.children.slice(from).reverse(), (child) =>
+          Effect.map(stop(child, mode), () => {
+            if (child.spec.config.restart === "temporary") child.finished = true
+          }), { discard: true })
+      )
+    )
+  }
+
+  // ---- Administration: run on the supervisor's fiber through its mailbox ----
+
+  readonly terminateChild = (name: string): Effect.Effect<void, NotFound> =>
+    this.call((reply) =>
+      Effect.gen({ self: this }, function*() {
+        const child = this.find(name)
+        if (child === undefined) return this.answer(reply, Exit.fail(new NotFound({ path: `${this.path}/${name}` })))
+        child.terminated = true
+        yield* stop(child, "graceful")
+        if (child.spec.config.restart === "temporary") child.finished = true
+        yield* logAt("Info", child.path, "terminated on request")
+        this.answer(reply, Exit.void)
+      })
+    ) as Effect.Effect<void, NotFound>
+
+  readonly restartChild = (name: string): Effect.Effect<void, NotFound | Running | SystemError> =>
+    this.call((reply) =>
+      Effect.suspend(() => {
+        const child = this.find(name)
+        if (child === undefined) return Effect.sync(() => this.answer(reply, Exit.fail(new NotFound({ path: `${this.path}/${name}` }))))
+        if (child.state !== "stopped" || this.waitsForGroup(child)) {
+          return Effect.sync(() => this.answer(reply, Exit.fail(new Running({ path: child.path }))))
+        }
+        child.terminated = false
+        child.finished = false
+        return Effect.andThen(logAt("Info", child.path, "restarting on request"), this.relaunch(child, reply))
+      })
+    )
+
+  /**
+   * Whether `child` waits for a replay: its group restart waits for its backoff delay, or the replay in
+   * progress has not declared it yet. The replay will start it (or, if it finished for good, leave it
+   * down); starting it meanwhile would leave it running outside the replayed generation, where a failed
+   * replay could not stop it in order.
+   */
+  private waitsForGroup(child: ChildRecord): boolean {
+    if (this.pending !== undefined) return this.children.indexOf(child) >= this.pending.from
+    return this.declaration !== undefined && !this.declared.has(child.spec.name)
+  }
+
+  /** Runs `body` on the supervisor's fiber and resumes with what it answers. */
+  private call(body: (reply: Reply) => Effect.Effect<Outcome>): Effect.Effect<void, NotFound | Running | SystemError> {
+    return Effect.suspend(() => {
+      if (!this.alive) return Effect.fail(new NotFound({ path: this.path }))
+      const reply: Reply = Deferred.makeUnsafe()
+      this.replies.add(reply)
+      Queue.offerUnsafe(this.mailbox, { _tag: "Call", run: body(reply) })
+      return Deferred.await(reply)
+    })
+  }
+
+  private answer(reply: Reply, exit: Exit.Exit<void, NotFound | Running | SystemError>): undefined {
+    this.replies.delete(reply)
+    Deferred.doneUnsafe(reply, exit)
+    return undefined
   }
 }
 

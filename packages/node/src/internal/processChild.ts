@@ -15,9 +15,32 @@ import * as ChildProcess from "effect/process/ChildProcess"
 import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs"
 import { connect } from "node:net"
 import { delimiter, isAbsolute, join, resolve } from "node:path"
-import type { Options as ProcessOptions, ProcessInfo } from "../ProcessChild.ts"
-import { MemoryLimitExceeded, ProcessExited } from "../ProcessChild.ts"
 import { millis } from "./watchdog.ts"
+
+/** The process ended other than normally (`ProcessChild.ProcessExited`). */
+export class ProcessExited extends Schema.TaggedError<ProcessExited>()("ProcessExited", {
+  path: Schema.String,
+  exitCode: Schema.NullOr(Schema.Number),
+  signal: Schema.NullOr(Schema.String)
+}) {
+  override get message(): string {
+    return this.signal === null
+      ? `${this.path}: process exited with code ${this.exitCode}`
+      : `${this.path}: process killed by ${this.signal}`
+  }
+}
+
+/** Its resident memory stayed above its limit (`ProcessChild.MemoryLimitExceeded`). */
+export class MemoryLimitExceeded extends Schema.TaggedError<MemoryLimitExceeded>()("MemoryLimitExceeded", {
+  path: Schema.String,
+  rssMegabytes: Schema.Number,
+  limitMegabytes: Schema.Number,
+  for: Schema.String
+}) {
+  override get message(): string {
+    return `${this.path}: resident memory ${this.rssMegabytes} MB stayed above its limit of ${this.limitMegabytes} MB for ${this.for}`
+  }
+}
 
 const RegExpSchema = Schema.declare((u): u is RegExp => u instanceof RegExp, { expected: "a RegExp" })
 
@@ -69,7 +92,7 @@ const findExecutable = (command: string, cwd: string, path: string | undefined):
 const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((file) => process.platform === "linux" && isExecutable(file))
 
 /** Options checked, the command found, and what to run: through `setpriv` unless `parentDeath` is `"ignore"`. */
-const decode = (command: string, args: ReadonlyArray<string>, options: ProcessOptions, path: string) =>
+const decode = (command: string, args: ReadonlyArray<string>, options: unknown, path: string) =>
   Effect.gen(function*() {
     const decoded = yield* Options.decode(OptionsSchema, path, options)
     if (decoded.cwd !== undefined && !existsSync(decoded.cwd)) {
@@ -113,7 +136,7 @@ const portOpen = (port: number, host: string): Effect.Effect<void> =>
     Effect.orDie
   )
 
-export const make = (command: string, args: ReadonlyArray<string>, options: ProcessOptions) => {
+export const make = (command: string, args: ReadonlyArray<string>, options: unknown) => {
   // Fixed once made: checked (the command looked up in `PATH`) at the child's first start, and reused by its restarts.
   let checked: Effect.Success<ReturnType<typeof decode>> | undefined
   return Effect.gen(function*() {
@@ -181,7 +204,7 @@ export const make = (command: string, args: ReadonlyArray<string>, options: Proc
     })))
     const limit = config.memoryLimit
     const main = limit === undefined ? exit : Effect.raceFirst(exit, watchMemory(path, pid, limit))
-    return yield* MainLoop.spawn(main, { pid } satisfies ProcessInfo)
+    return yield* MainLoop.spawn(main, { pid })
   })
 }
 

@@ -4,6 +4,7 @@
 import { Errors, Options } from "@arbor/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
 import { closeSync, openSync } from "node:fs"
 import * as inspector from "node:inspector"
@@ -207,3 +208,15 @@ export const start = (
     }
   }
 }
+
+/** `Watchdog.stallsTotal`: also updated by the stall watch of worker children. */
+export const stallsTotal: Metric.Counter<number> = Metric.counter("arbor_event_loop_stalls_total", {
+  description: "Times the event loop was stalled for longer than the watchdog's threshold",
+  incremental: true
+})
+
+/** `Watchdog.stallSeconds`: also updated by the stall watch of worker children. */
+export const stallSeconds: Metric.Histogram<number> = Metric.histogram("arbor_event_loop_stall_seconds", {
+  description: "How long the event loop was stalled, from the last heartbeat before to the first after",
+  boundaries: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]
+})

@@ -195,7 +195,8 @@ const investigate = async (stall: Stall, silentFor: number): Promise<Omit<Extrac
 
 /** Kills the process unless the main thread recovers during `exitAfter` (or a debugger was attached since). */
 const exit = async (stall: Stall): Promise<void> => {
-  if (config.exitAfter > 0) {
+  // A main thread that recovered while the report was being written has no recovery left to wait for.
+  if (config.exitAfter > 0 && !stall.recovered) {
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, config.exitAfter)
       stall.onRecovered.push(() => {

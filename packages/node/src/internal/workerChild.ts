@@ -13,14 +13,35 @@ import { existsSync } from "node:fs"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { Worker } from "node:worker_threads"
 import type { Handlers } from "../WorkerRunner.ts"
-import type { Options as WorkerOptions, WorkerClient } from "../WorkerChild.ts"
-import { WorkerCallFailed, WorkerCrashed } from "../WorkerChild.ts"
-import { stallSeconds, stallsTotal } from "../Watchdog.ts"
 import type { Capture } from "./stackCapture.ts"
 import { captureStack, connectToWorker, noAnswer, Timeout } from "./stackCapture.ts"
 import type { Timing } from "./watchdog.ts"
-import { checkTiming, stallFields } from "./watchdog.ts"
+import { checkTiming, stallFields, stallSeconds, stallsTotal } from "./watchdog.ts"
 import type { FromRunner, ToRunner } from "./workerProtocol.ts"
+
+/** The worker ended, other than on request (`WorkerChild.WorkerCrashed`). */
+export class WorkerCrashed extends Schema.TaggedError<WorkerCrashed>()("WorkerCrashed", {
+  path: Schema.String,
+  exitCode: Schema.Number,
+  error: Schema.optionalKey(Schema.Unknown)
+}) {
+  override get message(): string {
+    return `${this.path}: worker exited with code ${this.exitCode}` +
+      (this.error === undefined ? "" : `: ${describeError(this.error)}`)
+  }
+}
+
+/** A call did not get its answer (`WorkerChild.WorkerCallFailed`). */
+export class WorkerCallFailed extends Schema.TaggedError<WorkerCallFailed>()("WorkerCallFailed", {
+  path: Schema.String,
+  method: Schema.String,
+  reason: Schema.String,
+  error: Schema.optionalKey(Schema.Unknown)
+}) {
+  override get message(): string {
+    return `${this.path}: ${this.method}: ${this.reason}`
+  }
+}
 
 const Megabytes = Schema.Number.check(Schema.isGreaterThan(0), Schema.isFinite())
 
@@ -40,10 +61,10 @@ const OptionsSchema = Schema.Struct({
 interface Config {
   readonly url: URL
   readonly stall: Timing | undefined
-  readonly options: WorkerOptions
+  readonly options: typeof OptionsSchema.Type
 }
 
-const decode = (module: URL | string, input: WorkerOptions, path: string): Effect.Effect<Config, Errors.InvalidOptions> =>
+const decode = (module: URL | string, input: unknown, path: string): Effect.Effect<Config, Errors.InvalidOptions> =>
   Effect.gen(function*() {
     const options = yield* Options.decode(OptionsSchema, path, input)
     const stall = options.stall === false ? undefined : yield* checkTiming(options.stall ?? {}, path, `["stall"]`)
@@ -51,7 +72,7 @@ const decode = (module: URL | string, input: WorkerOptions, path: string): Effec
     if (url.protocol !== "file:" || !existsSync(fileURLToPath(url))) {
       return yield* new Errors.InvalidOptions({ path, issue: `no such module: ${url.href}\n  at ["module"]` })
     }
-    return { url, stall, options: input }
+    return { url, stall, options }
   })
 
 /** An error thrown in a worker, as one line. */
@@ -75,7 +96,7 @@ interface Current {
  * The client of one child, the same object through all its incarnations: a
  * sibling that holds it keeps calling whichever worker runs now.
  */
-export class Client<H extends Handlers> implements WorkerClient<H> {
+export class Client<H extends Handlers> {
   path = ""
   current: Current | undefined = undefined
   /** Calls sent and not yet answered, for a pool that sends each call to the least busy worker. */
@@ -124,9 +145,10 @@ interface Ended {
   readonly error: unknown
 }
 
-export const make = <H extends Handlers>(module: URL | string, options: WorkerOptions) => {
+/** A worker child (`WorkerChild.make`): its startup, and the client that follows it across restarts. */
+export const make = <H extends Handlers>(module: URL | string, options: unknown) => {
   const client = new Client<H>()
-  const startup: Effect.Effect<MainLoop.MainLoop<WorkerClient<H>>, Errors.InvalidOptions | WorkerCrashed, Lifecycle.Lifecycle | Scope.Scope> =
+  const startup: Effect.Effect<MainLoop.MainLoop<Client<H>>, Errors.InvalidOptions | WorkerCrashed, Lifecycle.Lifecycle | Scope.Scope> =
     Effect.gen(function*() {
       const lifecycle = yield* Lifecycle.Lifecycle
       const path = lifecycle.path
@@ -176,7 +198,7 @@ export const make = <H extends Handlers>(module: URL | string, options: WorkerOp
       const watched = config.stall === undefined
         ? exit
         : Effect.raceFirst(exit, watch(new BigInt64Array(heartbeat), config.stall, path, current))
-      return yield* MainLoop.spawn(watched, client as WorkerClient<H>)
+      return yield* MainLoop.spawn(watched, client)
     })
   return { client, startup }
 }
