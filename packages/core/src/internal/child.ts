@@ -23,7 +23,7 @@ import { logAt } from "./log.ts"
 import { summary } from "./summary.ts"
 import type { Telemetry } from "./telemetry.ts"
 import * as Metrics from "../Metrics.ts"
-import { count, countUnsafe } from "./telemetry.ts"
+import { count, countUnsafe, traced, tracedUnsafe } from "./telemetry.ts"
 import type { ChildConfig } from "./options.ts"
 import { notAMainLoop } from "./options.ts"
 
@@ -264,7 +264,7 @@ const begin = (
 ): Effect.Effect<Effect.Effect<unknown, unknown, SpawnContext>, unknown, SpawnContext> => {
   const startTime = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
   const log = announce(child, fiber, restarted)
-  const run = Effect.flatMap(startupOf(child), (loop) => startupReturned(child, incarnation, fiber, startTime, loop))
+  const run = Effect.flatMap(startupOf(child, fiber), (loop) => startupReturned(child, incarnation, fiber, startTime, loop))
   return log === undefined ? run : Effect.andThen(log, run)
 }
 
@@ -370,8 +370,8 @@ const startupExited = (
   })
 }
 
-/** A child's startup function, bounded by its `startTimeout`, in a span unless the child is a pool's. */
-const startupOf = (child: ChildRecord): Effect.Effect<MainLoop<unknown>, unknown, SpawnContext> => {
+/** A child's startup function on its host `fiber`, bounded by its `startTimeout`, in a span unless the child is a pool's. */
+const startupOf = (child: ChildRecord, fiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<MainLoop<unknown>, unknown, SpawnContext> => {
   const { startTimeout } = child.spec.config
   const declared = child.spec.startup
   const run = Effect.isEffect(declared) ? declared : declared(child)
@@ -381,10 +381,7 @@ const startupOf = (child: ChildRecord): Effect.Effect<MainLoop<unknown>, unknown
   })
   // A pool's children come and go too fast to be worth a span each: the pool's own startup has one.
   if (child.pooled) return startup
-  return Effect.withSpan(startup, "arbor.child.startup", {
-    attributes: { "arbor.path": child.path, "arbor.kind": child.spec.kind },
-    captureStackTrace: false
-  })
+  return tracedUnsafe(fiber, startup, "arbor.child.startup", { attributes: { "arbor.path": child.path, "arbor.kind": child.spec.kind } })
 }
 
 // ---- The end of a running child's main loop: the first step of a crash (see `Supervisor.exited`) ----
@@ -544,10 +541,7 @@ const stopRunning = (child: ChildRecord, host: Fiber.Fiber<unknown, unknown>, mo
     }
     return forced
   }).pipe((stopping) =>
-    child.pooled ? stopping : Effect.withSpan(stopping, "arbor.child.stop", {
-      attributes: { "arbor.path": child.path },
-      captureStackTrace: false
-    })
+    child.pooled ? stopping : traced(stopping, "arbor.child.stop", { attributes: { "arbor.path": child.path } })
   )
 
 // ---- Administration: an exit injected by `exitChild` (or a `ChildRuntime` that crashes its child) ----

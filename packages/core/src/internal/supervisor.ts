@@ -35,7 +35,7 @@ import { autoShutdownAfter, decideRestart } from "./decision.ts"
 import { delayNote, givingUp, RestartBudget } from "./restartBudget.ts"
 import type { EventInput, Telemetry } from "./telemetry.ts"
 import * as Metrics from "../Metrics.ts"
-import { count } from "./telemetry.ts"
+import { count, traced } from "./telemetry.ts"
 
 type Event =
   | { readonly _tag: "Exited"; readonly child: ChildRecord; readonly incarnation: number; readonly exit: Exit.Exit<unknown, unknown> }
@@ -337,10 +337,7 @@ export class Supervisor implements Supervising {
 
   /** A restart's span: a group restart's new startups nest under it. */
   private traced<A>(child: string, effect: Effect.Effect<A>): Effect.Effect<A> {
-    return Effect.withSpan(effect, "arbor.system.restart", {
-      attributes: { "arbor.path": this.path, "arbor.child": child },
-      captureStackTrace: false
-    })
+    return traced(effect, "arbor.system.restart", { attributes: { "arbor.path": this.path, "arbor.child": child } })
   }
 
   /** Posts `event` after `delay`; the timer dies with the supervisor. */
@@ -579,9 +576,7 @@ export class Supervisor implements Supervising {
   private get settle(): Effect.Effect<Outcome> {
     // No line of its own: its parent's stop (or the toplevel's shutdown request) has announced it.
     return Effect.as(this.stopAll("graceful"), Exit.void as Outcome).pipe(
-      Effect.withSpan("arbor.system.shutdown", { attributes: { "arbor.path": this.path }, parent: this.lifecycle.settleSpan }, {
-        captureStackTrace: false
-      })
+      (settling) => traced(settling, "arbor.system.shutdown", { attributes: { "arbor.path": this.path }, parent: this.lifecycle.settleSpan })
     )
   }
 
