@@ -94,6 +94,8 @@ export class ChildRecord {
   value: unknown = undefined
   /** Identifies the pending restart (after a backoff delay), so that a stale one is ignored. */
   restartToken = 0
+  /** The generation of its system that declared it last: declared twice in one is a `DuplicateChild`. */
+  declaredIn = 0
   /** Whether its system lists it (a system's record of a child it no longer declares is kept, unlisted). */
   listed = false
   /** The supervisor it runs, for a subsystem or a pool. */

@@ -13,14 +13,16 @@ import { Lifecycle } from "../Lifecycle.ts"
 import * as MainLoop from "../MainLoop.ts"
 import type * as System from "../System.ts"
 import type { ChildSpec, StopMode, SupervisorDetail, Supervising } from "./child.ts"
-import { ChildRecord, ended, launch, relaunch, startupError, stop } from "./child.ts"
+import { ChildRecord, ended, launchOn, relaunch, startupError, stop } from "./child.ts"
 import { logAt } from "./log.ts"
-import type { SystemConfig } from "./options.ts"
+import type { ChildConfig, SystemConfig } from "./options.ts"
 import {
   decodePool,
+  defaultWorker,
   decodeSubsystem,
   decodeWorker,
   describeValue,
+  isPlainName,
   isSystem,
   notAnEffect,
   notASystem,
@@ -79,8 +81,8 @@ export class Supervisor implements Supervising {
   /** Those declared by the current generation so far, in order, then the previous generation's others. */
   private children: Array<ChildRecord> = []
   private readonly byName = new Map<string, ChildRecord>()
-  /** The names the current generation has declared: the first `declared.size` of `children`. */
-  private declared = new Set<string>()
+  /** How many children the current generation has declared: the first ones of `children` (see `ChildRecord.declaredIn`). */
+  private declaredCount = 0
   private generation = 0
   /** Until the first group restart: a failure now is a failure to start, not a reason to restart. */
   private firstStart = true
@@ -396,7 +398,7 @@ export class Supervisor implements Supervising {
   private get startGeneration(): Effect.Effect<void> {
     return Effect.suspend(() => {
       const generation = ++this.generation
-      this.declared = new Set()
+      this.declaredCount = 0
       this.abandoned = undefined
       this.declaring = true
       const scope = this.declarationScope(generation)
@@ -424,14 +426,18 @@ export class Supervisor implements Supervising {
     return {
       path: this.path,
       child: (name, startup, options) =>
-        declare(name, (path) =>
+        declare(name, (path) => {
           // Only typed code is kept from passing something else: it is refused here, before it runs.
-          Effect.map(Effect.isEffect(startup) ? decodeWorker(path, options, autoShutdown) : Effect.fail(notAnEffect(path, startup)), (config) => ({
+          if (!Effect.isEffect(startup)) return Effect.fail(notAnEffect(path, startup))
+          const worker = (config: ChildConfig): ChildSpec => ({
             name,
-            kind: "worker" as const,
+            kind: "worker",
             startup: startup as Effect.Effect<MainLoop.MainLoop<unknown>, unknown, MainLoop.SpawnContext>,
             config
-          }))) as never,
+          })
+          // The usual declaration has no options: its spec is ready, with no effect to run.
+          return options === undefined ? worker(defaultWorker) : Effect.map(decodeWorker(path, options, autoShutdown), worker)
+        }) as never,
       system: (name, system, options) =>
         declare(name, (path) =>
           Effect.map(isSystem(system) ? decodeSubsystem(path, options, autoShutdown) : Effect.fail(notASystem(path, system)), ({ child, system: systemConfig }) => ({
@@ -457,11 +463,14 @@ export class Supervisor implements Supervising {
    * resumes with its value. A bad declaration or a failed startup abandons
    * the declaration: it is recorded, and the declaring fiber is interrupted
    * (so that user code cannot carry on past it by catching an error).
+   *
+   * `makeSpec` makes the spec, or an effect that checks the options and
+   * makes it: a plain name and a spec made at once cost no step in between.
    */
   private declareChild(
     generation: number,
     name: string,
-    makeSpec: (path: string) => Effect.Effect<ChildSpec, SystemError>
+    makeSpec: (path: string) => ChildSpec | Effect.Effect<ChildSpec, SystemError>
   ): Effect.Effect<unknown> {
     return Effect.suspend(() => {
       if (generation !== this.generation || this.abandoned !== undefined) return Effect.interrupt
@@ -469,41 +478,51 @@ export class Supervisor implements Supervising {
       if (!this.declaring) {
         return Effect.die(new Error(`${path}: declared after ${this.path}'s start returned; declare children within start`))
       }
-      return validateName(path, name).pipe(
-        Effect.andThen(makeSpec(path)),
-        Effect.flatMap((spec) => {
-          if (this.declared.has(name)) return Effect.fail(new DuplicateChild({ path }))
-          const position = this.declared.size
-          this.declared.add(name)
-          let child = this.byName.get(name)
-          if (child === undefined) {
-            child = new ChildRecord(spec, this.path, this.telemetry)
-            this.byName.set(name, child)
-          } else {
-            child.spec = spec
-          }
-          this.place(child, position)
-          if (child.state === "running" && !child.stopping) return Effect.succeed(this.valueFor(child, child.value))
-          return this.startChild(child)
-        }),
-        Effect.catch((error: SystemError) => this.abandon(error))
-      )
+      const made = isPlainName(name) ? makeSpec(path) : Effect.flatMap(validateName(path, name), () => {
+        const spec = makeSpec(path)
+        return Effect.isEffect(spec) ? spec : Effect.succeed(spec)
+      })
+      const declared = Effect.isEffect(made) ? Effect.flatMap(made, (spec) => this.declareSpec(generation, path, spec)) : this.declareSpec(generation, path, made)
+      return Effect.catch(declared, (error: SystemError) => this.abandon(error))
     })
+  }
+
+  /** Lists the child `spec` declares, as the next of `generation`, and starts it unless it runs already. */
+  private declareSpec(generation: number, path: string, spec: ChildSpec): Effect.Effect<unknown, SystemError> {
+    const { name } = spec
+    let child = this.byName.get(name)
+    if (child?.declaredIn === generation) return Effect.fail(new DuplicateChild({ path }))
+    if (child === undefined) {
+      child = new ChildRecord(spec, this.path, this.telemetry)
+      this.byName.set(name, child)
+    } else {
+      child.spec = spec
+    }
+    child.declaredIn = generation
+    this.place(child, this.declaredCount++)
+    if (child.state === "running" && !child.stopping) return Effect.succeed(this.valueFor(child, child.value))
+    return this.startChild(child)
   }
 
   private startChild(child: ChildRecord): Effect.Effect<unknown, SystemError> {
     if (child.finished) return Effect.succeed(Option.none())
     child.terminated = false
-    return launch(child, this.onExit).pipe(
-      Effect.map((value) => this.valueFor(child, value)),
-      // Stopped by its supervisor, the declaration is being abandoned anyway; stopped by `terminateChild`, it
-      // cannot go on without the child's value: that counts as the child's failed startup.
-      Effect.catchCause((cause) =>
-        child.stopping && !child.terminated
-          ? Effect.failCause(cause as Cause.Cause<never>)
-          : Effect.fail(startupError(child.path, child.spec.kind, cause))
+    return Effect.withFiber((fiber) => {
+      const started = launchOn(fiber, child, this.onExit)
+      // The usual case: the startup has returned already.
+      const exit = child.startExit
+      if (exit !== undefined && Exit.isSuccess(exit)) return Effect.succeed(this.valueFor(child, exit.value))
+      return started.pipe(
+        Effect.map((value) => this.valueFor(child, value)),
+        // Stopped by its supervisor, the declaration is being abandoned anyway; stopped by `terminateChild`, it
+        // cannot go on without the child's value: that counts as the child's failed startup.
+        Effect.catchCause((cause) =>
+          child.stopping && !child.terminated
+            ? Effect.failCause(cause as Cause.Cause<never>)
+            : Effect.fail(startupError(child.path, child.spec.kind, cause))
+        )
       )
-    )
+    })
   }
 
   /** What a declaration resumes with: the value for a permanent child, an `Option` otherwise. */
@@ -552,8 +571,8 @@ export class Supervisor implements Supervising {
    */
   private get stopUndeclared(): Effect.Effect<void> {
     return Effect.suspend(() => {
-      if (this.children.length === this.declared.size) return Effect.void
-      const undeclared = this.children.splice(this.declared.size)
+      if (this.children.length === this.declaredCount) return Effect.void
+      const undeclared = this.children.splice(this.declaredCount)
       for (const child of undeclared) child.listed = false
       return Effect.forEach(undeclared.reverse(), (child) => stop(child, "graceful"), { discard: true })
     })
@@ -640,7 +659,7 @@ export class Supervisor implements Supervising {
    */
   private waitsForGroup(child: ChildRecord): boolean {
     if (this.pending !== undefined) return this.children.indexOf(child) >= this.pending.from
-    return this.declaration !== undefined && !this.declared.has(child.spec.name)
+    return this.declaration !== undefined && child.declaredIn !== this.generation
   }
 
   /** Runs `body` on the supervisor's fiber and resumes with what it answers. */
