@@ -145,11 +145,15 @@ const arborCrashes = async (crashes: number, siblings: number): Promise<Array<nu
   const ready = Deferred.makeUnsafe<void>()
   let trigger = Deferred.makeUnsafe<void>()
   let started = Deferred.makeUnsafe<number>()
+  // The driver hears of the first instruction once the startup has returned and the child runs, as OTP's
+  // driver does after `proc_lib:init_ack`: a crash is then always of a running child.
   const crashy = Effect.suspend(() => {
     const firstInstruction = performance.now()
     trigger = Deferred.makeUnsafe<void>()
-    Deferred.doneUnsafe(started, Exit.succeed(firstInstruction))
-    return MainLoop.run(Effect.andThen(Deferred.await(trigger), Effect.fail("crash")))
+    return MainLoop.run(Effect.suspend(() => {
+      Deferred.doneUnsafe(started, Exit.succeed(firstInstruction))
+      return Effect.andThen(Deferred.await(trigger), Effect.fail("crash"))
+    }))
   })
   // It never settles: "brutal" spares each sample the 5 seconds of its default budget at the (untimed) shutdown.
   const system = idleSystem(siblings, ready, (scope) => Effect.asVoid(scope.child("crashy", crashy, { shutdown: "brutal" })))
