@@ -18,7 +18,7 @@ import type { PoolConfig } from "./options.ts"
 import { decodeSlotWait, notAnEffect, validateName } from "./options.ts"
 import type { SlotWait } from "./slotQueue.ts"
 import { SlotQueue } from "./slotQueue.ts"
-import { delayNote, givingUp, RestartBudget } from "./restartBudget.ts"
+import { countNote, delayNote, givingUp, RestartBudget } from "./restartBudget.ts"
 import type { Telemetry } from "./telemetry.ts"
 import * as Metrics from "../Metrics.ts"
 import { count } from "./telemetry.ts"
@@ -333,7 +333,7 @@ class PoolRuntime implements Supervising {
         maxRestarts: verdict.maxRestarts,
         delayMillis: Duration.toMillis(delay)
       } as const
-      yield* this.telemetry.emit(restarting, "Info", `restarting ${child.path}${delayNote(delay)}${verdict.count}`)
+      yield* this.telemetry.emit(restarting, "Info", () => `restarting ${child.path}${delayNote(delay)}${countNote(verdict)}`)
       if (Duration.isZero(delay)) return yield* this.relaunch(child)
       child.state = "restarting"
       const token = ++child.restartToken

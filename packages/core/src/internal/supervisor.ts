@@ -34,7 +34,7 @@ import type { Outcome } from "./mailbox.ts"
 import { supervise } from "./mailbox.ts"
 import type { LifecycleHandle } from "./lifecycle.ts"
 import { autoShutdownAfter, decideRestart } from "./decision.ts"
-import { delayNote, givingUp, RestartBudget } from "./restartBudget.ts"
+import { countNote, delayNote, givingUp, RestartBudget } from "./restartBudget.ts"
 import type { EventInput, Telemetry } from "./telemetry.ts"
 import * as Metrics from "../Metrics.ts"
 import { count, traced } from "./telemetry.ts"
@@ -247,21 +247,22 @@ export class Supervisor implements Supervising {
     return this.traced(childPath, Effect.flatMap(this.budget.next(childPath, cause), (verdict) => {
       const decided = decideRestart(verdict, this.config.strategy, this.children, child, this.groupFrom, this.pending?.from)
       if (decided._tag === "GiveUp") return this.giveUp(decided.error, givingUp(decided.error), cause)
-      const { delay, count } = decided.verdict
+      const approved = decided.verdict
+      const { delay } = approved
       const restarting = {
         _tag: "SystemRestarting",
         path: this.path,
         child: childPath,
         strategy: this.config.strategy,
-        restart: decided.verdict.restart,
-        maxRestarts: decided.verdict.maxRestarts,
+        restart: approved.restart,
+        maxRestarts: approved.maxRestarts,
         delayMillis: Duration.toMillis(delay)
       } as const
       if (decided._tag === "RestartOne") {
-        const message = () => `restarting ${childPath} (one_for_one)${delayNote(delay)}${count}`
+        const message = () => `restarting ${childPath} (one_for_one)${delayNote(delay)}${countNote(approved)}`
         return Effect.andThen(this.telemetry.emit(restarting, "Info", message), this.restartAfter(decided.child, delay))
       }
-      return this.restartGroup(decided.from, childPath, restarting, delay, count)
+      return this.restartGroup(decided.from, childPath, restarting, delay, countNote(approved))
     }))
   }
 
