@@ -158,8 +158,10 @@ const arborCrashes = async (crashes: number, siblings: number): Promise<Array<nu
   // It never settles: "brutal" spares each sample the 5 seconds of its default budget at the (untimed) shutdown.
   const system = idleSystem(siblings, ready, (scope) => Effect.asVoid(scope.child("crashy", crashy, { shutdown: "brutal" })))
   const options: Toplevel.Options = { strategy: "one_for_one", intensity: { maxRestarts: crashes + 1, within: "1 hour" } }
-  return withTree(system, options, ready, () =>
+  return withTree(system, options, ready, (toplevel) =>
     Effect.gen(function*() {
+      // As OTP's driver, which crashes once `supervisor:start_link` has returned: the tree has finished starting.
+      while ((yield* toplevel.snapshot).root.state !== "running") yield* Effect.yieldNow
       const latencies: Array<number> = []
       for (let i = 0; i < crashes; i++) {
         started = Deferred.makeUnsafe<number>()
