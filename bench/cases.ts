@@ -131,6 +131,9 @@ export const floorRestart = (crashes: number): Promise<Array<number>> =>
     return latencies
   }))
 
+/** A turn of the event loop: whatever was started has run until it waits. */
+const atRest = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+
 /**
  * `supervisors` trees in turn, each a `one_for_one` toplevel with `siblings`
  * idle children and a worker crashed `crashes` times: every crash's latency.
@@ -164,6 +167,10 @@ const arborCrashes = async (crashes: number, siblings: number): Promise<Array<nu
       while ((yield* toplevel.snapshot).root.state !== "running") yield* Effect.yieldNow
       const latencies: Array<number> = []
       for (let i = 0; i < crashes; i++) {
+        // The tree at rest, as OTP's worker blocked in `receive` and its supervisor waiting for a message: the
+        // driver hears of a start on the new child's own stack, and would otherwise crash it before its supervisor
+        // has even finished the restart.
+        yield* atRest
         started = Deferred.makeUnsafe<number>()
         const crashedAt = performance.now()
         Deferred.doneUnsafe(trigger, Exit.void)

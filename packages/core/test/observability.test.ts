@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Errors, LifecycleEvent, MainLoop, Metrics, Pool, System, Toplevel, TreeSnapshot } from "@arbor/core"
+import { Errors, Lifecycle, LifecycleEvent, MainLoop, Metrics, Pool, System, Toplevel, TreeSnapshot } from "@arbor/core"
 import { Deferred, Effect, Exit, Fiber, Metric, Option, Schedule, Schema, Scope, Stream, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 import { eventually, flat, launch, Probe, quiesce, shutdown, withCapturedLogs } from "./helpers.ts"
@@ -122,17 +122,22 @@ describe("snapshot", () => {
 
   it.effect("changes streams the snapshot again after every event", () =>
     Effect.gen(function*() {
-      const probe = new Probe()
-      const toplevel = Toplevel.make("app", flat(probe, ["a"]))
+      // Its child settles when released: a tree whose children settle at once is settling for no turn of the
+      // event loop, and a reader that is not that quick skips to the next snapshot.
+      const release = yield* Deferred.make<void>()
+      const tree = System.make((scope) => scope.child("a", MainLoop.run(Effect.andThen(Lifecycle.settling, Deferred.await(release)))))
+      const toplevel = Toplevel.make("app", tree)
       const states = yield* Effect.forkChild(
         Stream.runCollect(Stream.map(toplevel.changes, (snapshot) => snapshot.root.state)),
         { startImmediately: true }
       )
       yield* quiesce
       const run = yield* launch(toplevel)
-      yield* eventually(() => probe.startsOf("a") === 1, "started")
       yield* quiesce
-      yield* shutdown(toplevel, run)
+      toplevel.shutdownToken.signal()
+      yield* quiesce
+      yield* Deferred.succeed(release, undefined)
+      expect(Exit.isSuccess(yield* Fiber.await(run))).toBe(true)
       const seen = yield* Fiber.join(states)
       expect(seen[0]).toBe("stopped")
       expect(seen).toContain("running")
@@ -255,8 +260,9 @@ describe("events", () => {
       yield* Deferred.succeed(stuck, undefined)
       yield* shutdown(toplevel, run)
       yield* Fiber.join(slow)
-      expect(received[0]).toBe("ChildStarting")
-      // It saw the first event, then only what its buffer kept: far fewer than were emitted.
+      // It saw one of the start's events (the first ones come in one burst, of which its buffer keeps the last
+      // two), then only what its buffer kept: far fewer than were emitted.
+      expect(received[0]).toMatch(/^ChildStart/)
       expect(received.length).toBeLessThan(10)
       expect(received[received.length - 1]).toBe("ShutdownCompleted")
     }))

@@ -1,6 +1,6 @@
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import type { SystemError } from "../Errors.ts"
 import type { Supervising } from "./child.ts"
@@ -8,6 +8,46 @@ import { registerGauges } from "./gauges.ts"
 
 /** What handling one event decided: keep supervising, or end with this exit. */
 export type Outcome = Exit.Exit<void, SystemError> | undefined
+
+/**
+ * A supervisor's mailbox: the events posted, in order, taken all at once. A
+ * supervisor waiting for its next event is resumed by the post itself, on
+ * the poster's stack, as a `Deferred`'s waiter is; a `Queue` resumes its
+ * taker on a later turn of the event loop, which made that turn most of a
+ * restart's latency in a tree that was idle when its child crashed (see
+ * docs/performance.md).
+ */
+export class Mailbox<Event> {
+  private events: Array<Event> = []
+  private waiter: Deferred.Deferred<void> | undefined = undefined
+
+  /** Posts `event`, resuming the supervisor at once if it waits for one. */
+  post(event: Event): void {
+    this.events.push(event)
+    const waiter = this.waiter
+    if (waiter === undefined) return
+    this.waiter = undefined
+    Deferred.doneUnsafe(waiter, Exit.void)
+  }
+
+  /** `post` as an effect. */
+  offer(event: Event): Effect.Effect<void> {
+    return Effect.sync(() => this.post(event))
+  }
+
+  /** Every event posted since the last take, once there is one. */
+  readonly takeAll: Effect.Effect<ReadonlyArray<Event>> = Effect.suspend(() => {
+    if (this.events.length > 0) return Effect.succeed(this.take())
+    const waiter = this.waiter = Deferred.makeUnsafe<void>()
+    return Effect.map(Deferred.await(waiter), () => this.take())
+  })
+
+  private take(): ReadonlyArray<Event> {
+    const events = this.events
+    this.events = []
+    return events
+  }
+}
 
 /**
  * The loop of a supervisor, a system's or a pool's: its settle request is
@@ -19,19 +59,19 @@ export type Outcome = Exit.Exit<void, SystemError> | undefined
 export const supervise = <Event>(options: {
   readonly node: Supervising
   readonly settling: Effect.Effect<void>
-  readonly mailbox: Queue.Queue<Event>
+  readonly mailbox: Mailbox<Event>
   readonly settle: Event
   readonly first: Effect.Effect<void>
   readonly handle: (event: Event) => Effect.Effect<Outcome>
 }): Effect.Effect<void, SystemError, Scope.Scope> =>
   Effect.gen(function*() {
     const { handle, mailbox } = options
-    yield* Effect.forkChild(Effect.andThen(options.settling, Queue.offer(mailbox, options.settle)))
+    yield* Effect.forkChild(Effect.andThen(options.settling, mailbox.offer(options.settle)))
     const gauges = yield* registerGauges(options.node)
     yield* Effect.addFinalizer(() => Effect.sync(gauges))
     yield* options.first
     while (true) {
-      for (const event of yield* Queue.takeAll(mailbox)) {
+      for (const event of yield* mailbox.takeAll) {
         const outcome: Outcome = yield* handle(event)
         if (outcome !== undefined) return yield* outcome
       }

@@ -6,7 +6,6 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import type { SystemError } from "../Errors.ts"
 import { DuplicateChild, InvalidOptions, NotFound, Running } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
@@ -31,7 +30,7 @@ import {
 } from "./options.ts"
 import { poolStartup } from "./pool.ts"
 import type { Outcome } from "./mailbox.ts"
-import { supervise } from "./mailbox.ts"
+import { Mailbox, supervise } from "./mailbox.ts"
 import type { LifecycleHandle } from "./lifecycle.ts"
 import { autoShutdownAfter, decideRestart } from "./decision.ts"
 import { countNote, delayNote, givingUp, RestartBudget } from "./restartBudget.ts"
@@ -104,13 +103,13 @@ export class Supervisor implements Supervising {
   /** Resolved once the first declaration completes: the system is running. */
   readonly stable = Deferred.makeUnsafe<void>()
   private readonly onExit = (child: ChildRecord, incarnation: number, exit: Exit.Exit<unknown, unknown>) => {
-    Queue.offerUnsafe(this.mailbox, { _tag: "Exited", child, incarnation, exit })
+    this.mailbox.post({ _tag: "Exited", child, incarnation, exit })
   }
 
   private readonly system: System.System<unknown>
   readonly config: SystemConfig
   private readonly lifecycle: LifecycleHandle
-  private readonly mailbox: Queue.Queue<Event>
+  private readonly mailbox: Mailbox<Event>
   readonly telemetry: Telemetry
 
   constructor(
@@ -118,7 +117,7 @@ export class Supervisor implements Supervising {
     config: SystemConfig,
     telemetry: Telemetry,
     lifecycle: LifecycleHandle,
-    mailbox: Queue.Queue<Event>
+    mailbox: Mailbox<Event>
   ) {
     this.system = system
     this.config = config
@@ -133,8 +132,7 @@ export class Supervisor implements Supervising {
     Effect.gen(function*() {
       // The framework provides every child's Lifecycle, so it is always its own handle.
       const lifecycle = (yield* Lifecycle) as LifecycleHandle
-      const mailbox = yield* Queue.unbounded<Event>()
-      return new Supervisor(system, config, telemetry, lifecycle, mailbox)
+      return new Supervisor(system, config, telemetry, lifecycle, new Mailbox<Event>())
     })
 
   /** The system's path: that of the child it runs as. */
@@ -345,7 +343,7 @@ export class Supervisor implements Supervising {
 
   /** Posts `event` after `delay`; the timer dies with the supervisor. */
   private after(delay: Duration.Duration, event: Event): Effect.Effect<undefined> {
-    return Effect.as(Effect.forkChild(Effect.andThen(Effect.sleep(delay), Queue.offer(this.mailbox, event))), undefined)
+    return Effect.as(Effect.forkChild(Effect.andThen(Effect.sleep(delay), this.mailbox.offer(event))), undefined)
   }
 
   /**
@@ -355,7 +353,7 @@ export class Supervisor implements Supervising {
    */
   private relaunch(child: ChildRecord, reply: Reply | undefined): Effect.Effect<undefined> {
     return relaunch(child, this.onExit, (incarnation, exit) =>
-      Queue.offer(this.mailbox, { _tag: "Relaunched", child, incarnation, exit, reply }))
+      this.mailbox.offer({ _tag: "Relaunched", child, incarnation, exit, reply }))
   }
 
   private relaunched(
@@ -415,7 +413,7 @@ export class Supervisor implements Supervising {
         this.declaration = fiber
         fiber.addObserver((exit) => {
           if (generation === this.generation) this.declaring = false
-          Queue.offerUnsafe(this.mailbox, { _tag: "Declared", generation, exit })
+          this.mailbox.post({ _tag: "Declared", generation, exit })
         })
       })
     })
@@ -669,7 +667,7 @@ export class Supervisor implements Supervising {
       if (!this.alive) return Effect.fail(new NotFound({ path: this.path }))
       const reply: Reply = Deferred.makeUnsafe()
       this.replies.add(reply)
-      Queue.offerUnsafe(this.mailbox, { _tag: "Call", run: body(reply) })
+      this.mailbox.post({ _tag: "Call", run: body(reply) })
       return Deferred.await(reply)
     })
   }
