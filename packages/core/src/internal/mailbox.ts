@@ -1,6 +1,7 @@
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import type { SystemError } from "../Errors.ts"
 import type { Supervising } from "./child.ts"
@@ -15,7 +16,8 @@ export type Outcome = Exit.Exit<void, SystemError> | undefined
  * the poster's stack, as a `Deferred`'s waiter is; a `Queue` resumes its
  * taker on a later turn of the event loop, which made that turn most of a
  * restart's latency in a tree that was idle when its child crashed (see
- * docs/performance.md).
+ * docs/performance.md). A caller that waits for the supervisor's answer
+ * posts with `request` instead.
  */
 export class Mailbox<Event> {
   private events: Array<Event> = []
@@ -24,6 +26,22 @@ export class Mailbox<Event> {
   /** Posts `event`, resuming the supervisor at once if it waits for one. */
   post(event: Event): void {
     this.events.push(event)
+    this.wake()
+  }
+
+  /**
+   * Posts `event` from `caller`, which then waits for the supervisor's
+   * answer: the supervisor is resumed by the caller's scheduler, once the
+   * caller waits. Run on the caller's stack, it would answer others, already
+   * waiting, before this caller could take its own answer, so that callers
+   * would hear in another order than they were answered.
+   */
+  request(caller: Fiber.Fiber<unknown, unknown>, event: Event): void {
+    this.events.push(event)
+    if (this.waiter !== undefined) caller.currentDispatcher.scheduleTask(() => this.wake(), 0)
+  }
+
+  private wake(): void {
     const waiter = this.waiter
     if (waiter === undefined) return
     this.waiter = undefined

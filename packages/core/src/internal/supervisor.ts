@@ -663,11 +663,11 @@ export class Supervisor implements Supervising {
 
   /** Runs `body` on the supervisor's fiber and resumes with what it answers. */
   private call(body: (reply: Reply) => Effect.Effect<Outcome>): Effect.Effect<void, NotFound | Running | SystemError> {
-    return Effect.suspend(() => {
+    return Effect.withFiber((caller) => {
       if (!this.alive) return Effect.fail(new NotFound({ path: this.path }))
       const reply: Reply = Deferred.makeUnsafe()
       this.replies.add(reply)
-      this.mailbox.post({ _tag: "Call", run: body(reply) })
+      this.mailbox.request(caller, { _tag: "Call", run: body(reply) })
       return Deferred.await(reply)
     })
   }
