@@ -428,6 +428,51 @@ describe("metrics", () => {
       yield* Fiber.join(run)
       expect(yield* counter(Metrics.shutdownForced, "app")).toBe(1)
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
+
+  it.effect("read after a burst of restarts that nobody watched, they are exact", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", flat(probe, ["a", "w"]), { strategy: "one_for_one", intensity: { maxRestarts: 100, within: "1 minute" } })
+      const run = yield* launch(toplevel)
+      for (let i = 1; i <= 50; i++) {
+        yield* eventually(() => probe.startsOf("w") === i, `start ${i}`)
+        yield* probe.crash("w")
+      }
+      yield* eventually(() => probe.startsOf("w") === 51, "fifty restarts")
+      expect((yield* Metric.value(Metric.withAttributes(Metrics.childRestarts, { path: "app/w" }))).count).toBe(50)
+      expect((yield* Metric.value(Metric.withAttributes(Metrics.childRestarts, { path: "app/a" }))).count).toBe(0)
+      // 51 starts of w and one of a, all in app.
+      expect((yield* Metric.value(Metric.withAttributes(Metrics.childStartup, { path: "app" }))).count).toBe(52)
+      yield* shutdown(toplevel, run)
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
+})
+
+describe("events, subscribed late", () => {
+  it.effect("a subscriber that comes after the start sees every event from then on, in order", () =>
+    Effect.gen(function*() {
+      const probe = new Probe()
+      const toplevel = Toplevel.make("app", flat(probe, ["a", "w"]), { strategy: "one_for_one" })
+      const run = yield* launch(toplevel)
+      yield* eventually(() => probe.startsOf("w") === 1, "started")
+      yield* quiesce
+      // Nobody subscribed until now: the events so far were numbered, and handed to nobody.
+      const recorder = yield* recordEvents(toplevel)
+      yield* probe.crash("w")
+      yield* eventually(() => probe.startsOf("w") === 2, "restarted")
+      yield* shutdown(toplevel, run)
+      expect(lines(yield* Fiber.join(recorder))).toEqual([
+        "ChildExited app/w failure restart",
+        "SystemRestarting app app/w one_for_one 1/3 0ms",
+        "ChildStarting app/w",
+        "ChildStarted app/w",
+        "ShutdownRequested app signal",
+        "ChildSettling app/w",
+        "ChildExited app/w normal stopped",
+        "ChildSettling app/a",
+        "ChildExited app/a normal stopped",
+        "ShutdownCompleted app stopped=2 forced=0"
+      ])
+    }))
 })
 
 describe("spans", () => {
@@ -470,6 +515,20 @@ describe("spans", () => {
         "arbor.child.stop app/sub/w <- arbor.system.shutdown app/sub"
       ])
       expect(spans.every((span) => span.status._tag === "Ended")).toBe(true)
+    }))
+
+  it.effect("with Effect's default tracer, which records nothing, Arbor makes none: a startup runs in its declaration's span", () =>
+    Effect.gen(function*() {
+      let seen: string | undefined
+      const startup = Effect.flatMap(Effect.currentSpan, (span) => {
+        seen = span.name
+        return MainLoop.run(Lifecycle.settling)
+      })
+      const toplevel = Toplevel.make("app", System.make((scope) => Effect.asVoid(scope.child("w", startup))))
+      const run = yield* launch(toplevel).pipe(Effect.withSpan("the caller's"))
+      yield* eventually(() => seen !== undefined, "started")
+      yield* shutdown(toplevel, run)
+      expect(seen).toBe("the caller's")
     }))
 })
 

@@ -201,8 +201,11 @@ export const launch = (child: ChildRecord, onExit: OnExit): Effect.Effect<unknow
  * for it, when the startup suspended.
  */
 export const launchOn = (parent: Fiber.Fiber<unknown, unknown>, child: ChildRecord, onExit: OnExit): Effect.Effect<unknown, unknown> => {
-  const restarted = child.incarnation > 0
-  if (restarted) child.restarts++
+  if (child.incarnation > 0) {
+    child.restarts++
+    // On the launching fiber: a supervisor's context is flat, the host's two services deeper, for the same registry.
+    countUnsafe(parent, Metrics.childRestarts, child.metricPath)
+  }
   const incarnation = ++child.incarnation
   const lifecycle = new LifecycleHandle(child.spec.name, child.path, child)
   child.state = "starting"
@@ -216,9 +219,9 @@ export const launchOn = (parent: Fiber.Fiber<unknown, unknown>, child: ChildReco
   // an exit handler around the whole life of the child would be kept by every idle child. A task has no
   // startup phase: its host runs it at once.
   const run = child.spec.task !== undefined
-    ? Effect.withFiber((fiber) => beginTask(child, incarnation, fiber, restarted))
+    ? Effect.withFiber((fiber) => beginTask(child, incarnation, fiber))
     : Effect.flatten(Effect.onExit(
-      Effect.withFiber((fiber) => begin(child, incarnation, fiber, restarted)) as Effect.Effect<Effect.Effect<unknown, unknown>, unknown>,
+      Effect.withFiber((fiber) => begin(child, incarnation, fiber)) as Effect.Effect<Effect.Effect<unknown, unknown>, unknown>,
       (exit) => startupExited(child, incarnation, exit)
     ))
   // A detached fiber with the declaring fiber's services plus the child's own two (`SpawnContext`), run at
@@ -250,9 +253,8 @@ const startupEnded = (child: ChildRecord, incarnation: number, exit: Exit.Exit<u
  * its host before `launch` has the fiber back (its startup may be stopped
  * meanwhile); resumes with the line to log, if that is logged.
  */
-const announce = (child: ChildRecord, fiber: Fiber.Fiber<unknown, unknown>, restarted: boolean): Effect.Effect<void> | undefined => {
+const announce = (child: ChildRecord, fiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<void> | undefined => {
   child.host = fiber
-  if (restarted) countUnsafe(fiber, Metrics.childRestarts, child.metricPath)
   const event = { _tag: "ChildStarting", path: child.path, kind: child.spec.kind, restarts: child.restarts } as const
   return child.telemetry.emitUnsafe(fiber, event, "Debug", "starting")
 }
@@ -261,11 +263,10 @@ const announce = (child: ChildRecord, fiber: Fiber.Fiber<unknown, unknown>, rest
 const begin = (
   child: ChildRecord,
   incarnation: number,
-  fiber: Fiber.Fiber<unknown, unknown>,
-  restarted: boolean
+  fiber: Fiber.Fiber<unknown, unknown>
 ): Effect.Effect<Effect.Effect<unknown, unknown, SpawnContext>, unknown, SpawnContext> => {
   const startTime = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
-  const log = announce(child, fiber, restarted)
+  const log = announce(child, fiber)
   const run = Effect.flatMap(startupOf(child, fiber), (loop) => startupReturned(child, incarnation, fiber, startTime, loop))
   return log === undefined ? run : Effect.andThen(log, run)
 }
@@ -278,10 +279,9 @@ const begin = (
 const beginTask = (
   child: ChildRecord,
   incarnation: number,
-  fiber: Fiber.Fiber<unknown, unknown>,
-  restarted: boolean
+  fiber: Fiber.Fiber<unknown, unknown>
 ): Effect.Effect<unknown, unknown, SpawnContext> => {
-  const starting = announce(child, fiber, restarted)
+  const starting = announce(child, fiber)
   const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
   child.state = "running"
   child.value = undefined

@@ -393,7 +393,7 @@ class PoolRuntime implements Supervising {
 export const poolStartup = (config: PoolConfig): ChildSpec["startup"] => (child) =>
   Effect.gen(function*() {
     const lifecycle = yield* Lifecycle
-    const runtime = new PoolRuntime(config, child.telemetry, lifecycle, new Mailbox<Event>())
+    const runtime = new PoolRuntime(config, child.telemetry, lifecycle, new Mailbox<Event>({ batched: true }))
     child.inner = runtime
     const fiber = yield* Effect.forkChild(runtime.run, { startImmediately: true })
     return MainLoop.make(fiber, runtime.handle)

@@ -36,7 +36,7 @@ import { autoShutdownAfter, decideRestart } from "./decision.ts"
 import { countNote, delayNote, givingUp, RestartBudget } from "./restartBudget.ts"
 import type { EventInput, Telemetry } from "./telemetry.ts"
 import * as Metrics from "../Metrics.ts"
-import { count, traced } from "./telemetry.ts"
+import { count, traced, tracedUnsafe } from "./telemetry.ts"
 
 type Event =
   | { readonly _tag: "Exited"; readonly child: ChildRecord; readonly incarnation: number; readonly exit: Exit.Exit<unknown, unknown> }
@@ -132,7 +132,7 @@ export class Supervisor implements Supervising {
     Effect.gen(function*() {
       // The framework provides every child's Lifecycle, so it is always its own handle.
       const lifecycle = (yield* Lifecycle) as LifecycleHandle
-      return new Supervisor(system, config, telemetry, lifecycle, new Mailbox<Event>())
+      return new Supervisor(system, config, telemetry, lifecycle, new Mailbox<Event>({ batched: false }))
     })
 
   /** The system's path: that of the child it runs as. */
@@ -242,7 +242,8 @@ export class Supervisor implements Supervising {
    * request meanwhile is handled at once.
    */
   private restart(child: ChildRecord | undefined, childPath: string, cause: Cause.Cause<unknown>): Effect.Effect<Outcome> {
-    return this.traced(childPath, Effect.flatMap(this.budget.next(childPath, cause), (verdict) => {
+    // One step on the supervisor's fiber: the span, the verdict and the event need no step of their own.
+    return Effect.withFiber((fiber) => this.traced(childPath, Effect.flatMap(this.budget.next(childPath, cause), (verdict) => {
       const decided = decideRestart(verdict, this.config.strategy, this.children, child, this.groupFrom, this.pending?.from)
       if (decided._tag === "GiveUp") return this.giveUp(decided.error, givingUp(decided.error), cause)
       const approved = decided.verdict
@@ -258,10 +259,12 @@ export class Supervisor implements Supervising {
       } as const
       if (decided._tag === "RestartOne") {
         const message = () => `restarting ${childPath} (one_for_one)${delayNote(delay)}${countNote(approved)}`
-        return Effect.andThen(this.telemetry.emit(restarting, "Info", message), this.restartAfter(decided.child, delay))
+        const log = this.telemetry.emitUnsafe(fiber, restarting, "Info", message)
+        const relaunched = this.restartAfter(decided.child, delay)
+        return log === undefined ? relaunched : Effect.andThen(log, relaunched)
       }
       return this.restartGroup(decided.from, childPath, restarting, delay, countNote(approved))
-    }))
+    }), fiber))
   }
 
   /** One child restarts on its own (`one_for_one`), after its backoff delay. */
@@ -336,9 +339,10 @@ export class Supervisor implements Supervising {
     })
   }
 
-  /** A restart's span: a group restart's new startups nest under it. */
-  private traced<A>(child: string, effect: Effect.Effect<A>): Effect.Effect<A> {
-    return traced(effect, "arbor.system.restart", { attributes: { "arbor.path": this.path, "arbor.child": child } })
+  /** A restart's span: a group restart's new startups nest under it. Decided on `fiber`, the supervisor's, if given. */
+  private traced<A>(child: string, effect: Effect.Effect<A>, fiber?: Fiber.Fiber<unknown, unknown>): Effect.Effect<A> {
+    const options = { attributes: { "arbor.path": this.path, "arbor.child": child } }
+    return fiber === undefined ? traced(effect, "arbor.system.restart", options) : tracedUnsafe(fiber, effect, "arbor.system.restart", options)
   }
 
   /** Posts `event` after `delay`; the timer dies with the supervisor. */
@@ -663,11 +667,11 @@ export class Supervisor implements Supervising {
 
   /** Runs `body` on the supervisor's fiber and resumes with what it answers. */
   private call(body: (reply: Reply) => Effect.Effect<Outcome>): Effect.Effect<void, NotFound | Running | SystemError> {
-    return Effect.withFiber((caller) => {
+    return Effect.suspend(() => {
       if (!this.alive) return Effect.fail(new NotFound({ path: this.path }))
       const reply: Reply = Deferred.makeUnsafe()
       this.replies.add(reply)
-      this.mailbox.request(caller, { _tag: "Call", run: body(reply) })
+      this.mailbox.request({ _tag: "Call", run: body(reply) })
       return Deferred.await(reply)
     })
   }
