@@ -18,6 +18,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { monitorEventLoopDelay } from "node:perf_hooks"
 import { keepAlive } from "./http.ts"
 import { metric, type SpoolProcess, startSpool, until } from "./launch.ts"
 import { Connection, type Reply } from "./loadClient.ts"
@@ -117,6 +118,8 @@ interface Window {
   readonly heap: Array<number>
   readonly rss: Array<number>
   spooled: number
+  /** The load generator's own event-loop delay, p99 of the worst half second: its clients and the sink share it. */
+  lag: number
 }
 
 const memoryRange = (values: ReadonlyArray<number>) => `${mb(Math.min(...values))}–${mb(Math.max(...values))}`
@@ -131,8 +134,10 @@ const sustained = async (spool: SpoolProcess, sink: Sink) => {
   const probe = keepAlive(1)
   const perClient = targetRate / clients
   const started = performance.now()
+  const lag = monitorEventLoopDelay({ resolution: 10 })
+  lag.enable()
   const windows: Array<Window> = []
-  const windowAt = (at: number) => windows[Math.floor((at - started) / 10_000)] ??= { latencies: [], accepted: 0, rejected: 0, heap: [], rss: [], spooled: 0 }
+  const windowAt = (at: number) => windows[Math.floor((at - started) / 10_000)] ??= { latencies: [], accepted: 0, rejected: 0, heap: [], rss: [], spooled: 0, lag: 0 }
   const sampler = setInterval(async () => {
     const now = performance.now()
     const [heap, rss, spooled] = await Promise.all([
@@ -144,6 +149,8 @@ const sustained = async (spool: SpoolProcess, sink: Sink) => {
     window.heap.push(heap)
     window.rss.push(rss)
     window.spooled = Math.max(window.spooled, spooled)
+    window.lag = Math.max(window.lag, lag.percentile(99) / 1e6)
+    lag.reset()
     const second = (now - started) / 1000
     sink.delay = second >= slowSink.from && second < slowSink.to ? slowSink.delayMs : 0
   }, 500)
@@ -161,18 +168,19 @@ const sustained = async (spool: SpoolProcess, sink: Sink) => {
     }
   }))
   clearInterval(sampler)
+  lag.disable()
   sink.delay = 0
   for (const connection of open) connection.close()
   probe.destroy()
   console.log(`\nsustained: ${targetRate} msg/s for ${sustainedSeconds} s; the sink answers after ${slowSink.delayMs} ms from ${slowSink.from} s to ${slowSink.to} s`)
-  console.log("window    accepted/s  refused  p50        p99        heap (min–max)  RSS (min–max)  most spooled")
+  console.log("window    accepted/s  refused  p50        p99        heap (min–max)  RSS (min–max)  most spooled  generator lag p99")
   const measured = windows.slice(0, sustainedSeconds / 10)
   measured.forEach((window, i) => {
     window.latencies.sort((a, b) => a - b)
     console.log(
       `${`${i * 10}-${i * 10 + 10} s`.padEnd(10)}${String(Math.round(window.accepted / 10)).padStart(10)}  ${String(window.rejected).padStart(7)}  ` +
         `${ms(percentile(window.latencies, 0.5)).padEnd(10)} ${ms(percentile(window.latencies, 0.99)).padEnd(10)} ` +
-        `${memoryRange(window.heap).padEnd(15)} ${memoryRange(window.rss).padEnd(14)} ${window.spooled}`
+        `${memoryRange(window.heap).padEnd(15)} ${memoryRange(window.rss).padEnd(14)} ${String(window.spooled).padEnd(13)} ${ms(window.lag)}`
     )
   })
   const [first, last] = [measured[0]!, measured[measured.length - 1]!]

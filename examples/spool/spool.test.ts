@@ -109,6 +109,32 @@ describe("examples/spool as a process", () => {
       rmSync(dir, { recursive: true, force: true })
     }
   }, 90_000)
+
+  it("stopped with SIGTERM under traffic: stops accepting, answers what is in flight, exits 0; nothing accepted is lost", async () => {
+    const dir = fresh()
+    const sink = await startSink()
+    const env = { SPOOL_DB: join(dir, "spool.db"), SPOOL_SINK_URL: sink.url }
+    try {
+      const first = await startSpool(env)
+      const traffic = startTraffic(first.ingest, { clients: 32, pause: 50 })
+      await until(() => traffic.accepted.length >= 1000, "traffic is under way")
+      expect(await first.stop()).toBe(0)
+      await traffic.stop()
+      // The ingest settled by itself: it answered what was in flight within its budget, nothing had to be interrupted.
+      expect(first.output()).toContain("shutdown complete")
+      expect(first.output()).not.toContain("did not settle")
+      const accepted = [...traffic.accepted]
+      const second = await startSpool(env)
+      try {
+        await until(() => accepted.every((id) => sink.arrivals.has(id)), "every accepted message reached the sink")
+      } finally {
+        await second.stop()
+      }
+    } finally {
+      await sink.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 90_000)
 })
 
 /** Wraps SQLite's storage with a switch: while `failing`, a commit fails as a full disk would; `slow` delays each commit. */
