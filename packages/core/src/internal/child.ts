@@ -9,6 +9,7 @@ import * as Scope from "effect/Scope"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import type * as LogLevel from "effect/LogLevel"
+import * as Tracer from "effect/Tracer"
 import { kindOf } from "../ChildExit.ts"
 import type { ChildExited } from "../LifecycleEvent.ts"
 import { restartsAfter } from "../RestartPolicy.ts"
@@ -508,8 +509,9 @@ const stopRunning = (child: ChildRecord, host: Fiber.Fiber<unknown, unknown>, mo
     if (exit === undefined && !interruptAtOnce) {
       const shown = budget === "infinity" ? budget : Duration.format(budget as Duration.Duration)
       yield* child.telemetry.emit({ _tag: "ChildSettling", path: child.path, budget: shown }, "Debug", "asked to settle")
-      // A subsystem's own shutdown span then nests under this stop's.
-      child.lifecycle!.settleSpan = Option.getOrUndefined(yield* Effect.option(Effect.currentSpan))
+      // A subsystem's own shutdown span then nests under this stop's. (Read from the context: `Effect.currentSpan`
+      // fails without a span, and its error's stack trace doubled the stop of a pool's children without a tracer.)
+      child.lifecycle!.settleSpan = Option.getOrUndefined(yield* Effect.serviceOption(Tracer.ParentSpan))
       child.lifecycle!.requestSettle()
       exit = budget === "infinity"
         ? yield* Fiber.await(host)

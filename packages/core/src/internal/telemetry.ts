@@ -121,7 +121,6 @@ export class Telemetry {
     message: string | (() => string),
     cause?: Cause.Cause<unknown>
   ): Effect.Effect<void> | undefined {
-    if ((globalThis as any).__x?.noevent) return undefined
     if (event._tag === "ChildInterrupted") this.forced++
     else if (event._tag === "ChildExited") {
       if (event.decision === "stopped") this.stopped++
@@ -195,7 +194,7 @@ export const count = (metric: Metric.Metric<number, unknown>, path: string, valu
 
 /** `count` from code that already runs on `fiber`. */
 export const countUnsafe = (fiber: Fiber.Fiber<unknown, unknown>, metric: Metric.Metric<number, unknown>, path: string, value = 1): void =>
-  (globalThis as any).__x?.nometric ? undefined : forPath(metric, path).updateUnsafe(value, fiber.context)
+  forPath(metric, path).updateUnsafe(value, fiber.context)
 
 /**
  * Whether spans made on `fiber` are recorded: Effect's default tracer keeps
