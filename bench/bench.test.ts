@@ -28,7 +28,7 @@ describe("npm run bench", () => {
       "start 2000 static",
       "start 2000 pool",
       "memory per idle child (2000)",
-      "restart latency (200 crashes)",
+      "restart latency (10 x 20 crashes)",
       "restart latency, 2000 idle siblings",
       "shutdown 2000 pool children",
       "churn: short-lived pool tasks",

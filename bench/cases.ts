@@ -131,23 +131,46 @@ export const floorRestart = (crashes: number): Promise<Array<number>> =>
     return latencies
   }))
 
-export const arborRestart = async (crashes: number, siblings: number): Promise<Array<number>> => {
+/** A turn of the event loop: whatever was started has run until it waits. */
+const atRest = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+
+/**
+ * `supervisors` trees in turn, each a `one_for_one` toplevel with `siblings`
+ * idle children and a worker crashed `crashes` times: every crash's latency.
+ */
+export const arborRestart = async (supervisors: number, crashes: number, siblings: number): Promise<Array<number>> => {
+  let latencies: Array<number> = []
+  for (let i = 0; i < supervisors; i++) latencies = latencies.concat(await arborCrashes(crashes, siblings))
+  return latencies
+}
+
+const arborCrashes = async (crashes: number, siblings: number): Promise<Array<number>> => {
   const ready = Deferred.makeUnsafe<void>()
   let trigger = Deferred.makeUnsafe<void>()
   let started = Deferred.makeUnsafe<number>()
+  // The driver hears of the first instruction once the startup has returned and the child runs, as OTP's
+  // driver does after `proc_lib:init_ack`: a crash is then always of a running child.
   const crashy = Effect.suspend(() => {
     const firstInstruction = performance.now()
     trigger = Deferred.makeUnsafe<void>()
-    Deferred.doneUnsafe(started, Exit.succeed(firstInstruction))
-    return MainLoop.run(Effect.andThen(Deferred.await(trigger), Effect.fail("crash")))
+    return MainLoop.run(Effect.suspend(() => {
+      Deferred.doneUnsafe(started, Exit.succeed(firstInstruction))
+      return Effect.andThen(Deferred.await(trigger), Effect.fail("crash"))
+    }))
   })
   // It never settles: "brutal" spares each sample the 5 seconds of its default budget at the (untimed) shutdown.
   const system = idleSystem(siblings, ready, (scope) => Effect.asVoid(scope.child("crashy", crashy, { shutdown: "brutal" })))
   const options: Toplevel.Options = { strategy: "one_for_one", intensity: { maxRestarts: crashes + 1, within: "1 hour" } }
-  return withTree(system, options, ready, () =>
+  return withTree(system, options, ready, (toplevel) =>
     Effect.gen(function*() {
+      // As OTP's driver, which crashes once `supervisor:start_link` has returned: the tree has finished starting.
+      while ((yield* toplevel.snapshot).root.state !== "running") yield* Effect.yieldNow
       const latencies: Array<number> = []
       for (let i = 0; i < crashes; i++) {
+        // The tree at rest, as OTP's worker blocked in `receive` and its supervisor waiting for a message: the
+        // driver hears of a start on the new child's own stack, and would otherwise crash it before its supervisor
+        // has even finished the restart.
+        yield* atRest
         started = Deferred.makeUnsafe<number>()
         const crashedAt = performance.now()
         Deferred.doneUnsafe(trigger, Exit.void)

@@ -4,7 +4,7 @@ import { Cause, Duration } from "effect"
 import type { Verdict } from "../src/internal/decision.ts"
 import { autoShutdownAfter, decideRestart } from "../src/internal/decision.ts"
 
-const restart: Verdict = { _tag: "Restart", delay: Duration.zero, restart: 1, maxRestarts: 3, count: "" }
+const restart: Verdict = { _tag: "Restart", delay: Duration.zero, restart: 1, maxRestarts: 3, within: "5s" }
 const children = ["a", "b", "c", "d"]
 
 describe("a supervisor's restart decision", () => {

@@ -154,7 +154,8 @@ describe("WorkerChild", () => {
           Effect.map(scope.child("jobs", WorkerChild.make<Jobs>(jobsModule), { shutdown: "300 millis" }), (jobs) => void (client = jobs))
         ),
         () => client !== undefined,
-        () => Effect.asVoid(Effect.forkDetach(client!.call("slow", 60_000)))
+        // Started at once: its request is in flight when the shutdown reaches the worker.
+        () => Effect.asVoid(Effect.forkDetach(client!.call("slow", 60_000), { startImmediately: true }))
       )
       expect(Exit.isSuccess(exit)).toBe(true)
       expect(tagsAt(events, "app/jobs")).toEqual(["ChildStarting", "ChildStarted", "ChildSettling", "ChildInterrupted", "ChildExited interrupted stopped"])

@@ -71,13 +71,23 @@ describe("TestTree", () => {
 
   it.effect("a crash is never lost: a child whose main loop already ended, its exit not yet handled, cannot be crashed again", () =>
     Effect.gen(function*() {
-      const tree = yield* TestTree.start(Toplevel.make("app", workers(["w"]), { strategy: "one_for_one" }))
+      // An idle supervisor handles an exit at once; this one is busy stopping a stubborn sibling meanwhile.
+      const app = System.make((scope) =>
+        Effect.gen(function*() {
+          yield* scope.child("w", worker)
+          yield* scope.child("stubborn", stubborn, { shutdown: "3 seconds" })
+        })
+      )
+      const tree = yield* TestTree.start(Toplevel.make("app", app, { strategy: "one_for_one" }))
+      yield* Effect.forkChild(tree.toplevel.terminateChild("app/stubborn"), { startImmediately: true })
+      yield* tree.awaitState("app/stubborn", "settling")
       yield* tree.toplevel.exitChild("app/w", Exit.fail("first"))
       const second = yield* Effect.flip(tree.toplevel.exitChild("app/w", Exit.die("second")))
       expect(second).toEqual(new Errors.NotFound({ path: "app/w" }))
+      yield* tree.advance("3 seconds")
       yield* tree.awaitState("app/w", "running")
       yield* tree.expectEvents(["ChildExited app/w failure restart", "ChildStarted app/w"])
-      yield* tree.expectShape({ w: "running restarts=1" })
+      yield* tree.expectShape({ w: "running restarts=1", stubborn: "stopped" })
     }))
 
   it.effect("rest_for_one: the crashed child and those after it restart; those before it run on", () =>

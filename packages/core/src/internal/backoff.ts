@@ -25,6 +25,11 @@ export class Backoff {
     this.config = config
   }
 
+  /** Whether it has a schedule: without one, every restart is at once (`next` is then always zero). */
+  get scheduled(): boolean {
+    return this.config !== undefined
+  }
+
   /** The wait before the next restart; `undefined` when the schedule has ended (no more restarts). */
   next(now: number, input: unknown): Effect.Effect<Duration.Duration | undefined> {
     const config = this.config

@@ -9,6 +9,7 @@ import * as Scope from "effect/Scope"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import type * as LogLevel from "effect/LogLevel"
+import * as Tracer from "effect/Tracer"
 import { kindOf } from "../ChildExit.ts"
 import type { ChildExited } from "../LifecycleEvent.ts"
 import { restartsAfter } from "../RestartPolicy.ts"
@@ -23,7 +24,7 @@ import { logAt } from "./log.ts"
 import { summary } from "./summary.ts"
 import type { Telemetry } from "./telemetry.ts"
 import * as Metrics from "../Metrics.ts"
-import { count, countUnsafe } from "./telemetry.ts"
+import { count, countUnsafe, traced, tracedUnsafe } from "./telemetry.ts"
 import type { ChildConfig } from "./options.ts"
 import { notAMainLoop } from "./options.ts"
 
@@ -94,6 +95,8 @@ export class ChildRecord {
   value: unknown = undefined
   /** Identifies the pending restart (after a backoff delay), so that a stale one is ignored. */
   restartToken = 0
+  /** The generation of its system that declared it last: declared twice in one is a `DuplicateChild`. */
+  declaredIn = 0
   /** Whether its system lists it (a system's record of a child it no longer declares is kept, unlisted). */
   listed = false
   /** The supervisor it runs, for a subsystem or a pool. */
@@ -199,8 +202,11 @@ export const launch = (child: ChildRecord, onExit: OnExit): Effect.Effect<unknow
  * for it, when the startup suspended.
  */
 export const launchOn = (parent: Fiber.Fiber<unknown, unknown>, child: ChildRecord, onExit: OnExit): Effect.Effect<unknown, unknown> => {
-  const restarted = child.incarnation > 0
-  if (restarted) child.restarts++
+  if (child.incarnation > 0) {
+    child.restarts++
+    // On the launching fiber: a supervisor's context is flat, the host's two services deeper, for the same registry.
+    countUnsafe(parent, Metrics.childRestarts, child.metricPath)
+  }
   const incarnation = ++child.incarnation
   const lifecycle = new LifecycleHandle(child.spec.name, child.path, child)
   child.state = "starting"
@@ -214,9 +220,9 @@ export const launchOn = (parent: Fiber.Fiber<unknown, unknown>, child: ChildReco
   // an exit handler around the whole life of the child would be kept by every idle child. A task has no
   // startup phase: its host runs it at once.
   const run = child.spec.task !== undefined
-    ? Effect.withFiber((fiber) => beginTask(child, incarnation, fiber, restarted))
+    ? Effect.withFiber((fiber) => beginTask(child, incarnation, fiber))
     : Effect.flatten(Effect.onExit(
-      Effect.withFiber((fiber) => begin(child, incarnation, fiber, restarted)) as Effect.Effect<Effect.Effect<unknown, unknown>, unknown>,
+      Effect.withFiber((fiber) => begin(child, incarnation, fiber)) as Effect.Effect<Effect.Effect<unknown, unknown>, unknown>,
       (exit) => startupExited(child, incarnation, exit)
     ))
   // A detached fiber with the declaring fiber's services plus the child's own two (`SpawnContext`), run at
@@ -248,9 +254,8 @@ const startupEnded = (child: ChildRecord, incarnation: number, exit: Exit.Exit<u
  * its host before `launch` has the fiber back (its startup may be stopped
  * meanwhile); resumes with the line to log, if that is logged.
  */
-const announce = (child: ChildRecord, fiber: Fiber.Fiber<unknown, unknown>, restarted: boolean): Effect.Effect<void> | undefined => {
+const announce = (child: ChildRecord, fiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<void> | undefined => {
   child.host = fiber
-  if (restarted) countUnsafe(fiber, Metrics.childRestarts, child.metricPath)
   const event = { _tag: "ChildStarting", path: child.path, kind: child.spec.kind, restarts: child.restarts } as const
   return child.telemetry.emitUnsafe(fiber, event, "Debug", "starting")
 }
@@ -259,12 +264,11 @@ const announce = (child: ChildRecord, fiber: Fiber.Fiber<unknown, unknown>, rest
 const begin = (
   child: ChildRecord,
   incarnation: number,
-  fiber: Fiber.Fiber<unknown, unknown>,
-  restarted: boolean
+  fiber: Fiber.Fiber<unknown, unknown>
 ): Effect.Effect<Effect.Effect<unknown, unknown, SpawnContext>, unknown, SpawnContext> => {
   const startTime = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
-  const log = announce(child, fiber, restarted)
-  const run = Effect.flatMap(startupOf(child), (loop) => startupReturned(child, incarnation, fiber, startTime, loop))
+  const log = announce(child, fiber)
+  const run = Effect.flatMap(startupOf(child, fiber), (loop) => startupReturned(child, incarnation, fiber, startTime, loop))
   return log === undefined ? run : Effect.andThen(log, run)
 }
 
@@ -276,10 +280,9 @@ const begin = (
 const beginTask = (
   child: ChildRecord,
   incarnation: number,
-  fiber: Fiber.Fiber<unknown, unknown>,
-  restarted: boolean
+  fiber: Fiber.Fiber<unknown, unknown>
 ): Effect.Effect<unknown, unknown, SpawnContext> => {
-  const starting = announce(child, fiber, restarted)
+  const starting = announce(child, fiber)
   const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
   child.state = "running"
   child.value = undefined
@@ -370,8 +373,8 @@ const startupExited = (
   })
 }
 
-/** A child's startup function, bounded by its `startTimeout`, in a span unless the child is a pool's. */
-const startupOf = (child: ChildRecord): Effect.Effect<MainLoop<unknown>, unknown, SpawnContext> => {
+/** A child's startup function on its host `fiber`, bounded by its `startTimeout`, in a span unless the child is a pool's. */
+const startupOf = (child: ChildRecord, fiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<MainLoop<unknown>, unknown, SpawnContext> => {
   const { startTimeout } = child.spec.config
   const declared = child.spec.startup
   const run = Effect.isEffect(declared) ? declared : declared(child)
@@ -381,10 +384,7 @@ const startupOf = (child: ChildRecord): Effect.Effect<MainLoop<unknown>, unknown
   })
   // A pool's children come and go too fast to be worth a span each: the pool's own startup has one.
   if (child.pooled) return startup
-  return Effect.withSpan(startup, "arbor.child.startup", {
-    attributes: { "arbor.path": child.path, "arbor.kind": child.spec.kind },
-    captureStackTrace: false
-  })
+  return tracedUnsafe(fiber, startup, "arbor.child.startup", { attributes: { "arbor.path": child.path, "arbor.kind": child.spec.kind } })
 }
 
 // ---- The end of a running child's main loop: the first step of a crash (see `Supervisor.exited`) ----
@@ -509,8 +509,9 @@ const stopRunning = (child: ChildRecord, host: Fiber.Fiber<unknown, unknown>, mo
     if (exit === undefined && !interruptAtOnce) {
       const shown = budget === "infinity" ? budget : Duration.format(budget as Duration.Duration)
       yield* child.telemetry.emit({ _tag: "ChildSettling", path: child.path, budget: shown }, "Debug", "asked to settle")
-      // A subsystem's own shutdown span then nests under this stop's.
-      child.lifecycle!.settleSpan = Option.getOrUndefined(yield* Effect.option(Effect.currentSpan))
+      // A subsystem's own shutdown span then nests under this stop's. (Read from the context: `Effect.currentSpan`
+      // fails without a span, and its error's stack trace doubled the stop of a pool's children without a tracer.)
+      child.lifecycle!.settleSpan = Option.getOrUndefined(yield* Effect.serviceOption(Tracer.ParentSpan))
       child.lifecycle!.requestSettle()
       exit = budget === "infinity"
         ? yield* Fiber.await(host)
@@ -544,10 +545,7 @@ const stopRunning = (child: ChildRecord, host: Fiber.Fiber<unknown, unknown>, mo
     }
     return forced
   }).pipe((stopping) =>
-    child.pooled ? stopping : Effect.withSpan(stopping, "arbor.child.stop", {
-      attributes: { "arbor.path": child.path },
-      captureStackTrace: false
-    })
+    child.pooled ? stopping : traced(stopping, "arbor.child.stop", { attributes: { "arbor.path": child.path } })
   )
 
 // ---- Administration: an exit injected by `exitChild` (or a `ChildRuntime` that crashes its child) ----

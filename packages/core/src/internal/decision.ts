@@ -27,8 +27,8 @@ export type Verdict =
     /** How many restarts the intensity window holds, this one included; more than `maxRestarts` gives up. */
     readonly restart: number
     readonly maxRestarts: number
-    /** `"; 2 restarts in the last 5s, at most 3 allowed"`, for log lines. */
-    readonly count: string
+    /** The intensity window as log lines show it (`"5s"`): see `countNote`. */
+    readonly within: string
   }
   | { readonly _tag: "GiveUp"; readonly error: TooManyRestarts | BackoffEnded }
 

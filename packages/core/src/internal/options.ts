@@ -104,11 +104,15 @@ const checkSignificant = (path: string, config: ChildConfig, autoShutdown: AutoS
 
 /** Validates a child's name; a plain good name (the usual case) skips the schema. */
 export const validateName = (path: string, name: unknown): Effect.Effect<string, InvalidOptions> =>
-  typeof name === "string" && name.length > 0 && !name.includes("/")
+  isPlainName(name)
     ? Effect.succeed(name)
     : Effect.mapError(Options.decode(Options.ChildName, path, name), (e) => new InvalidOptions({ path, issue: `name ${e.issue}` }))
 
-const defaultWorker = toChildConfig({}, { restart: "permanent", shutdown: defaultWorkerShutdown })
+/** A valid child name, checked without decoding: a non-empty string without `/`. */
+export const isPlainName = (name: unknown): name is string => typeof name === "string" && name.length > 0 && !name.includes("/")
+
+/** A worker declared without options. */
+export const defaultWorker = toChildConfig({}, { restart: "permanent", shutdown: defaultWorkerShutdown })
 
 /** Validates a worker's options; its budget defaults to 5 seconds. Declared without options, it needs no decoding. */
 export const decodeWorker = (path: string, input: unknown, autoShutdown: AutoShutdown): Effect.Effect<ChildConfig, InvalidOptions> =>

@@ -3,7 +3,6 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Queue from "effect/Queue"
 import type { SystemError } from "../Errors.ts"
 import { DuplicateChild, NotFound, PoolClosed, PoolFull, Running } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
@@ -13,12 +12,12 @@ import type { Backoff } from "./backoff.ts"
 import type { ChildSpec, StopMode, SupervisorDetail, Supervising } from "./child.ts"
 import { ChildRecord, ended, launchOn, relaunch, startupError, stop } from "./child.ts"
 import type { Outcome } from "./mailbox.ts"
-import { supervise } from "./mailbox.ts"
+import { Mailbox, supervise } from "./mailbox.ts"
 import type { PoolConfig } from "./options.ts"
 import { decodeSlotWait, notAnEffect, validateName } from "./options.ts"
 import type { SlotWait } from "./slotQueue.ts"
 import { SlotQueue } from "./slotQueue.ts"
-import { delayNote, givingUp, RestartBudget } from "./restartBudget.ts"
+import { countNote, delayNote, givingUp, RestartBudget } from "./restartBudget.ts"
 import type { Telemetry } from "./telemetry.ts"
 import * as Metrics from "../Metrics.ts"
 import { count } from "./telemetry.ts"
@@ -109,19 +108,19 @@ class PoolRuntime implements Supervising {
   private readonly budget: RestartBudget
   readonly handle: Pool
   private readonly onExit = (child: ChildRecord, incarnation: number, exit: Exit.Exit<unknown, unknown>) => {
-    Queue.offerUnsafe(this.mailbox, { _tag: "Exited", child: child as PoolChildRecord, incarnation, exit })
+    this.mailbox.post({ _tag: "Exited", child: child as PoolChildRecord, incarnation, exit })
   }
 
   private readonly config: PoolConfig
   private readonly telemetry: Telemetry
   private readonly lifecycle: Lifecycle["Service"]
-  private readonly mailbox: Queue.Queue<Event>
+  private readonly mailbox: Mailbox<Event>
 
   constructor(
     config: PoolConfig,
     telemetry: Telemetry,
     lifecycle: Lifecycle["Service"],
-    mailbox: Queue.Queue<Event>
+    mailbox: Mailbox<Event>
   ) {
     this.config = config
     this.telemetry = telemetry
@@ -333,11 +332,11 @@ class PoolRuntime implements Supervising {
         maxRestarts: verdict.maxRestarts,
         delayMillis: Duration.toMillis(delay)
       } as const
-      yield* this.telemetry.emit(restarting, "Info", `restarting ${child.path}${delayNote(delay)}${verdict.count}`)
+      yield* this.telemetry.emit(restarting, "Info", () => `restarting ${child.path}${delayNote(delay)}${countNote(verdict)}`)
       if (Duration.isZero(delay)) return yield* this.relaunch(child)
       child.state = "restarting"
       const token = ++child.restartToken
-      yield* Effect.forkChild(Effect.andThen(Effect.sleep(delay), Queue.offer(this.mailbox, { _tag: "Resume", child, token })))
+      yield* Effect.forkChild(Effect.andThen(Effect.sleep(delay), this.mailbox.offer({ _tag: "Resume", child, token })))
     })
   }
 
@@ -350,7 +349,7 @@ class PoolRuntime implements Supervising {
   /** Starts the child again (see `relaunch`); the end of its startup comes back as `Relaunched`. */
   private relaunch(child: PoolChildRecord): Effect.Effect<undefined> {
     return relaunch(child, this.onExit, (incarnation, exit) =>
-      Queue.offer(this.mailbox, { _tag: "Relaunched", child, incarnation, exit }))
+      this.mailbox.offer({ _tag: "Relaunched", child, incarnation, exit }))
   }
 
   private relaunched(child: PoolChildRecord, incarnation: number, exit: Exit.Exit<unknown, unknown>): Effect.Effect<Outcome> {
@@ -394,8 +393,7 @@ class PoolRuntime implements Supervising {
 export const poolStartup = (config: PoolConfig): ChildSpec["startup"] => (child) =>
   Effect.gen(function*() {
     const lifecycle = yield* Lifecycle
-    const mailbox = yield* Queue.unbounded<Event>()
-    const runtime = new PoolRuntime(config, child.telemetry, lifecycle, mailbox)
+    const runtime = new PoolRuntime(config, child.telemetry, lifecycle, new Mailbox<Event>({ batched: true }))
     child.inner = runtime
     const fiber = yield* Effect.forkChild(runtime.run, { startImmediately: true })
     return MainLoop.make(fiber, runtime.handle)

@@ -20,13 +20,15 @@ export class RestartBudget {
 
   private readonly path: string
   private readonly limits: RestartLimits
-  /** The intensity window as log lines and errors show it (`"5s"`), formatted once. */
+  /** The intensity window as log lines and errors show it (`"5s"`), formatted once, and in milliseconds. */
   private readonly within: string
+  private readonly withinMillis: number
 
   constructor(path: string, limits: RestartLimits) {
     this.path = path
     this.limits = limits
     this.within = Duration.format(limits.intensity.within)
+    this.withinMillis = Duration.toMillis(limits.intensity.within)
     this.backoff = new Backoff(limits.backoff)
   }
 
@@ -35,7 +37,7 @@ export class RestartBudget {
     const { intensity } = this.limits
     return {
       path: this.path,
-      restarts: this.window.count(now, Duration.toMillis(intensity.within)),
+      restarts: this.window.count(now, this.withinMillis),
       maxRestarts: intensity.maxRestarts,
       within: this.within,
       backoff: this.limits.backoff !== undefined
@@ -49,24 +51,31 @@ export class RestartBudget {
   /** Records a restart asked for by the exit of `child` with `cause`: whether it may happen, and when. */
   next(child: string, cause: Cause.Cause<unknown>, backoff: Backoff = this.backoff): Effect.Effect<Verdict> {
     return Effect.withFiber((fiber) => {
-      const { intensity } = this.limits
+      const { maxRestarts } = this.limits.intensity
       const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
-      const restarts = this.window.record(now, Duration.toMillis(intensity.within))
-      if (restarts > intensity.maxRestarts) {
-        const error = new TooManyRestarts({ path: this.path, child, maxRestarts: intensity.maxRestarts, within: this.within, cause })
+      const restarts = this.window.record(now, this.withinMillis)
+      if (restarts > maxRestarts) {
+        const error = new TooManyRestarts({ path: this.path, child, maxRestarts, within: this.within, cause })
         return Effect.succeed({ _tag: "GiveUp", error } as const)
       }
-      return Effect.map(backoff.next(now, cause), (delay): Verdict => {
-        if (delay === undefined) {
-          return { _tag: "GiveUp", error: new BackoffEnded({ path: this.path, child, restarts: backoff.restarts, cause }) }
-        }
-        // The window slides: the count can go down between two restarts, so the line says what it counts.
-        const count = `; ${restarts} ${restarts === 1 ? "restart" : "restarts"} in the last ${this.within}, at most ${intensity.maxRestarts} allowed`
-        return { _tag: "Restart", delay, restart: restarts, maxRestarts: intensity.maxRestarts, count }
-      })
+      const restart = (delay: Duration.Duration): Verdict => ({ _tag: "Restart", delay, restart: restarts, maxRestarts, within: this.within })
+      // No backoff (the default): at once, with no schedule to step.
+      if (!backoff.scheduled) return Effect.succeed(restart(Duration.zero))
+      return Effect.map(backoff.next(now, cause), (delay): Verdict =>
+        delay === undefined
+          ? { _tag: "GiveUp", error: new BackoffEnded({ path: this.path, child, restarts: backoff.restarts, cause }) }
+          : restart(delay))
     })
   }
 }
+
+/**
+ * How a restart log line counts the restarts in the intensity window
+ * (`"; 2 restarts in the last 5s, at most 3 allowed"`). The window slides:
+ * the count can go down between two restarts, so the line says what it counts.
+ */
+export const countNote = ({ maxRestarts, restart, within }: Verdict & { readonly _tag: "Restart" }): string =>
+  `; ${restart} ${restart === 1 ? "restart" : "restarts"} in the last ${within}, at most ${maxRestarts} allowed`
 
 /** How a restart log line mentions its backoff delay. */
 export const delayNote = (delay: Duration.Duration): string =>

@@ -6,21 +6,22 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import type { SystemError } from "../Errors.ts"
 import { DuplicateChild, InvalidOptions, NotFound, Running } from "../Errors.ts"
 import { Lifecycle } from "../Lifecycle.ts"
 import * as MainLoop from "../MainLoop.ts"
 import type * as System from "../System.ts"
 import type { ChildSpec, StopMode, SupervisorDetail, Supervising } from "./child.ts"
-import { ChildRecord, ended, launch, relaunch, startupError, stop } from "./child.ts"
+import { ChildRecord, ended, launchOn, relaunch, startupError, stop } from "./child.ts"
 import { logAt } from "./log.ts"
-import type { SystemConfig } from "./options.ts"
+import type { ChildConfig, SystemConfig } from "./options.ts"
 import {
   decodePool,
+  defaultWorker,
   decodeSubsystem,
   decodeWorker,
   describeValue,
+  isPlainName,
   isSystem,
   notAnEffect,
   notASystem,
@@ -29,13 +30,13 @@ import {
 } from "./options.ts"
 import { poolStartup } from "./pool.ts"
 import type { Outcome } from "./mailbox.ts"
-import { supervise } from "./mailbox.ts"
+import { Mailbox, supervise } from "./mailbox.ts"
 import type { LifecycleHandle } from "./lifecycle.ts"
 import { autoShutdownAfter, decideRestart } from "./decision.ts"
-import { delayNote, givingUp, RestartBudget } from "./restartBudget.ts"
+import { countNote, delayNote, givingUp, RestartBudget } from "./restartBudget.ts"
 import type { EventInput, Telemetry } from "./telemetry.ts"
 import * as Metrics from "../Metrics.ts"
-import { count } from "./telemetry.ts"
+import { count, traced, tracedUnsafe } from "./telemetry.ts"
 
 type Event =
   | { readonly _tag: "Exited"; readonly child: ChildRecord; readonly incarnation: number; readonly exit: Exit.Exit<unknown, unknown> }
@@ -79,8 +80,8 @@ export class Supervisor implements Supervising {
   /** Those declared by the current generation so far, in order, then the previous generation's others. */
   private children: Array<ChildRecord> = []
   private readonly byName = new Map<string, ChildRecord>()
-  /** The names the current generation has declared: the first `declared.size` of `children`. */
-  private declared = new Set<string>()
+  /** How many children the current generation has declared: the first ones of `children` (see `ChildRecord.declaredIn`). */
+  private declaredCount = 0
   private generation = 0
   /** Until the first group restart: a failure now is a failure to start, not a reason to restart. */
   private firstStart = true
@@ -102,13 +103,13 @@ export class Supervisor implements Supervising {
   /** Resolved once the first declaration completes: the system is running. */
   readonly stable = Deferred.makeUnsafe<void>()
   private readonly onExit = (child: ChildRecord, incarnation: number, exit: Exit.Exit<unknown, unknown>) => {
-    Queue.offerUnsafe(this.mailbox, { _tag: "Exited", child, incarnation, exit })
+    this.mailbox.post({ _tag: "Exited", child, incarnation, exit })
   }
 
   private readonly system: System.System<unknown>
   readonly config: SystemConfig
   private readonly lifecycle: LifecycleHandle
-  private readonly mailbox: Queue.Queue<Event>
+  private readonly mailbox: Mailbox<Event>
   readonly telemetry: Telemetry
 
   constructor(
@@ -116,7 +117,7 @@ export class Supervisor implements Supervising {
     config: SystemConfig,
     telemetry: Telemetry,
     lifecycle: LifecycleHandle,
-    mailbox: Queue.Queue<Event>
+    mailbox: Mailbox<Event>
   ) {
     this.system = system
     this.config = config
@@ -131,8 +132,7 @@ export class Supervisor implements Supervising {
     Effect.gen(function*() {
       // The framework provides every child's Lifecycle, so it is always its own handle.
       const lifecycle = (yield* Lifecycle) as LifecycleHandle
-      const mailbox = yield* Queue.unbounded<Event>()
-      return new Supervisor(system, config, telemetry, lifecycle, mailbox)
+      return new Supervisor(system, config, telemetry, lifecycle, new Mailbox<Event>({ batched: false }))
     })
 
   /** The system's path: that of the child it runs as. */
@@ -242,25 +242,29 @@ export class Supervisor implements Supervising {
    * request meanwhile is handled at once.
    */
   private restart(child: ChildRecord | undefined, childPath: string, cause: Cause.Cause<unknown>): Effect.Effect<Outcome> {
-    return this.traced(childPath, Effect.flatMap(this.budget.next(childPath, cause), (verdict) => {
+    // One step on the supervisor's fiber: the span, the verdict and the event need no step of their own.
+    return Effect.withFiber((fiber) => this.traced(childPath, Effect.flatMap(this.budget.next(childPath, cause), (verdict) => {
       const decided = decideRestart(verdict, this.config.strategy, this.children, child, this.groupFrom, this.pending?.from)
       if (decided._tag === "GiveUp") return this.giveUp(decided.error, givingUp(decided.error), cause)
-      const { delay, count } = decided.verdict
+      const approved = decided.verdict
+      const { delay } = approved
       const restarting = {
         _tag: "SystemRestarting",
         path: this.path,
         child: childPath,
         strategy: this.config.strategy,
-        restart: decided.verdict.restart,
-        maxRestarts: decided.verdict.maxRestarts,
+        restart: approved.restart,
+        maxRestarts: approved.maxRestarts,
         delayMillis: Duration.toMillis(delay)
       } as const
       if (decided._tag === "RestartOne") {
-        const message = () => `restarting ${childPath} (one_for_one)${delayNote(delay)}${count}`
-        return Effect.andThen(this.telemetry.emit(restarting, "Info", message), this.restartAfter(decided.child, delay))
+        const message = () => `restarting ${childPath} (one_for_one)${delayNote(delay)}${countNote(approved)}`
+        const log = this.telemetry.emitUnsafe(fiber, restarting, "Info", message)
+        const relaunched = this.restartAfter(decided.child, delay)
+        return log === undefined ? relaunched : Effect.andThen(log, relaunched)
       }
-      return this.restartGroup(decided.from, childPath, restarting, delay, count)
-    }))
+      return this.restartGroup(decided.from, childPath, restarting, delay, countNote(approved))
+    }), fiber))
   }
 
   /** One child restarts on its own (`one_for_one`), after its backoff delay. */
@@ -335,17 +339,15 @@ export class Supervisor implements Supervising {
     })
   }
 
-  /** A restart's span: a group restart's new startups nest under it. */
-  private traced<A>(child: string, effect: Effect.Effect<A>): Effect.Effect<A> {
-    return Effect.withSpan(effect, "arbor.system.restart", {
-      attributes: { "arbor.path": this.path, "arbor.child": child },
-      captureStackTrace: false
-    })
+  /** A restart's span: a group restart's new startups nest under it. Decided on `fiber`, the supervisor's, if given. */
+  private traced<A>(child: string, effect: Effect.Effect<A>, fiber?: Fiber.Fiber<unknown, unknown>): Effect.Effect<A> {
+    const options = { attributes: { "arbor.path": this.path, "arbor.child": child } }
+    return fiber === undefined ? traced(effect, "arbor.system.restart", options) : tracedUnsafe(fiber, effect, "arbor.system.restart", options)
   }
 
   /** Posts `event` after `delay`; the timer dies with the supervisor. */
   private after(delay: Duration.Duration, event: Event): Effect.Effect<undefined> {
-    return Effect.as(Effect.forkChild(Effect.andThen(Effect.sleep(delay), Queue.offer(this.mailbox, event))), undefined)
+    return Effect.as(Effect.forkChild(Effect.andThen(Effect.sleep(delay), this.mailbox.offer(event))), undefined)
   }
 
   /**
@@ -355,7 +357,7 @@ export class Supervisor implements Supervising {
    */
   private relaunch(child: ChildRecord, reply: Reply | undefined): Effect.Effect<undefined> {
     return relaunch(child, this.onExit, (incarnation, exit) =>
-      Queue.offer(this.mailbox, { _tag: "Relaunched", child, incarnation, exit, reply }))
+      this.mailbox.offer({ _tag: "Relaunched", child, incarnation, exit, reply }))
   }
 
   private relaunched(
@@ -399,7 +401,7 @@ export class Supervisor implements Supervising {
   private get startGeneration(): Effect.Effect<void> {
     return Effect.suspend(() => {
       const generation = ++this.generation
-      this.declared = new Set()
+      this.declaredCount = 0
       this.abandoned = undefined
       this.declaring = true
       const scope = this.declarationScope(generation)
@@ -415,7 +417,7 @@ export class Supervisor implements Supervising {
         this.declaration = fiber
         fiber.addObserver((exit) => {
           if (generation === this.generation) this.declaring = false
-          Queue.offerUnsafe(this.mailbox, { _tag: "Declared", generation, exit })
+          this.mailbox.post({ _tag: "Declared", generation, exit })
         })
       })
     })
@@ -427,14 +429,18 @@ export class Supervisor implements Supervising {
     return {
       path: this.path,
       child: (name, startup, options) =>
-        declare(name, (path) =>
+        declare(name, (path) => {
           // Only typed code is kept from passing something else: it is refused here, before it runs.
-          Effect.map(Effect.isEffect(startup) ? decodeWorker(path, options, autoShutdown) : Effect.fail(notAnEffect(path, startup)), (config) => ({
+          if (!Effect.isEffect(startup)) return Effect.fail(notAnEffect(path, startup))
+          const worker = (config: ChildConfig): ChildSpec => ({
             name,
-            kind: "worker" as const,
+            kind: "worker",
             startup: startup as Effect.Effect<MainLoop.MainLoop<unknown>, unknown, MainLoop.SpawnContext>,
             config
-          }))) as never,
+          })
+          // The usual declaration has no options: its spec is ready, with no effect to run.
+          return options === undefined ? worker(defaultWorker) : Effect.map(decodeWorker(path, options, autoShutdown), worker)
+        }) as never,
       system: (name, system, options) =>
         declare(name, (path) =>
           Effect.map(isSystem(system) ? decodeSubsystem(path, options, autoShutdown) : Effect.fail(notASystem(path, system)), ({ child, system: systemConfig }) => ({
@@ -460,11 +466,14 @@ export class Supervisor implements Supervising {
    * resumes with its value. A bad declaration or a failed startup abandons
    * the declaration: it is recorded, and the declaring fiber is interrupted
    * (so that user code cannot carry on past it by catching an error).
+   *
+   * `makeSpec` makes the spec, or an effect that checks the options and
+   * makes it: a plain name and a spec made at once cost no step in between.
    */
   private declareChild(
     generation: number,
     name: string,
-    makeSpec: (path: string) => Effect.Effect<ChildSpec, SystemError>
+    makeSpec: (path: string) => ChildSpec | Effect.Effect<ChildSpec, SystemError>
   ): Effect.Effect<unknown> {
     return Effect.suspend(() => {
       if (generation !== this.generation || this.abandoned !== undefined) return Effect.interrupt
@@ -472,41 +481,51 @@ export class Supervisor implements Supervising {
       if (!this.declaring) {
         return Effect.die(new Error(`${path}: declared after ${this.path}'s start returned; declare children within start`))
       }
-      return validateName(path, name).pipe(
-        Effect.andThen(makeSpec(path)),
-        Effect.flatMap((spec) => {
-          if (this.declared.has(name)) return Effect.fail(new DuplicateChild({ path }))
-          const position = this.declared.size
-          this.declared.add(name)
-          let child = this.byName.get(name)
-          if (child === undefined) {
-            child = new ChildRecord(spec, this.path, this.telemetry)
-            this.byName.set(name, child)
-          } else {
-            child.spec = spec
-          }
-          this.place(child, position)
-          if (child.state === "running" && !child.stopping) return Effect.succeed(this.valueFor(child, child.value))
-          return this.startChild(child)
-        }),
-        Effect.catch((error: SystemError) => this.abandon(error))
-      )
+      const made = isPlainName(name) ? makeSpec(path) : Effect.flatMap(validateName(path, name), () => {
+        const spec = makeSpec(path)
+        return Effect.isEffect(spec) ? spec : Effect.succeed(spec)
+      })
+      const declared = Effect.isEffect(made) ? Effect.flatMap(made, (spec) => this.declareSpec(generation, path, spec)) : this.declareSpec(generation, path, made)
+      return Effect.catch(declared, (error: SystemError) => this.abandon(error))
     })
+  }
+
+  /** Lists the child `spec` declares, as the next of `generation`, and starts it unless it runs already. */
+  private declareSpec(generation: number, path: string, spec: ChildSpec): Effect.Effect<unknown, SystemError> {
+    const { name } = spec
+    let child = this.byName.get(name)
+    if (child?.declaredIn === generation) return Effect.fail(new DuplicateChild({ path }))
+    if (child === undefined) {
+      child = new ChildRecord(spec, this.path, this.telemetry)
+      this.byName.set(name, child)
+    } else {
+      child.spec = spec
+    }
+    child.declaredIn = generation
+    this.place(child, this.declaredCount++)
+    if (child.state === "running" && !child.stopping) return Effect.succeed(this.valueFor(child, child.value))
+    return this.startChild(child)
   }
 
   private startChild(child: ChildRecord): Effect.Effect<unknown, SystemError> {
     if (child.finished) return Effect.succeed(Option.none())
     child.terminated = false
-    return launch(child, this.onExit).pipe(
-      Effect.map((value) => this.valueFor(child, value)),
-      // Stopped by its supervisor, the declaration is being abandoned anyway; stopped by `terminateChild`, it
-      // cannot go on without the child's value: that counts as the child's failed startup.
-      Effect.catchCause((cause) =>
-        child.stopping && !child.terminated
-          ? Effect.failCause(cause as Cause.Cause<never>)
-          : Effect.fail(startupError(child.path, child.spec.kind, cause))
+    return Effect.withFiber((fiber) => {
+      const started = launchOn(fiber, child, this.onExit)
+      // The usual case: the startup has returned already.
+      const exit = child.startExit
+      if (exit !== undefined && Exit.isSuccess(exit)) return Effect.succeed(this.valueFor(child, exit.value))
+      return started.pipe(
+        Effect.map((value) => this.valueFor(child, value)),
+        // Stopped by its supervisor, the declaration is being abandoned anyway; stopped by `terminateChild`, it
+        // cannot go on without the child's value: that counts as the child's failed startup.
+        Effect.catchCause((cause) =>
+          child.stopping && !child.terminated
+            ? Effect.failCause(cause as Cause.Cause<never>)
+            : Effect.fail(startupError(child.path, child.spec.kind, cause))
+        )
       )
-    )
+    })
   }
 
   /** What a declaration resumes with: the value for a permanent child, an `Option` otherwise. */
@@ -555,8 +574,8 @@ export class Supervisor implements Supervising {
    */
   private get stopUndeclared(): Effect.Effect<void> {
     return Effect.suspend(() => {
-      if (this.children.length === this.declared.size) return Effect.void
-      const undeclared = this.children.splice(this.declared.size)
+      if (this.children.length === this.declaredCount) return Effect.void
+      const undeclared = this.children.splice(this.declaredCount)
       for (const child of undeclared) child.listed = false
       return Effect.forEach(undeclared.reverse(), (child) => stop(child, "graceful"), { discard: true })
     })
@@ -579,9 +598,7 @@ export class Supervisor implements Supervising {
   private get settle(): Effect.Effect<Outcome> {
     // No line of its own: its parent's stop (or the toplevel's shutdown request) has announced it.
     return Effect.as(this.stopAll("graceful"), Exit.void as Outcome).pipe(
-      Effect.withSpan("arbor.system.shutdown", { attributes: { "arbor.path": this.path }, parent: this.lifecycle.settleSpan }, {
-        captureStackTrace: false
-      })
+      (settling) => traced(settling, "arbor.system.shutdown", { attributes: { "arbor.path": this.path }, parent: this.lifecycle.settleSpan })
     )
   }
 
@@ -645,7 +662,7 @@ export class Supervisor implements Supervising {
    */
   private waitsForGroup(child: ChildRecord): boolean {
     if (this.pending !== undefined) return this.children.indexOf(child) >= this.pending.from
-    return this.declaration !== undefined && !this.declared.has(child.spec.name)
+    return this.declaration !== undefined && child.declaredIn !== this.generation
   }
 
   /** Runs `body` on the supervisor's fiber and resumes with what it answers. */
@@ -654,7 +671,7 @@ export class Supervisor implements Supervising {
       if (!this.alive) return Effect.fail(new NotFound({ path: this.path }))
       const reply: Reply = Deferred.makeUnsafe()
       this.replies.add(reply)
-      Queue.offerUnsafe(this.mailbox, { _tag: "Call", run: body(reply) })
+      this.mailbox.request({ _tag: "Call", run: body(reply) })
       return Deferred.await(reply)
     })
   }

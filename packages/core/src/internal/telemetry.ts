@@ -7,6 +7,7 @@ import * as Metric from "effect/Metric"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import { Stalled } from "../Errors.ts"
 import type { Gap, LifecycleEvent, Numbered } from "../LifecycleEvent.ts"
 import { logged, logLine } from "./log.ts"
@@ -194,3 +195,31 @@ export const count = (metric: Metric.Metric<number, unknown>, path: string, valu
 /** `count` from code that already runs on `fiber`. */
 export const countUnsafe = (fiber: Fiber.Fiber<unknown, unknown>, metric: Metric.Metric<number, unknown>, path: string, value = 1): void =>
   forPath(metric, path).updateUnsafe(value, fiber.context)
+
+/**
+ * Whether spans made on `fiber` are recorded: Effect's default tracer keeps
+ * them in memory and hands them to nobody, so without a tracer of the
+ * user's (an exporter, a test's) Arbor makes none. A span costs a start or a
+ * restart more than any other step of it (see docs/performance.md).
+ */
+export const recording = (fiber: Fiber.Fiber<unknown, unknown>): boolean =>
+  fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer
+
+/** The options of an Arbor span: no stack trace (capturing one took 6 % of a start). */
+export interface SpanOptions {
+  readonly attributes: Record<string, unknown>
+  readonly parent?: Tracer.AnySpan | undefined
+}
+
+/** `effect` in the span `name` when the tracer records spans (`recording`), else `effect` alone. */
+export const traced = <A, E, R>(effect: Effect.Effect<A, E, R>, name: string, options: SpanOptions): Effect.Effect<A, E, R> =>
+  Effect.withFiber((fiber) => tracedUnsafe(fiber, effect, name, options))
+
+/** `traced`, decided for code that already runs on `fiber`. */
+export const tracedUnsafe = <A, E, R>(
+  fiber: Fiber.Fiber<unknown, unknown>,
+  effect: Effect.Effect<A, E, R>,
+  name: string,
+  options: SpanOptions
+): Effect.Effect<A, E, R> =>
+  recording(fiber) ? Effect.withSpan(effect, name, { ...options, captureStackTrace: false }) as Effect.Effect<A, E, R> : effect

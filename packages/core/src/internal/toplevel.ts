@@ -36,7 +36,7 @@ import type { Page as ChildPage } from "./snapshot.ts"
 import { innerOf, nodeOf, settingsOf } from "./snapshot.ts"
 import { summary } from "./summary.ts"
 import { Supervisor } from "./supervisor.ts"
-import { Telemetry } from "./telemetry.ts"
+import { Telemetry, traced } from "./telemetry.ts"
 
 /** `Toplevel.layer`. */
 export const layer = (toplevel: unknown): Layer.Layer<never, ToplevelError> =>
@@ -149,7 +149,7 @@ class ToplevelImpl {
             yield* telemetry.emit({ _tag: "ChildStarted", path: this.name, kind: "system", startupMillis }, "Debug", "started")
           }
           return fiber
-        }).pipe(Effect.withSpan("arbor.toplevel.start", { attributes: { "arbor.path": this.name } }, { captureStackTrace: false }))
+        }).pipe((starting) => traced(starting, "arbor.toplevel.start", { attributes: { "arbor.path": this.name } }))
         // Interrupting start() interrupts the supervisor (all children at once) before the scope closes under it.
         const exit = yield* Effect.onInterrupt(Fiber.await(running), () => Fiber.interrupt(running))
         this.state = "stopped"

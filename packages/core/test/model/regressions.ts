@@ -154,5 +154,20 @@ export const regressions: ReadonlyArray<Regression> = [
       { _tag: "Restart", target: 0 },
       { _tag: "FailNextStart", target: 0 }
     ]
+  },
+  {
+    // Seed 20261130, case 3031, found when a supervisor's mailbox began to resume it on the poster's stack. The
+    // second terminateChild of app/a (whose restart by restartChild was still starting) was handled on its
+    // caller's stack before the caller waited: its answer reached the caller only after the answer the handling
+    // gave meanwhile to the restartChild, already waiting. Calls now resume the supervisor once their caller waits.
+    name: "administration answers reach their callers in the order they were given",
+    tree: system("app", { strategy: "one_for_all", maxRestarts: 0, within: 100 }, [
+      system("a", { strategy: "one_for_all", maxRestarts: 0, within: 100 }, [worker("a", 100, { startMillis: 13 })])
+    ]),
+    commands: [
+      { _tag: "Terminate", target: 0 },
+      { _tag: "Restart", target: 0 },
+      { _tag: "Terminate", target: 0 }
+    ]
   }
 ]
