@@ -24,10 +24,6 @@ try {
   db.exec(`
     PRAGMA journal_mode = WAL;
     PRAGMA synchronous = FULL;
-    -- 64 MB of page cache (SQLite's default is 2 MB): a drain after a backlog deletes from one end of the table while
-    -- ingest appends at the other, and with the default cache each commit read its pages from the OS again
-    -- (commits of 15 ms instead of 1 during the drain in npm run spool:load). Bounded: RSS grows by 64 MB at most.
-    PRAGMA cache_size = -65536;
     CREATE TABLE IF NOT EXISTS messages (
       id INTEGER PRIMARY KEY AUTOINCREMENT,
       recipient TEXT NOT NULL,
