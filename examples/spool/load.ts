@@ -18,6 +18,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { get } from "node:http"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { keepAlive } from "./http.ts"
 import { metric, type SpoolProcess, startSpool, until } from "./launch.ts"
@@ -120,6 +121,23 @@ interface Window {
   spooled: number
   /** The load generator's own event-loop delay, p99 of the worst half second: its clients and the sink share it. */
   lag: number
+  /** The spool's event-loop delay (p99 of its worst second) and main-thread CPU (its busiest second, % of a core). */
+  spoolLag: number
+  spoolCpu: number
+}
+
+/** Follows the spool's `/process` samples (Server-Sent Events, one a second); returns a function that stops. */
+const followProcess = (observer: string, onSample: (sample: { readonly eventLoopDelay: { readonly p99: number }; readonly cpu: number }) => void) => {
+  const request = get(`${observer}/process`, (response) => {
+    let pending = ""
+    response.setEncoding("utf8").on("data", (chunk: string) => {
+      const lines = (pending + chunk).split("\n")
+      pending = lines.pop()!
+      for (const line of lines) if (line.startsWith("data: ")) onSample(JSON.parse(line.slice(6)))
+    })
+  })
+  request.on("error", () => {})
+  return () => request.destroy()
 }
 
 const memoryRange = (values: ReadonlyArray<number>) => `${mb(Math.min(...values))}–${mb(Math.max(...values))}`
@@ -136,8 +154,13 @@ const sustained = async (spool: SpoolProcess, sink: Sink) => {
   const started = performance.now()
   const lag = monitorEventLoopDelay({ resolution: 10 })
   lag.enable()
+  const stopFollowing = followProcess(spool.observer, (sample) => {
+    const window = windowAt(performance.now())
+    window.spoolLag = Math.max(window.spoolLag, sample.eventLoopDelay.p99)
+    window.spoolCpu = Math.max(window.spoolCpu, sample.cpu)
+  })
   const windows: Array<Window> = []
-  const windowAt = (at: number) => windows[Math.floor((at - started) / 10_000)] ??= { latencies: [], accepted: 0, rejected: 0, heap: [], rss: [], spooled: 0, lag: 0 }
+  const windowAt = (at: number) => windows[Math.floor((at - started) / 10_000)] ??= { latencies: [], accepted: 0, rejected: 0, heap: [], rss: [], spooled: 0, lag: 0, spoolLag: 0, spoolCpu: 0 }
   const sampler = setInterval(async () => {
     const now = performance.now()
     const [heap, rss, spooled] = await Promise.all([
@@ -169,18 +192,19 @@ const sustained = async (spool: SpoolProcess, sink: Sink) => {
   }))
   clearInterval(sampler)
   lag.disable()
+  stopFollowing()
   sink.delay = 0
   for (const connection of open) connection.close()
   probe.destroy()
   console.log(`\nsustained: ${targetRate} msg/s for ${sustainedSeconds} s; the sink answers after ${slowSink.delayMs} ms from ${slowSink.from} s to ${slowSink.to} s`)
-  console.log("window    accepted/s  refused  p50        p99        heap (min–max)  RSS (min–max)  most spooled  generator lag p99")
+  console.log("window    accepted/s  refused  p50        p99        heap (min–max)  RSS (min–max)  most spooled  spool lag p99  spool CPU  generator lag p99")
   const measured = windows.slice(0, sustainedSeconds / 10)
   measured.forEach((window, i) => {
     window.latencies.sort((a, b) => a - b)
     console.log(
       `${`${i * 10}-${i * 10 + 10} s`.padEnd(10)}${String(Math.round(window.accepted / 10)).padStart(10)}  ${String(window.rejected).padStart(7)}  ` +
         `${ms(percentile(window.latencies, 0.5)).padEnd(10)} ${ms(percentile(window.latencies, 0.99)).padEnd(10)} ` +
-        `${memoryRange(window.heap).padEnd(15)} ${memoryRange(window.rss).padEnd(14)} ${String(window.spooled).padEnd(13)} ${ms(window.lag)}`
+        `${memoryRange(window.heap).padEnd(15)} ${memoryRange(window.rss).padEnd(14)} ${String(window.spooled).padEnd(13)} ${ms(window.spoolLag).padEnd(14)} ${`${window.spoolCpu.toFixed(0)} %`.padEnd(10)} ${ms(window.lag)}`
     )
   })
   const [first, last] = [measured[0]!, measured[measured.length - 1]!]
