@@ -8,10 +8,14 @@
  * messages that were stored but not delivered before a crash are queued
  * again. The pool has `concurrency` slots and the dispatcher waits for one
  * (the pool's `wait`): a slow sink makes the spool grow on disk, not in
- * memory.
+ * memory. While more than a second's worth of messages (`rate`) waits, it
+ * hands batches over at `rate` messages a second at most: after an outage of
+ * the sink, the backlog drains at that pace instead of taking the CPU that
+ * ingest needs to answer in time. In normal flow delivery keeps up, and
+ * nothing is paced.
  */
 import { Lifecycle, MainLoop, type Pool, System } from "@arbor/core"
-import { Duration, Effect, Metric, Schedule } from "effect"
+import { Clock, Duration, Effect, Metric, Schedule } from "effect"
 import type { Agent } from "node:http"
 import { keepAlive, send } from "./http.ts"
 import type { Batch, Store } from "./store.ts"
@@ -20,6 +24,8 @@ export interface DeliveryOptions {
   readonly sinkUrl: string
   readonly concurrency: number
   readonly batch: number
+  /** Messages a second handed to delivery at most while a backlog drains (0: no limit). */
+  readonly rate: number
 }
 
 /** `spool_messages_delivered_total`: messages the sink took. */
@@ -55,12 +61,28 @@ const deliver = (store: Store, agent: Agent, sinkUrl: string, batch: Batch) =>
   })
 
 /**
+ * Waits until `count` more messages may go at `rate` a second, while a backlog of more than a second's worth waits
+ * in `store` (at once otherwise, with no limit, or after a quiet second).
+ */
+const pacer = (store: Store, rate: number) => {
+  let free = 0
+  return (count: number) =>
+    rate <= 0 || store.stats.spooled <= rate ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const at = Math.max(free, now - 1000)
+      free = at + count * 1000 / rate
+      return at > now ? Effect.sleep(at - now) : Effect.void
+    })
+}
+
+/**
  * Reads the store in id order and hands each batch to the pool, waiting for a free slot: at most `concurrency`
  * batches are in delivery. Stopped anywhere (it is interrupted when asked to settle), what it read and did not hand
  * over stays in the store for the next start.
  */
-const dispatcher = (store: Store, workers: Pool.Pool, agent: Agent, sinkUrl: string, batchSize: number) =>
+const dispatcher = (store: Store, workers: Pool.Pool, agent: Agent, options: DeliveryOptions) =>
   MainLoop.interruptOnSettle(Effect.gen(function*() {
+    const { sinkUrl, batch: batchSize } = options
+    const pace = pacer(store, options.rate)
     let cursor = 0
     while (true) {
       const batch = yield* store.read(cursor, batchSize).pipe(
@@ -72,6 +94,7 @@ const dispatcher = (store: Store, workers: Pool.Pool, agent: Agent, sinkUrl: str
         continue
       }
       cursor = batch.last
+      yield* pace(batch.count)
       // A task asked to settle leaves its batch in the spool: the next start delivers it.
       yield* workers.run(Effect.raceFirst(deliver(store, agent, sinkUrl, batch), Lifecycle.settling))
     }
@@ -89,6 +112,6 @@ export const delivery = (store: Store, options: DeliveryOptions) =>
     Effect.gen(function*() {
       const agent = yield* scope.child("connections", connections(options.concurrency))
       const workers = yield* scope.pool("workers", { maxChildren: options.concurrency, wait: "infinity", shutdown: Duration.seconds(2) })
-      yield* scope.child("dispatcher", dispatcher(store, workers, agent, options.sinkUrl, options.batch))
+      yield* scope.child("dispatcher", dispatcher(store, workers, agent, options))
     })
   )

@@ -8,7 +8,7 @@
  *   ├── delivery          subsystem
  *   │   ├── connections   keep-alive connections to the sink
  *   │   ├── workers       pool of 4 slots: one delivery task per batch, retried with backoff
- *   │   └── dispatcher    reads the store in id order, waits for a slot, feeds the pool
+ *   │   └── dispatcher    reads the store in id order, waits for a slot, feeds the pool; paces a backlog
  *   └── ingest            permanent: POST /messages, 202 once durable; 503 while the gate is latched
  *
  * Settings come from the environment (see `settings`); a bad value fails
@@ -41,6 +41,7 @@ export const settings = Config.all({
   maxMessageBytes: Config.Int("SPOOL_MAX_MESSAGE_BYTES").pipe(Config.withDefault(64 * 1024)),
   deliveryConcurrency: Config.Int("SPOOL_DELIVERY_CONCURRENCY").pipe(Config.withDefault(4)),
   deliveryBatch: Config.Int("SPOOL_DELIVERY_BATCH").pipe(Config.withDefault(500)),
+  deliveryRate: Config.Int("SPOOL_DELIVERY_RATE").pipe(Config.withDefault(10_000)),
   baseline: Config.Boolean("SPOOL_BASELINE").pipe(Config.withDefault(false))
 })
 
@@ -107,7 +108,12 @@ export class Spool extends System.System {
       ))
       yield* scope.child("monitor", monitor(store, gate, config.monitorInterval))
       const sinkUrl = Option.isSome(config.sinkUrl) ? config.sinkUrl.value : yield* scope.child("sink", sink)
-      yield* scope.system("delivery", delivery(store, { sinkUrl, concurrency: config.deliveryConcurrency, batch: config.deliveryBatch }))
+      yield* scope.system("delivery", delivery(store, {
+        sinkUrl,
+        concurrency: config.deliveryConcurrency,
+        batch: config.deliveryBatch,
+        rate: config.deliveryRate
+      }))
       const shutdownBudget = Duration.seconds(5)
       yield* scope.child("ingest", ingest(store, gate, {
         host: config.host,
