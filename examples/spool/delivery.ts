@@ -61,13 +61,13 @@ const deliver = (store: Store, agent: Agent, sinkUrl: string, batch: Batch) =>
   })
 
 /**
- * Waits until `count` more messages may go at `rate` a second, while a backlog of more than a second's worth waits
- * in `store` (at once otherwise, with no limit, or after a quiet second).
+ * Paces a drain: the returned effect waits until `count` more messages may go at `rate` a second, while more than a
+ * second's worth waits (`backlog()`), and at once otherwise, with no limit (`rate` 0), or after a quiet second.
  */
-const pacer = (store: Store, rate: number) => {
+export const pacer = (backlog: () => number, rate: number) => {
   let free = 0
   return (count: number) =>
-    rate <= 0 || store.stats.spooled <= rate ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    rate <= 0 || backlog() <= rate ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const at = Math.max(free, now - 1000)
       free = at + count * 1000 / rate
       return at > now ? Effect.sleep(at - now) : Effect.void
@@ -82,7 +82,7 @@ const pacer = (store: Store, rate: number) => {
 const dispatcher = (store: Store, workers: Pool.Pool, agent: Agent, options: DeliveryOptions) =>
   MainLoop.interruptOnSettle(Effect.gen(function*() {
     const { sinkUrl, batch: batchSize } = options
-    const pace = pacer(store, options.rate)
+    const pace = pacer(() => store.stats.spooled, options.rate)
     let cursor = 0
     while (true) {
       const batch = yield* store.read(cursor, batchSize).pipe(

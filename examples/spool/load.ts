@@ -136,6 +136,7 @@ const followProcess = (observer: string, onSample: (sample: { readonly eventLoop
       for (const line of lines) if (line.startsWith("data: ")) onSample(JSON.parse(line.slice(6)))
     })
   })
+  // A diagnostic column: the spool may close the stream when it stops first; the figures then end there.
   request.on("error", () => {})
   return () => request.destroy()
 }
